@@ -1,0 +1,20 @@
+"""Contracts between the OMS services: every event, its envelope and its topic.
+
+Services share these models and nothing else: no tables, no domain classes.
+"""
+
+from oms_contracts.envelope import Envelope, Event, make_envelope
+from oms_contracts.registry import REGISTRY, EventRegistry, UnknownEventError
+from oms_contracts.topics import Topic, all_topics, topic_for
+
+__all__ = [
+    "REGISTRY",
+    "Envelope",
+    "Event",
+    "EventRegistry",
+    "Topic",
+    "UnknownEventError",
+    "all_topics",
+    "make_envelope",
+    "topic_for",
+]

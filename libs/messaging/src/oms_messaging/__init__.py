@@ -1,0 +1,21 @@
+"""The OMS event runtime.
+
+Events leave a service only through its outbox (written in the same transaction as the
+state change) and enter it only through a consumer that records each event id in an
+inbox in the same transaction as the effect. Together with at-least-once Kafka delivery
+this makes every effect happen exactly once.
+"""
+
+from oms_messaging.consumer import ConsumerRunner, Handler
+from oms_messaging.context import correlation_id_var
+from oms_messaging.relay import OutboxRelay
+from oms_messaging.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+__all__ = [
+    "ConsumerRunner",
+    "Handler",
+    "OutboxRelay",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "correlation_id_var",
+]

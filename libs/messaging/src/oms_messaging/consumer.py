@@ -1,0 +1,233 @@
+"""The consumer runner: batches from Kafka, each event applied once, poison to the DLQ.
+
+For every message: parse the envelope (unparseable -> dead-letter at once), look up a
+handler by event type (none -> not ours, skip), parse the payload (unknown schema version
+or invalid -> dead-letter at once), then in one unit of work record the event id in the
+inbox and run the handler. A redelivered event finds its id in the inbox and changes
+nothing. Offsets are committed after the database, only for partitions still owned.
+
+Failures: infrastructure errors (database or network down) are retried with capped
+backoff for as long as they last; any other error is retried ``max_attempts`` times and
+then the message goes to ``<topic>.dlq`` with headers naming its origin and the error,
+and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from pydantic import ValidationError
+
+from oms_contracts import REGISTRY, Envelope, Event, EventRegistry, UnknownEventError
+from oms_contracts.topics import dead_letter_topic
+from oms_messaging.context import correlation_id_var
+from oms_messaging.errors import is_transient
+from oms_messaging.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[UnitOfWork, Envelope, Event], Awaitable[None]]
+
+
+@dataclass
+class ConsumerStats:
+    consumed: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    by_topic: dict[str, int] = field(default_factory=dict)
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        name: str,
+        consumer: AIOKafkaConsumer,
+        topics: list[str],
+        handlers: dict[str, Handler],
+        uow_factory: Callable[[Envelope | None], UnitOfWork],
+        dlq_producer: AIOKafkaProducer,
+        registry: EventRegistry = REGISTRY,
+        max_attempts: int = 5,
+        batch_max: int = 200,
+        backoff_base: float = 0.1,
+        backoff_max: float = 5.0,
+    ) -> None:
+        self.name = name
+        self._consumer = consumer
+        self._topics = topics
+        self._handlers = handlers
+        self._uow_factory = uow_factory
+        self._dlq = dlq_producer
+        self._registry = registry
+        self._max_attempts = max_attempts
+        self._batch_max = batch_max
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self.stats = ConsumerStats()
+
+    async def start(self) -> None:
+        self._consumer.subscribe(self._topics)
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
+
+    async def stop(self) -> None:
+        """Stop fetching, let the batch in hand finish and commit, then leave the group."""
+        self._stopping = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_max)
+            except KafkaError:
+                log.exception("fetch failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            offsets: dict[TopicPartition, int] = {}
+            for tp, messages in batches.items():
+                for message in messages:
+                    if tp not in self._consumer.assignment():
+                        break  # revoked during the batch: the new owner takes it from here
+                    await self._process(message)
+                    offsets[tp] = message.offset + 1
+            if offsets:
+                await self._commit(offsets)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        owned = self._consumer.assignment()
+        mine = {tp: off for tp, off in offsets.items() if tp in owned}
+        if not mine:
+            return
+        try:
+            await self._consumer.commit(mine)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # A rebalance took the partitions: the new owner re-reads from the last
+            # committed offset and the inbox absorbs what this consumer already applied.
+            log.warning("offset commit skipped: %s", exc)
+
+    async def _process(self, message: ConsumerRecord[bytes, bytes]) -> None:
+        self.stats.consumed += 1
+        self.stats.by_topic[message.topic] = self.stats.by_topic.get(message.topic, 0) + 1
+        try:
+            envelope = Envelope.model_validate_json(message.value or b"")
+        except ValidationError as exc:
+            await self._dead_letter(
+                message,
+                f"unparseable envelope: {exc.errors(include_input=False, include_url=False)[:3]}",
+                1,
+            )
+            return
+        handler = self._handlers.get(envelope.event_type)
+        if handler is None:
+            self.stats.skipped += 1
+            return
+        try:
+            event = self._registry.parse(envelope)
+        except (UnknownEventError, ValidationError) as exc:
+            await self._dead_letter(message, f"cannot parse {envelope.event_type}: {exc}", 1)
+            return
+        token = correlation_id_var.set(envelope.correlation_id)
+        try:
+            await self._apply(message, envelope, event, handler)
+        finally:
+            correlation_id_var.reset(token)
+
+    async def _apply(
+        self,
+        message: ConsumerRecord[bytes, bytes],
+        envelope: Envelope,
+        event: Event,
+        handler: Handler,
+    ) -> None:
+        failures = 0
+        transient_failures = 0
+        while True:
+            try:
+                async with self._uow_factory(envelope) as uow:
+                    first_time = await uow.mark_processed(
+                        self.name, envelope.event_id, envelope.event_type
+                    )
+                    if not first_time:
+                        self.stats.duplicates += 1
+                        return
+                    await handler(uow, envelope, event)
+                    await uow.commit()
+                self.stats.applied += 1
+                return
+            except Exception as exc:
+                if is_transient(exc):
+                    transient_failures += 1
+                    if self._stopping and transient_failures > 3:
+                        raise  # shutting down: leave it uncommitted for redelivery
+                    await self._backoff(transient_failures)
+                    log.warning(
+                        "transient failure applying %s, retrying: %s",
+                        envelope.event_type,
+                        type(exc).__name__,
+                    )
+                    continue
+                failures += 1
+                log.exception(
+                    "handler failed for %s %s (attempt %d/%d)",
+                    envelope.event_type,
+                    envelope.event_id,
+                    failures,
+                    self._max_attempts,
+                )
+                if failures >= self._max_attempts:
+                    await self._dead_letter(message, f"{type(exc).__name__}: {exc}", failures)
+                    return
+                await self._backoff(failures)
+
+    async def _backoff(self, attempt: int) -> None:
+        delay = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
+        await asyncio.sleep(delay * (0.5 + random.random() / 2))
+
+    async def _dead_letter(
+        self, message: ConsumerRecord[bytes, bytes], error: str, attempts: int
+    ) -> None:
+        """Park ``message`` on the dead-letter topic, acknowledged, before moving on."""
+        headers = [
+            *(message.headers or ()),
+            ("dlq.origin_topic", message.topic.encode()),
+            ("dlq.origin_partition", str(message.partition).encode()),
+            ("dlq.origin_offset", str(message.offset).encode()),
+            ("dlq.error", error[:2000].encode()),
+            ("dlq.attempts", str(attempts).encode()),
+            ("dlq.consumer", self.name.encode()),
+        ]
+        await self._dlq.send_and_wait(
+            dead_letter_topic(message.topic),
+            value=message.value,
+            key=message.key,
+            headers=headers,
+        )
+        self.stats.dead_lettered += 1
+        log.error(
+            "message dead-lettered",
+            extra={
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "error": error[:500],
+            },
+        )

@@ -1,0 +1,66 @@
+"""The outbox and inbox tables that every service database holds.
+
+Each service's first migration calls :func:`create_messaging_tables`, so the runtime's
+tables are defined once, here, and never copied into a service.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("topic", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    #: The serialized envelope, exactly the bytes that go on the wire.
+    Column("payload", Text, nullable=False),
+    Column("headers", JSONB, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", DateTime(timezone=True)),
+)
+Index(
+    "outbox_unpublished_idx",
+    outbox.c.id,
+    postgresql_where=outbox.c.published_at.is_(None),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("consumer", Text, primary_key=True),
+    Column("event_id", Uuid, primary_key=True),
+    Column("event_type", Text, nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+def create_messaging_tables() -> None:
+    """Create the outbox and inbox; call from a service's first Alembic migration."""
+    from alembic import op
+
+    bind = op.get_bind()
+    metadata.create_all(bind)
+
+
+def drop_messaging_tables() -> None:
+    from alembic import op
+
+    metadata.drop_all(op.get_bind())

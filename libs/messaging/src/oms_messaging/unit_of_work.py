@@ -1,0 +1,108 @@
+"""The unit of work: one database transaction holding a state change and its events.
+
+Only the unit of work commits. Handlers and repositories use ``uow.session`` and call
+``uow.emit(event)``; the event becomes an outbox row in the same transaction, so a state
+change is never published without being stored, nor stored without being published.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from oms_contracts import Envelope, Event, make_envelope, topic_for
+from oms_messaging.context import correlation_id_var
+from oms_messaging.tables import inbox, outbox
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        producer: str,
+        causation: Envelope | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._producer = producer
+        self._causation = causation
+        self._on_commit = on_commit
+        self._emitted: list[Envelope] = []
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("unit of work used outside 'async with'")
+        return self._session
+
+    @property
+    def emitted(self) -> list[Envelope]:
+        """Events written to the outbox in this unit of work (for tests and logs)."""
+        return list(self._emitted)
+
+    async def __aenter__(self) -> Self:
+        self._session = self._session_factory()
+        self._emitted = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Anything not committed explicitly is rolled back: a half-done change never lands.
+        await self.session.rollback()
+        await self.session.close()
+        self._session = None
+
+    async def emit(self, event: Event) -> Envelope:
+        """Write ``event`` to the outbox in this transaction."""
+        envelope = make_envelope(
+            event,
+            producer=self._producer,
+            correlation_id=correlation_id_var.get(),
+            causation=self._causation,
+        )
+        await self.session.execute(
+            insert(outbox).values(
+                event_id=envelope.event_id,
+                topic=topic_for(envelope.event_type).value,
+                key=envelope.key,
+                event_type=envelope.event_type,
+                payload=envelope.model_dump_json(),
+                headers={},
+            )
+        )
+        self._emitted.append(envelope)
+        return envelope
+
+    async def mark_processed(self, consumer: str, event_id: uuid.UUID, event_type: str) -> bool:
+        """Record ``event_id`` in the inbox; False if this consumer has already applied it."""
+        result = await self.session.execute(
+            pg_insert(inbox)
+            .values(consumer=consumer, event_id=event_id, event_type=event_type)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
+        return result.first() is not None
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        if self._emitted and self._on_commit is not None:
+            self._on_commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+        self._emitted = []
+
+
+UnitOfWorkFactory = Callable[..., UnitOfWork]

@@ -1,0 +1,1 @@
+"""Shared edges of the OMS services (settings, database, HTTP, logs, runtime)."""

@@ -1,0 +1,67 @@
+"""Database bootstrap: create the service's database if missing, engine, migrations."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from oms_servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+_SAFE_DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: Serializes migrations when several replicas start at once.
+_MIGRATION_LOCK = 7300
+
+
+async def ensure_database(settings: ServiceSettings) -> None:
+    """Create the service's database on first start (one database per service)."""
+    name = settings.db_name
+    if not _SAFE_DB_NAME.match(name):
+        raise ValueError(f"database name {name!r} must match {_SAFE_DB_NAME.pattern}")
+    conn = await asyncpg.connect(settings.server_dsn("postgres"))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+                log.info("database created", extra={"database": name})
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # another replica created it first
+    finally:
+        await conn.close()
+
+
+def create_engine(settings: ServiceSettings) -> AsyncEngine:
+    return create_async_engine(
+        settings.database_sqlalchemy_url(),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def run_migrations(engine: AsyncEngine, migrations_dir: Path) -> None:
+    """Upgrade the database to the newest migration, one replica at a time."""
+
+    def upgrade(connection: Connection) -> None:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        config = Config()
+        config.set_main_option("script_location", str(migrations_dir))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade)

@@ -1,0 +1,95 @@
+"""The FastAPI app every service is: health, readiness, correlation ids, problems."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from oms_messaging.context import correlation_id_var
+from oms_servicekit.problems import Problem, install_problem_handlers
+from oms_servicekit.runtime import ServiceRuntime
+
+CORRELATION_HEADER = "X-Correlation-Id"
+
+
+def require_operator(
+    x_operator: Annotated[str | None, Header(description="Who performs this action")] = None,
+) -> str:
+    """The operator identity an operator action must carry."""
+    if x_operator is None or not x_operator.strip():
+        raise Problem(401, "operator identity required (X-Operator header)", field="X-Operator")
+    operator = x_operator.strip()
+    if len(operator) > 128 or any(ord(c) < 32 for c in operator):
+        raise Problem(400, "invalid operator identity", field="X-Operator")
+    return operator
+
+
+def create_app(
+    *,
+    title: str,
+    runtime: ServiceRuntime,
+    routers: list[APIRouter],
+    on_started: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        if on_started is not None:
+            await on_started()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def correlation(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get(CORRELATION_HEADER, "")
+        cid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else str(uuid.uuid4())
+        token = correlation_id_var.set(cid)
+        try:
+            response = await call_next(request)
+        finally:
+            correlation_id_var.reset(token)
+        response.headers[CORRELATION_HEADER] = cid
+        return response
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+    async def readyz() -> JSONResponse:
+        """The database and the broker are reachable."""
+        checks = await runtime.check_ready()
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+#: The service runtime, for routers: ``async with runtime.uow() as uow: ...``.
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+#: The operator performing an operator action (required).
+OperatorDep = Annotated[str, Depends(require_operator)]

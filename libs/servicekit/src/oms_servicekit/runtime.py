@@ -1,0 +1,214 @@
+"""The composition of a service's infrastructure: database, outbox relay, consumers.
+
+A service's composition root builds one ``ServiceRuntime`` with its settings, its
+migrations and its consumers; nothing connects before :meth:`ServiceRuntime.start`.
+Start-up waits for the database and the broker with backoff instead of crashing;
+:meth:`ServiceRuntime.stop` drains in order (consumers finish their batch and commit,
+the relay flushes the outbox, the producer flushes) so a clean stop loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from oms_contracts import Envelope, all_topics
+from oms_messaging import ConsumerRunner, Handler, OutboxRelay, UnitOfWork
+from oms_messaging.kafka import KafkaSettings, create_consumer, create_producer, ensure_topics
+from oms_servicekit.database import (
+    create_engine,
+    create_session_factory,
+    ensure_database,
+    run_migrations,
+)
+from oms_servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsumerSpec:
+    """One consumer group of the service: the topics it reads and a handler per event."""
+
+    group_id: str
+    topics: list[str]
+    handlers: dict[str, Handler]
+
+
+@dataclass
+class PeriodicJob:
+    name: str
+    interval_s: float
+    run: Callable[[], Awaitable[None]]
+
+
+@dataclass
+class _State:
+    engine: AsyncEngine | None = None
+    session_factory: async_sessionmaker[AsyncSession] | None = None
+    producer: AIOKafkaProducer | None = None
+    relay: OutboxRelay | None = None
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    jobs: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        service_name: str,
+        migrations_dir: Path,
+        consumers: list[ConsumerSpec] | None = None,
+        periodic_jobs: list[PeriodicJob] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.service_name = service_name
+        self._migrations_dir = migrations_dir
+        self._consumer_specs = consumers or []
+        self._periodic_jobs = periodic_jobs or []
+        self._state = _State()
+        self.kafka = KafkaSettings(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id=service_name,
+            partitions=settings.kafka_partitions,
+            replication_factor=settings.kafka_replication_factor,
+        )
+
+    # -- what the rest of the service uses -------------------------------------------
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._state.engine is None:
+            raise RuntimeError("runtime not started")
+        return self._state.engine
+
+    @property
+    def consumers(self) -> list[ConsumerRunner]:
+        return list(self._state.consumers)
+
+    @property
+    def relay(self) -> OutboxRelay | None:
+        return self._state.relay
+
+    def uow(self, causation: Envelope | None = None) -> UnitOfWork:
+        """A new unit of work; events it emits are published after it commits."""
+        if self._state.session_factory is None:
+            raise RuntimeError("runtime not started")
+        relay = self._state.relay
+        return UnitOfWork(
+            self._state.session_factory,
+            producer=self.service_name,
+            causation=causation,
+            on_commit=relay.wake if relay is not None else None,
+        )
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        settings = self.settings
+        await self._with_backoff("database", lambda: ensure_database(settings))
+        engine = create_engine(settings)
+        self._state.engine = engine
+        self._state.session_factory = create_session_factory(engine)
+        await self._with_backoff("migrations", lambda: run_migrations(engine, self._migrations_dir))
+
+        await self._with_backoff("broker", self._start_producer)
+        producer = self._state.producer
+        assert producer is not None
+        await self._with_backoff("topics", lambda: ensure_topics(self.kafka, all_topics()))
+
+        relay = OutboxRelay(engine, producer, shards=settings.outbox_shards)
+        relay.start()
+        self._state.relay = relay
+
+        for spec in self._consumer_specs:
+            runner = ConsumerRunner(
+                name=spec.group_id,
+                consumer=create_consumer(self.kafka, spec.group_id),
+                topics=spec.topics,
+                handlers=spec.handlers,
+                uow_factory=self.uow,
+                dlq_producer=producer,
+            )
+            await self._with_backoff(f"consumer {spec.group_id}", runner.start)
+            self._state.consumers.append(runner)
+
+        for job in self._periodic_jobs:
+            self._state.jobs.append(asyncio.create_task(self._run_periodic(job), name=job.name))
+        log.info("service started", extra={"port": settings.port, "database": settings.db_name})
+
+    async def stop(self) -> None:
+        for task in self._state.jobs:
+            task.cancel()
+        for task in self._state.jobs:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for runner in self._state.consumers:
+            with contextlib.suppress(Exception):
+                await runner.stop()
+        if self._state.relay is not None:
+            await self._state.relay.stop()
+        if self._state.producer is not None:
+            with contextlib.suppress(Exception):
+                await self._state.producer.stop()
+        if self._state.engine is not None:
+            await self._state.engine.dispose()
+        log.info("service stopped")
+
+    async def _start_producer(self) -> None:
+        # A fresh client per attempt: one whose start failed is not reusable.
+        producer = create_producer(self.kafka)
+        try:
+            await producer.start()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self._state.producer = producer
+
+    async def check_ready(self) -> dict[str, bool]:
+        checks = {"database": False, "broker": False}
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                checks["database"] = True
+        with contextlib.suppress(Exception):
+            producer = self._state.producer
+            if producer is not None:
+                async with asyncio.timeout(2):
+                    await producer.client.fetch_all_metadata()
+                checks["broker"] = True
+        return checks
+
+    async def _with_backoff(self, what: str, action: Callable[[], Awaitable[object]]) -> None:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(Exception),
+            wait=wait_exponential(multiplier=0.2, max=3),
+            stop=stop_after_delay(self.settings.startup_timeout_s),
+            reraise=True,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    log.warning(
+                        "waiting for %s (attempt %d)", what, attempt.retry_state.attempt_number
+                    )
+                await action()
+
+    async def _run_periodic(self, job: PeriodicJob) -> None:
+        while True:
+            await asyncio.sleep(job.interval_s)
+            try:
+                await job.run()
+            except Exception:
+                log.exception("periodic job %s failed", job.name)

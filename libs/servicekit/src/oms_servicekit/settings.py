@@ -1,0 +1,35 @@
+"""Settings every service reads from its environment, with defaults that work locally."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    #: The PostgreSQL server; the database name comes from ``db_name``.
+    database_url: str = "postgresql://postgres@127.0.0.1:5432"
+    db_name: str = "oms"
+    db_pool_size: int = 10
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_partitions: int = 4
+    kafka_replication_factor: int = 1
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    #: How long start-up keeps waiting for the database and the broker.
+    startup_timeout_s: float = 60.0
+    #: Outbox relay shards (keys hashed into this many; one relay drains a shard at a time).
+    outbox_shards: int = 4
+
+    def database_sqlalchemy_url(self) -> URL:
+        return make_url(self.database_url).set(
+            drivername="postgresql+asyncpg", database=self.db_name
+        )
+
+    def server_dsn(self, database: str = "postgres") -> str:
+        """A plain libpq DSN to ``database`` on the same server (for creating databases)."""
+        url = make_url(self.database_url).set(drivername="postgresql", database=database)
+        return url.render_as_string(hide_password=False)

@@ -1,0 +1,1 @@
+"""inventory-svc: the central stock pool (reserve at payment, release, deduct at ship)."""

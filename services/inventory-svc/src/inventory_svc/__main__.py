@@ -1,0 +1,3 @@
+from inventory_svc.bootstrap import main
+
+main()

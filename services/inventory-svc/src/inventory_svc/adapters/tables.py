@@ -1,0 +1,78 @@
+"""SQLAlchemy Core tables of inventory-svc (the schema itself is in migrations/)."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+warehouses = Table(
+    "warehouses",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("name", Text),
+    Column("region", Text),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("capabilities", JSONB),
+    Column("created_at", DateTime(timezone=True)),
+)
+
+skus = Table(
+    "skus",
+    metadata,
+    Column("sku", Text, primary_key=True),
+    Column("name", Text),
+    Column("attributes", JSONB),
+    Column("created_at", DateTime(timezone=True)),
+)
+
+stock = Table(
+    "stock",
+    metadata,
+    Column("sku", Text, primary_key=True),
+    Column("warehouse", Text, primary_key=True),
+    Column("on_hand", Integer),
+    Column("reserved", Integer),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", Text),
+    Column("warehouse", Text),
+    Column("channel", Text),
+    Column("qty", Integer),
+    Column("state", Text),
+    Column("created_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("at", DateTime(timezone=True)),
+    Column("sku", Text),
+    Column("warehouse", Text),
+    Column("kind", Text),
+    Column("reason", Text),
+    Column("operator", Text),
+    Column("order_id", Uuid),
+    Column("delta_on_hand", Integer),
+    Column("delta_reserved", Integer),
+    Column("on_hand_after", Integer),
+    Column("reserved_after", Integer),
+)

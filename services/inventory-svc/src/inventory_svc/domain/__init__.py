@@ -1,0 +1,1 @@
+"""Pure inventory rules: how an order's lines are allocated to warehouses."""
