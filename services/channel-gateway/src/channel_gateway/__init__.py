@@ -1,0 +1,1 @@
+"""channel-gateway: partner webhooks and connectors in, canonical OrderReceived out."""

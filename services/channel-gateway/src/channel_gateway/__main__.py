@@ -1,0 +1,3 @@
+from channel_gateway.bootstrap import main
+
+main()

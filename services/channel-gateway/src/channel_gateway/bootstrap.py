@@ -1,0 +1,27 @@
+"""The composition root of channel-gateway: settings -> runtime -> app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from channel_gateway.api.routes import build_router
+from channel_gateway.settings import GatewaySettings
+from oms_servicekit.http import create_app
+from oms_servicekit.runtime import ServiceRuntime
+from oms_servicekit.serve import serve
+
+SERVICE = "channel-gateway"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    runtime = ServiceRuntime(settings, service_name=SERVICE, migrations_dir=MIGRATIONS)
+    return create_app(title=SERVICE, runtime=runtime, routers=[build_router(settings)])
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    serve(build_app(settings), settings, SERVICE)

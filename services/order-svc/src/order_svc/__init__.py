@@ -1,0 +1,1 @@
+"""order-svc: orders that advance themselves from receipt to delivery."""

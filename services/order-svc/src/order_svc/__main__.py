@@ -1,0 +1,3 @@
+from order_svc.bootstrap import main
+
+main()

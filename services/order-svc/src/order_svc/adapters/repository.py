@@ -1,0 +1,159 @@
+"""Order persistence: the aggregate in, the aggregate out, and read views for the API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_svc.adapters.tables import order_lines, order_transitions, orders
+from order_svc.domain.order import Line, Order, OrderState
+
+
+class OrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def exists(self, order_id: uuid.UUID) -> bool:
+        row = await self._session.execute(select(orders.c.id).where(orders.c.id == order_id))
+        return row.first() is not None
+
+    async def add(self, order: Order, details: dict[str, Any]) -> None:
+        """Store a new order; ``details`` are the fields the aggregate does not govern."""
+        now = datetime.now(UTC)
+        await self._session.execute(
+            insert(orders).values(
+                id=order.id,
+                channel=order.channel,
+                channel_order_id=order.channel_order_id,
+                state=order.state.value,
+                customer_id=order.customer_id,
+                currency=order.currency,
+                total=order.total,
+                priority=order.priority,
+                exception_reason=order.exception_reason,
+                created_at=now,
+                updated_at=now,
+                **details,
+            )
+        )
+        await self._session.execute(
+            insert(order_lines),
+            [
+                {
+                    "order_id": order.id,
+                    "line_no": ln.line_no,
+                    "sku": ln.sku,
+                    "qty": ln.qty,
+                    "unit_price": ln.unit_price,
+                    "warehouse": ln.warehouse,
+                }
+                for ln in order.lines
+            ],
+        )
+        await self._flush_transitions(order)
+
+    async def get_for_update(self, order_id: uuid.UUID) -> Order | None:
+        """Load the aggregate with its row locked until the unit of work ends."""
+        row = (
+            await self._session.execute(
+                select(orders).where(orders.c.id == order_id).with_for_update()
+            )
+        ).first()
+        if row is None:
+            return None
+        lines = await self._session.execute(
+            select(order_lines)
+            .where(order_lines.c.order_id == order_id)
+            .order_by(order_lines.c.line_no)
+        )
+        return Order(
+            id=row.id,
+            channel=row.channel,
+            channel_order_id=row.channel_order_id,
+            state=OrderState(row.state),
+            lines=[Line(r.line_no, r.sku, r.qty, r.unit_price, r.warehouse) for r in lines],
+            currency=row.currency,
+            priority=row.priority,
+            customer_id=row.customer_id,
+            exception_reason=row.exception_reason,
+        )
+
+    async def save(self, order: Order) -> None:
+        await self._session.execute(
+            update(orders)
+            .where(orders.c.id == order.id)
+            .values(
+                state=order.state.value,
+                customer_id=order.customer_id,
+                exception_reason=order.exception_reason,
+                updated_at=func.now(),
+            )
+        )
+        for line in order.lines:
+            await self._session.execute(
+                update(order_lines)
+                .where(order_lines.c.order_id == order.id, order_lines.c.line_no == line.line_no)
+                .values(warehouse=line.warehouse)
+            )
+        await self._flush_transitions(order)
+
+    async def _flush_transitions(self, order: Order) -> None:
+        if order.pending:
+            await self._session.execute(
+                insert(order_transitions),
+                [
+                    {
+                        "order_id": order.id,
+                        "from_state": t.from_state,
+                        "to_state": t.to_state,
+                        "actor": t.actor,
+                        "reason": t.reason,
+                        "at": t.at,
+                    }
+                    for t in order.pending
+                ],
+            )
+            order.pending.clear()
+
+    # -- read side ------------------------------------------------------------------
+
+    async def view(self, order_id: uuid.UUID) -> dict[str, Any] | None:
+        row = (await self._session.execute(select(orders).where(orders.c.id == order_id))).first()
+        if row is None:
+            return None
+        lines = await self._session.execute(
+            select(order_lines)
+            .where(order_lines.c.order_id == order_id)
+            .order_by(order_lines.c.line_no)
+        )
+        history = await self._session.execute(
+            select(order_transitions)
+            .where(order_transitions.c.order_id == order_id)
+            .order_by(order_transitions.c.id)
+        )
+        return {
+            **dict(row._mapping),
+            "lines": [dict(r._mapping) for r in lines],
+            "history": [dict(r._mapping) for r in history],
+        }
+
+    async def list(
+        self, *, channel: str | None, state: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        query = select(orders)
+        count = select(func.count()).select_from(orders)
+        if channel is not None:
+            query = query.where(orders.c.channel == channel)
+            count = count.where(orders.c.channel == channel)
+        if state is not None:
+            query = query.where(orders.c.state == state)
+            count = count.where(orders.c.state == state)
+        rows = await self._session.execute(
+            query.order_by(orders.c.created_at.desc(), orders.c.id).limit(limit).offset(offset)
+        )
+        total = (await self._session.execute(count)).scalar_one()
+        return [dict(r._mapping) for r in rows], total

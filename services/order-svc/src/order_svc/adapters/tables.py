@@ -1,0 +1,50 @@
+"""SQLAlchemy Core tables of order-svc (the schema itself is in migrations/)."""
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Numeric, Table, Text, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("channel", Text),
+    Column("channel_order_id", Text),
+    Column("state", Text),
+    Column("customer_id", Uuid),
+    Column("customer", JSONB),
+    Column("currency", Text),
+    Column("total", Numeric(16, 2)),
+    Column("priority", Text),
+    Column("shipping_address", JSONB),
+    Column("delivery_requirements", JSONB),
+    Column("notes", Text),
+    Column("paid_at", DateTime(timezone=True)),
+    Column("exception_reason", Text),
+    Column("created_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", Text),
+    Column("qty", Integer),
+    Column("unit_price", Numeric(14, 2)),
+    Column("warehouse", Text),
+)
+
+order_transitions = Table(
+    "order_transitions",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("order_id", Uuid),
+    Column("from_state", Text),
+    Column("to_state", Text),
+    Column("actor", Text),
+    Column("reason", Text),
+    Column("at", DateTime(timezone=True)),
+)

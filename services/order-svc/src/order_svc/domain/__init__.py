@@ -1,0 +1,1 @@
+"""Pure order rules: the state machine and what each transition means."""

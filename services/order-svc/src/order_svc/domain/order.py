@@ -1,0 +1,151 @@
+"""The order aggregate and its state machine.
+
+The aggregate guards its own transitions: a transition not in ``TRANSITIONS`` raises
+:class:`IllegalTransition` before anything changes, so an order is never half-moved.
+Every accepted transition is returned as a :class:`Transition` record (time, actor,
+reason), which the caller stores as the order's history and publishes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class OrderState(StrEnum):
+    RECEIVED = "received"
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    CREDIT_CHECK = "credit_check"
+    RESERVED = "reserved"
+    CONFIRMED = "confirmed"
+    ROUTED = "routed"
+    PICKING = "picking"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    EXCEPTION = "exception"
+
+
+S = OrderState
+
+#: Allowed moves. Cancelling is possible until the parcel leaves; refunds follow
+#: payment; an exception can be raised wherever automation can get stuck and resolved
+#: back into the flow by an operator.
+TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
+    S.RECEIVED: frozenset({S.PENDING_PAYMENT, S.PAID, S.CANCELLED, S.EXCEPTION}),
+    S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELLED, S.EXCEPTION}),
+    S.PAID: frozenset({S.CREDIT_CHECK, S.RESERVED, S.CANCELLED, S.REFUNDED, S.EXCEPTION}),
+    S.CREDIT_CHECK: frozenset({S.PAID, S.RESERVED, S.CANCELLED, S.EXCEPTION}),
+    S.RESERVED: frozenset({S.CONFIRMED, S.CANCELLED, S.EXCEPTION}),
+    S.CONFIRMED: frozenset({S.ROUTED, S.PICKING, S.CANCELLED, S.EXCEPTION}),
+    S.ROUTED: frozenset({S.PICKING, S.CANCELLED, S.EXCEPTION}),
+    S.PICKING: frozenset({S.SHIPPED, S.CANCELLED, S.EXCEPTION}),
+    S.SHIPPED: frozenset({S.DELIVERED, S.EXCEPTION}),
+    S.DELIVERED: frozenset({S.REFUNDED}),
+    S.CANCELLED: frozenset({S.REFUNDED}),
+    S.REFUNDED: frozenset(),
+    S.EXCEPTION: frozenset({S.PAID, S.RESERVED, S.CONFIRMED, S.CANCELLED}),
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, from_state: OrderState, to_state: OrderState) -> None:
+        super().__init__(f"an order cannot go from {from_state} to {to_state}")
+        self.from_state = from_state
+        self.to_state = to_state
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_state: OrderState | None
+    to_state: OrderState
+    at: datetime
+    actor: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    line_no: int
+    sku: str
+    qty: int
+    unit_price: Decimal
+    warehouse: str | None = None
+
+
+SYSTEM = "system"
+
+
+@dataclass
+class Order:
+    id: uuid.UUID
+    channel: str
+    channel_order_id: str
+    state: OrderState
+    lines: list[Line]
+    currency: str
+    priority: str = "normal"
+    customer_id: uuid.UUID | None = None
+    exception_reason: str | None = None
+    pending: list[Transition] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.unit_price * line.qty for line in self.lines), Decimal("0"))
+
+    @classmethod
+    def receive(
+        cls,
+        *,
+        id: uuid.UUID,
+        channel: str,
+        channel_order_id: str,
+        lines: list[Line],
+        currency: str,
+        priority: str,
+        at: datetime,
+    ) -> Order:
+        order = cls(id, channel, channel_order_id, S.RECEIVED, lines, currency, priority)
+        order.pending.append(Transition(None, S.RECEIVED, at, SYSTEM, "received from channel"))
+        return order
+
+    def can_move_to(self, target: OrderState) -> bool:
+        return target in TRANSITIONS[self.state]
+
+    def move_to(
+        self, target: OrderState, *, at: datetime, actor: str = SYSTEM, reason: str | None = None
+    ) -> Transition:
+        if not self.can_move_to(target):
+            raise IllegalTransition(self.state, target)
+        transition = Transition(self.state, target, at, actor, reason)
+        self.state = target
+        self.pending.append(transition)
+        return transition
+
+    # -- the business steps ---------------------------------------------------------
+
+    def await_payment(self, at: datetime) -> None:
+        self.move_to(S.PENDING_PAYMENT, at=at, reason="not paid yet")
+
+    def mark_paid(self, at: datetime) -> None:
+        self.move_to(S.PAID, at=at, reason="payment received")
+
+    def reserve(self, warehouses: dict[int, str], at: datetime) -> None:
+        """Stock is held for every line; record which warehouse holds each."""
+        self.move_to(S.RESERVED, at=at, reason="stock reserved")
+        self.lines = [
+            Line(ln.line_no, ln.sku, ln.qty, ln.unit_price, warehouses.get(ln.line_no))
+            for ln in self.lines
+        ]
+
+    def confirm(self, at: datetime) -> None:
+        self.move_to(S.CONFIRMED, at=at, reason="paid and reserved")
+
+    def raise_exception(self, reason: str, at: datetime) -> None:
+        self.move_to(S.EXCEPTION, at=at, reason=reason)
+        self.exception_reason = reason
