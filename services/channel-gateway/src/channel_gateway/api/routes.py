@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +20,7 @@ from channel_gateway.settings import GatewaySettings
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 
-_PROBLEMS = {
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "bad, missing or stale signature"},
     404: {"description": "unknown channel"},
     413: {"description": "body too large"},

@@ -1,0 +1,66 @@
+# The OMS developer entry points. `make run` brings the whole stack up; `make test`
+# installs what it needs and runs every test. Both work from a clean clone.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Python >= 3.11: prefer an explicit 3.11/3.12 interpreter when the default is older.
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	&& { echo $$p; break; }; done)
+
+PACKAGES := libs/contracts libs/messaging libs/servicekit libs/devstack \
+	services/order-svc services/inventory-svc services/customer-svc \
+	services/channel-gateway services/notifier
+MODULES := oms_contracts oms_messaging oms_servicekit oms_devstack order_svc inventory_svc \
+	customer_svc channel_gateway notifier
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv run stop status test test-unit lint format contracts bench clean
+
+help:
+	@echo "make run [DETACH=1]  start broker, database, the five services and demo data"
+	@echo "make stop            stop a stack started with DETACH=1"
+	@echo "make test            install what is needed and run every test"
+	@echo "make lint            ruff (lint + format check) and mypy"
+	@echo "make contracts       regenerate libs/contracts/schemas from the event models"
+	@echo "make bench [QUICK=1] run the benchmarks (bench/results/)"
+
+$(STAMP): requirements/constraints.txt requirements/dev.in $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is required (set PYTHON=...)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -r requirements/dev.in
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(foreach p,$(PACKAGES),-e $(p))
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m oms_devstack run $(if $(DETACH),--detach)
+
+stop: $(STAMP)
+	$(PY) -m oms_devstack stop
+
+status: $(STAMP)
+	$(PY) -m oms_devstack status
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(foreach m,$(MODULES),-p $(m))
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+contracts: $(STAMP)
+	$(PY) -m oms_contracts.schema_export
+
+bench: $(STAMP)
+	$(PY) -m bench $(if $(QUICK),--quick)
+
+clean:
+	rm -rf $(VENV) .oms .pytest_cache .mypy_cache .ruff_cache

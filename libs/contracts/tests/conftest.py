@@ -1,0 +1,108 @@
+"""One valid instance of every registered event, shared by the contract tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from oms_contracts import Event
+from oms_contracts import events as ev
+
+ORDER_ID = uuid.UUID("6f1c1b2e-8a43-4d53-9d0c-2b9f8d1f0a01")
+CUSTOMER_ID = uuid.UUID("0b7f4f8e-2c5d-4e5a-8f0e-9d1c3b2a1f00")
+NOW = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+LINES = [ev.OrderLine(line_no=1, sku="SKU-1", qty=2, unit_price=Decimal("12.50"))]
+CUSTOMER = ev.CustomerIdentity(platform_user_id="u-1", name="Ana")
+ADDRESS = ev.Address(region="Lisboa", city="Lisboa")
+
+
+def build_samples() -> dict[str, Event]:
+    """Event type -> a realistic instance; a new event type must be added here."""
+    samples: list[Event] = [
+        ev.OrderReceived(
+            order_id=ORDER_ID,
+            channel="shop",
+            channel_order_id="C-1",
+            customer=CUSTOMER,
+            lines=LINES,
+            currency="EUR",
+            paid=True,
+            paid_at=NOW,
+            shipping_address=ADDRESS,
+            received_at=NOW,
+        ),
+        ev.OrderCreated(
+            order_id=ORDER_ID,
+            channel="shop",
+            channel_order_id="C-1",
+            customer=CUSTOMER,
+            lines=LINES,
+            currency="EUR",
+            total=Decimal("25.00"),
+            shipping_address=ADDRESS,
+            created_at=NOW,
+        ),
+        ev.OrderPaid(
+            order_id=ORDER_ID,
+            channel="shop",
+            lines=LINES,
+            currency="EUR",
+            total=Decimal("25.00"),
+            paid_at=NOW,
+        ),
+        ev.OrderConfirmed(order_id=ORDER_ID, channel="shop", confirmed_at=NOW),
+        ev.OrderStatusChanged(
+            order_id=ORDER_ID,
+            channel="shop",
+            from_state="paid",
+            to_state="confirmed",
+            actor="order-svc",
+            changed_at=NOW,
+        ),
+        ev.StockReserved(
+            order_id=ORDER_ID,
+            lines=[ev.ReservedLine(line_no=1, sku="SKU-1", qty=2, warehouse="W1")],
+            reserved_at=NOW,
+        ),
+        ev.StockRejected(
+            order_id=ORDER_ID,
+            lines=[
+                ev.RejectedLine(line_no=1, sku="SKU-1", qty=2, reason="insufficient", available=1)
+            ],
+            rejected_at=NOW,
+        ),
+        ev.CustomerUpdated(customer_id=CUSTOMER_ID, changed_fields=["name"], updated_at=NOW),
+        ev.CustomerResolved(
+            customer_id=CUSTOMER_ID,
+            order_id=ORDER_ID,
+            channel="shop",
+            platform_user_id="u-1",
+            new_customer=False,
+            resolved_at=NOW,
+        ),
+        ev.AlertRaised(
+            alert_id=uuid.uuid4(),
+            alert_type="stock_low",
+            severity="warning",
+            subject="SKU-1",
+            message="low stock",
+            details={"available": 1},
+            raised_at=NOW,
+        ),
+    ]
+    return {e.event_type: e for e in samples}
+
+
+@pytest.fixture
+def samples() -> dict[str, Event]:
+    return build_samples()
+
+
+@pytest.fixture
+def order_paid() -> ev.OrderPaid:
+    event = build_samples()["OrderPaid"]
+    assert isinstance(event, ev.OrderPaid)
+    return event

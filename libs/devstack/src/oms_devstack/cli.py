@@ -1,0 +1,214 @@
+"""``python -m oms_devstack``: run, stop, status, sign.
+
+Failures the launcher understands (port taken, no database, a service that will not start)
+are printed as their message, without a traceback: the message says what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from oms_devstack.banner import render
+from oms_devstack.config import StackConfig
+from oms_devstack.control import is_running, live_processes, stop_recorded
+from oms_devstack.errors import DevstackError
+from oms_devstack.ports import port_accepts
+from oms_devstack.seed import demo_secret, seed_demo
+from oms_devstack.service import http_client, is_ready
+from oms_devstack.signing import SIGNATURE_HEADER, signature
+from oms_devstack.specs import ServiceSpec
+from oms_devstack.stack import Stack
+from oms_devstack.state import StackState, state_path
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _check_modules(specs: Sequence[ServiceSpec], root: Path) -> None:
+    """Fail in one line when a service package is not installed, before starting anything."""
+    sys.path.insert(0, str(root))  # ``python -m`` in the services' working directory sees it
+    try:
+        missing = [s.module for s in specs if importlib.util.find_spec(s.module) is None]
+    finally:
+        sys.path.remove(str(root))
+    if missing:
+        raise DevstackError(
+            f"service module(s) not installed: {', '.join(missing)}; install them into this "
+            "environment (pip install --no-deps -e services/<name>) and try again"
+        )
+
+
+def _check_not_running(root: Path) -> None:
+    state = StackState.load(state_path(root))
+    if state is not None and is_running(state):
+        raise DevstackError(
+            f"a stack is already running (see {state_path(root)}); "
+            "stop it with: python -m oms_devstack stop"
+        )
+
+
+async def _seed(stack: Stack) -> None:
+    """Seed demo data; a failure is reported but leaves the (still useful) stack running."""
+    names = stack.names
+    if "inventory-svc" not in names or "channel-gateway" not in names:
+        return
+    try:
+        report = await seed_demo(stack.url("inventory-svc"), stack.url("channel-gateway"))
+    except DevstackError as exc:
+        _say(f"warning: {exc} (the stack runs without complete demo data)")
+        return
+    _say(report.summary())
+
+
+async def _run(root: Path, detach: bool, seed: bool) -> int:
+    config = StackConfig.from_env(root, detach=detach)
+    _check_not_running(root)
+    stack = Stack(config)
+    stack.check_ports_free()
+    _check_modules(config.services, root)
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if not detach:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+
+    _say("starting PostgreSQL (if needed), broker and services...")
+    starting = asyncio.create_task(stack.start())
+    waiting = asyncio.create_task(stopping.wait())
+    await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():  # Ctrl-C during start-up: start() cleans up on cancellation
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, DevstackError):
+            await starting
+        _say("interrupted; everything started so far was stopped")
+        return 130
+    waiting.cancel()
+    starting.result()  # re-raises a start-up failure (the stack is already stopped then)
+
+    if seed:
+        await _seed(stack)
+    state = StackState.of(stack)
+    state.save(state_path(root))
+    secret = demo_secret()
+    if detach:
+        _say(render(state, root, secret=secret, stop_hint="Stop with: python -m oms_devstack stop"))
+        return 0
+
+    _say(render(state, root, secret=secret, stop_hint="Press Ctrl-C to stop everything."))
+    try:
+        await _watch(stack, stopping)
+    finally:
+        _say("stopping...")
+        await stack.stop()
+        current = StackState.load(state_path(root))
+        if current is not None and current.launcher_pid == state.launcher_pid:
+            state_path(root).unlink(missing_ok=True)
+        _say("stopped.")
+    return 0
+
+
+async def _watch(stack: Stack, stopping: asyncio.Event) -> None:
+    """Wait for Ctrl-C/SIGTERM, reporting (once) any service that dies meanwhile."""
+    reported: set[str] = set()
+    while not stopping.is_set():
+        for name in stack.names:
+            if name not in reported and not stack.is_running(name):
+                reported.add(name)
+                _say(f"{name} exited; see {stack.log_path(name)}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=1.0)
+
+
+def _stop(root: Path) -> int:
+    if not state_path(root).exists():
+        _say("no stack is running (no .oms/stack.json)")
+        return 0
+    done = stop_recorded(root)
+    _say(
+        "; ".join(done) + "." if done else "no stack was running (removed a stale .oms/stack.json)"
+    )
+    return 0
+
+
+async def _status(root: Path) -> int:
+    state = StackState.load(state_path(root))
+    if state is not None:
+        targets = [(s.name, s.url, s.url + s.ready_path) for s in state.services]
+        bootstrap = state.kafka_bootstrap
+        alive = live_processes(state)
+        _say(f"stack recorded in {state_path(root)} ({len(alive)} process(es) alive)")
+    else:
+        config = StackConfig.from_env(root)
+        stack = Stack(config)
+        targets = [(n, stack.url(n), stack.url(n) + stack.spec(n).ready_path) for n in stack.names]
+        bootstrap = stack.kafka_bootstrap
+        _say("no .oms/stack.json; checking the default ports")
+    async with http_client(timeout=2.0) as client:
+        ready = await asyncio.gather(*(is_ready(client, url) for _, _, url in targets))
+    width = max(len(name) for name, _, _ in targets)
+    for (name, url, _), ok in zip(targets, ready, strict=True):
+        _say(f"  {name:<{width}}  {url}  {'ready' if ok else 'NOT READY'}")
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    broker_ok = await asyncio.to_thread(port_accepts, int(port), host)
+    _say(f"  {'broker':<{width}}  {bootstrap}  {'listening' if broker_ok else 'NOT LISTENING'}")
+    return 0 if all(ready) and broker_ok else 1
+
+
+def _sign(channel: str, secret: str, body_path: str, timestamp: int | None) -> int:
+    body = sys.stdin.buffer.read() if body_path == "-" else Path(body_path).read_bytes()
+    _say(f"{SIGNATURE_HEADER}: {signature(secret, body, timestamp)}")
+    print(
+        f"(post the file byte for byte, e.g. curl --data-binary @{body_path} "
+        f"http://127.0.0.1:8004/webhooks/{channel}; sign again after 5 minutes)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m oms_devstack", description="Run the OMS stack locally."
+    )
+    parser.add_argument(
+        "--root", type=Path, default=Path.cwd(), help="repo root; .oms/ lives here (default: .)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start PostgreSQL (if needed), broker, services; seed demo")
+    run.add_argument("--detach", action="store_true", help="run in the background and exit")
+    run.add_argument("--no-seed", action="store_true", help="skip the demo data")
+    sub.add_parser("stop", help="stop the stack recorded in .oms/stack.json")
+    sub.add_parser("status", help="readiness of each service and the broker")
+    sign = sub.add_parser("sign", help=f"print the {SIGNATURE_HEADER} header for a body")
+    sign.add_argument("--channel", default="web", help="channel name (for the hint only)")
+    sign.add_argument("--secret", default=None, help="channel secret (default: demo secret)")
+    sign.add_argument("--body", required=True, help="file with the raw body, or - for stdin")
+    sign.add_argument("--timestamp", type=int, default=None, help="unix seconds (default: now)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = _parser().parse_args(argv)
+    root: Path = args.root.absolute()
+    try:
+        if args.command == "run":
+            return asyncio.run(_run(root, args.detach, not args.no_seed))
+        if args.command == "stop":
+            return _stop(root)
+        if args.command == "status":
+            return asyncio.run(_status(root))
+        return _sign(args.channel, args.secret or demo_secret(), args.body, args.timestamp)
+    except DevstackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

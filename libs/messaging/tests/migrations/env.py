@@ -1,0 +1,3 @@
+from oms_servicekit.migrations import run_env
+
+run_env()

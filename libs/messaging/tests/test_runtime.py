@@ -1,0 +1,216 @@
+"""The event runtime against a real broker and a real PostgreSQL.
+
+What must hold: an event is published only after its transaction commits and marked
+published only after the broker acknowledged it; per-key order is kept; a redelivered
+event is applied once; poison goes to the dead-letter topic with its origin; a handler
+that keeps failing is dead-lettered after N attempts while the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import Column, MetaData, Table, Text, Uuid, func, select
+
+from oms_contracts import Envelope, Event, make_envelope
+from oms_contracts.events import AlertRaised
+from oms_contracts.topics import Topic, dead_letter_topic
+from oms_messaging import ConsumerRunner, OutboxRelay, UnitOfWork
+from oms_messaging.kafka import KafkaSettings, create_consumer, create_producer, ensure_topics
+from oms_messaging.tables import inbox, outbox
+from oms_servicekit.testing import MigratedDatabase, migrated_database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+# A table the test handlers write to: the "effect" of applying an event.
+effects_md = MetaData()
+effects = Table(
+    "effects", effects_md, Column("event_id", Uuid, primary_key=True), Column("subject", Text)
+)
+
+
+def alert(subject: str, n: int = 0) -> AlertRaised:
+    return AlertRaised(
+        alert_id=uuid.uuid4(),
+        alert_type="test",
+        severity="info",
+        subject=subject,
+        message=f"message {n}",
+        raised_at=datetime.now(UTC),
+    )
+
+
+@pytest.fixture
+async def db() -> AsyncIterator[MigratedDatabase]:
+    async with migrated_database(MIGRATIONS, prefix="oms_msgtest") as database:
+        async with database.engine.begin() as conn:
+            await conn.run_sync(effects_md.create_all)
+        yield database
+
+
+@pytest.fixture
+async def kafka(kafka_bootstrap: str) -> KafkaSettings:
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, client_id="msgtest")
+    await ensure_topics(settings, [Topic.ALERTS.value])
+    return settings
+
+
+async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 20) -> list:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"reader-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    got: list = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(got) < count:
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    got.extend(messages)
+    finally:
+        await consumer.stop()
+    return got
+
+
+async def test_relay_publishes_committed_events_in_key_order_and_marks_them(
+    db: MigratedDatabase, kafka: KafkaSettings
+) -> None:
+    subject = f"subject-{uuid.uuid4()}"
+    async with db.uow() as uow:
+        for n in range(30):
+            await uow.emit(alert(subject, n))
+        await uow.commit()
+    async with db.uow() as uow:  # rolled back: must never be published
+        await uow.emit(alert(subject, 999))
+
+    producer = create_producer(kafka)
+    await producer.start()
+    try:
+        relay = OutboxRelay(db.engine, producer, shards=4, batch_size=7)
+        assert await relay.publish_pending() == 30
+        assert await relay.publish_pending() == 0
+    finally:
+        await producer.stop()
+
+    messages = await read_topic(kafka.bootstrap_servers, Topic.ALERTS.value, 30)
+    mine = [Envelope.model_validate_json(m.value) for m in messages if m.key == subject.encode()]
+    assert [e.payload["message"] for e in mine] == [f"message {n}" for n in range(30)]
+    async with db.engine.connect() as conn:
+        unpublished = await conn.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+        )
+    assert unpublished == 0
+
+
+async def test_relay_leaves_rows_unpublished_when_the_broker_does_not_acknowledge(
+    db: MigratedDatabase,
+) -> None:
+    async with db.uow() as uow:
+        await uow.emit(alert("nobody-listens"))
+        await uow.commit()
+    dead = KafkaSettings(bootstrap_servers="127.0.0.1:1", client_id="dead")
+    producer = create_producer(dead)
+    relay = OutboxRelay(db.engine, producer)
+    with pytest.raises(Exception):  # noqa: B017 - any send failure will do
+        async with asyncio.timeout(5):
+            await relay.publish_pending()
+    async with db.engine.connect() as conn:
+        assert (
+            await conn.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            )
+            == 1
+        )
+
+
+class Recorder:
+    """A handler that applies an effect, optionally failing for some subjects."""
+
+    def __init__(self, fail_subjects: set[str] | None = None) -> None:
+        self.calls = 0
+        self.fail_subjects = fail_subjects or set()
+
+    async def __call__(self, uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, AlertRaised)
+        self.calls += 1
+        if event.subject in self.fail_subjects:
+            raise ValueError("this event can never be applied")
+        await uow.session.execute(
+            effects.insert().values(event_id=envelope.event_id, subject=event.subject)
+        )
+
+
+async def start_runner(db: MigratedDatabase, kafka: KafkaSettings, handler: Recorder, topic: str):
+    await ensure_topics(kafka, [topic])
+    producer = create_producer(kafka)
+    await producer.start()
+    runner = ConsumerRunner(
+        name="msgtest-consumer",
+        consumer=create_consumer(kafka, f"group-{uuid.uuid4()}"),
+        topics=[topic],
+        handlers={AlertRaised.event_type: handler},
+        uow_factory=db.uow,
+        dlq_producer=producer,
+        max_attempts=3,
+        backoff_base=0.01,
+    )
+    await runner.start()
+    return runner, producer
+
+
+async def wait_until(predicate, timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.1)
+
+
+async def test_consumer_applies_a_redelivered_event_once_and_dead_letters_poison(
+    db: MigratedDatabase, kafka: KafkaSettings
+) -> None:
+    subject = f"s-{uuid.uuid4()}"
+    good = make_envelope(alert(subject), producer="test")
+    doomed = make_envelope(alert("doomed"), producer="test")
+    unknown_version = good.model_copy(update={"event_id": uuid.uuid4(), "schema_version": 99})
+    handler = Recorder(fail_subjects={"doomed"})
+    topic = f"msgtest.{uuid.uuid4().hex[:8]}"
+    runner, producer = await start_runner(db, kafka, handler, topic)
+    try:
+        for value in (
+            good.model_dump_json().encode(),
+            good.model_dump_json().encode(),  # the same event delivered twice
+            b"{not json",
+            unknown_version.model_dump_json().encode(),
+            doomed.model_dump_json().encode(),
+        ):
+            await producer.send_and_wait(topic, value, key=subject.encode())
+
+        async def applied() -> bool:
+            return runner.stats.dead_lettered == 3 and runner.stats.duplicates == 1
+
+        await wait_until(applied)
+    finally:
+        await runner.stop()
+        await producer.stop()
+
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(effects.c.subject))).all()
+        processed = await conn.scalar(select(func.count()).select_from(inbox))
+    assert [r.subject for r in rows] == [subject]
+    assert processed == 1
+    assert handler.calls == 1 + 3  # the good event once, the doomed one max_attempts times
+
+    dead = await read_topic(kafka.bootstrap_servers, dead_letter_topic(topic), 3)
+    by_value = {m.value: dict(m.headers) for m in dead}
+    assert by_value[b"{not json"]["dlq.origin_topic"] == topic.encode()
+    assert b"unparseable" in by_value[b"{not json"]["dlq.error"]
+    assert b"v99" in by_value[unknown_version.model_dump_json().encode()]["dlq.error"]
+    assert by_value[doomed.model_dump_json().encode()]["dlq.attempts"] == b"3"

@@ -1,0 +1,1 @@
+"""customer-svc: resolves each channel identity to one customer id per person."""

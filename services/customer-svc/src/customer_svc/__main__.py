@@ -1,0 +1,3 @@
+from customer_svc.bootstrap import main
+
+main()

@@ -1,0 +1,34 @@
+"""The composition root of customer-svc: settings -> runtime -> app. Nothing connects
+until the app starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from customer_svc.api.routes import router
+from customer_svc.handlers import consumer_specs
+from customer_svc.settings import CustomerSettings
+from oms_servicekit.http import create_app
+from oms_servicekit.runtime import ServiceRuntime
+from oms_servicekit.serve import serve
+
+SERVICE = "customer-svc"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_app(settings: CustomerSettings | None = None) -> FastAPI:
+    settings = settings or CustomerSettings()
+    runtime = ServiceRuntime(
+        settings,
+        service_name=SERVICE,
+        migrations_dir=MIGRATIONS,
+        consumers=consumer_specs(),
+    )
+    return create_app(title=SERVICE, runtime=runtime, routers=[router])
+
+
+def main() -> None:
+    settings = CustomerSettings()
+    serve(build_app(settings), settings, SERVICE)

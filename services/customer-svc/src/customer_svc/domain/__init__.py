@@ -1,0 +1,1 @@
+"""Pure customer rules: identity normalization and which customer an identity is."""

@@ -1,0 +1,33 @@
+"""The composition root of notifier: settings -> runtime -> app. Nothing connects until
+the app starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from notifier.api.routes import router
+from notifier.handlers import SERVICE, consumer_specs
+from notifier.settings import NotifierSettings
+from oms_servicekit.http import create_app
+from oms_servicekit.runtime import ServiceRuntime
+from oms_servicekit.serve import serve
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_app(settings: NotifierSettings | None = None) -> FastAPI:
+    settings = settings or NotifierSettings()
+    runtime = ServiceRuntime(
+        settings,
+        service_name=SERVICE,
+        migrations_dir=MIGRATIONS,
+        consumers=consumer_specs(),
+    )
+    return create_app(title=SERVICE, runtime=runtime, routers=[router])
+
+
+def main() -> None:
+    settings = NotifierSettings()
+    serve(build_app(settings), settings, SERVICE)

@@ -1,0 +1,1 @@
+"""Pure notifier rules: which events call for an alert, and what it says."""
