@@ -1,9 +1,11 @@
 """A stand-in for an OMS service, run by the launcher tests as ``python -m <module>``.
 
 It does what the launcher relies on and nothing more: reads HOST/PORT, optionally creates its
-database (like the real services do), answers ``/readyz``, echoes its environment, and keeps
-the demo-seed endpoints in memory with 201/409 semantics. This file is copied into a temporary
-directory by the tests; it is not imported by pytest itself.
+database (like the real services do), answers ``/readyz``, echoes its environment, keeps the
+demo-seed endpoints in memory with 201/409 semantics and verifies webhook signatures like the
+gateway. Standard library only (plus asyncpg when asked to create its database) so that it
+starts in milliseconds and keeps the launcher tests fast. The tests copy this file into a
+temporary directory; pytest does not import it.
 """
 
 from __future__ import annotations
@@ -11,22 +13,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import os
 import sys
 import time
-from contextlib import asynccontextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import asyncpg
-import uvicorn
-from fastapi import FastAPI, Header, Request, Response
-
-if os.environ.get("STANDIN_FAIL"):
-    print("stand-in failing on purpose: boom", file=sys.stderr, flush=True)
-    raise SystemExit(3)
+store: dict[str, dict[str, Any]] = {"warehouses": {}, "skus": {}, "channels": {}}
+receipts: list[dict[str, Any]] = []
+KEYS = {
+    "/warehouses": ("warehouses", "code"),
+    "/skus": ("skus", "sku"),
+    "/channels": ("channels", "name"),
+}
 
 
 async def ensure_database() -> None:
+    import asyncpg
+
     name = os.environ["DB_NAME"]
     conn = await asyncpg.connect(os.environ["DATABASE_URL"] + "/postgres")
     try:
@@ -36,80 +41,72 @@ async def ensure_database() -> None:
         await conn.close()
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
-    if os.environ.get("STANDIN_CREATE_DB"):
-        await ensure_database()
-    delay = float(os.environ.get("STANDIN_READY_DELAY", "0"))
-    if delay:
-        await asyncio.sleep(delay)
-    yield
-
-
-app = FastAPI(lifespan=lifespan)
-store: dict[str, dict[str, Any]] = {"warehouses": {}, "skus": {}, "channels": {}}
-receipts: list[dict[str, Any]] = []
-
-
-@app.get("/readyz")
-async def readyz() -> dict[str, str]:
-    return {"status": "ready"}
-
-
-@app.get("/env")
-async def env() -> dict[str, str]:
-    return dict(os.environ)
-
-
-def _create(kind: str, key: str, body: dict[str, Any], response: Response) -> dict[str, Any]:
-    if key in store[kind]:
-        response.status_code = 409
-        return {"title": "already exists"}
-    store[kind][key] = body
-    response.status_code = 201
-    return body
-
-
-@app.post("/warehouses")
-async def warehouses(body: dict[str, Any], response: Response) -> dict[str, Any]:
-    return _create("warehouses", body["code"], body, response)
-
-
-@app.post("/skus")
-async def skus(body: dict[str, Any], response: Response) -> dict[str, Any]:
-    return _create("skus", body["sku"], body, response)
-
-
-@app.post("/channels")
-async def channels(body: dict[str, Any], response: Response) -> dict[str, Any]:
-    return _create("channels", body["name"], body, response)
-
-
-@app.post("/stock/receipts", status_code=201)
-async def stock_receipt(body: dict[str, Any], x_operator: str = Header(...)) -> dict[str, Any]:
-    receipts.append({**body, "operator": x_operator})
-    return body
-
-
-@app.post("/webhooks/{channel}")
-async def webhook(channel: str, request: Request, response: Response) -> dict[str, Any]:
-    """Verify the signature the way the real gateway does (secret of a seeded channel)."""
+def signature_ok(channel: str, header: str, raw: bytes) -> bool:
     secret = store["channels"].get(channel, {}).get("secret", "")
-    parts = dict(p.split("=", 1) for p in request.headers.get("x-oms-signature", "").split(","))
-    raw = await request.body()
-    expected = hmac.new(secret.encode(), f"{parts.get('t')}.".encode() + raw, hashlib.sha256)
-    fresh = abs(time.time() - int(parts.get("t", "0"))) < 300
-    if not (secret and fresh and hmac.compare_digest(expected.hexdigest(), parts.get("v1", ""))):
-        response.status_code = 401
-        return {"title": "bad signature"}
-    response.status_code = 202
-    return {"order_ref": "ORD-STANDIN-1"}
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    ts = parts.get("t", "0")
+    expected = hmac.new(secret.encode(), f"{ts}.".encode() + raw, hashlib.sha256).hexdigest()
+    fresh = ts.isdigit() and abs(time.time() - int(ts)) < 300
+    return bool(secret) and fresh and hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-@app.get("/seeded")
-async def seeded() -> dict[str, Any]:
-    return {**{k: sorted(v) for k, v in store.items()}, "receipts": receipts}
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def reply(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path == "/readyz":
+            ready = not os.environ.get("STANDIN_NOT_READY")
+            self.reply(200 if ready else 503, {"ready": ready})
+        elif self.path == "/env":
+            self.reply(200, dict(os.environ))
+        elif self.path == "/seeded":
+            self.reply(200, {**{k: sorted(v) for k, v in store.items()}, "receipts": receipts})
+        else:
+            self.reply(404, {"title": "not found"})
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path.startswith("/webhooks/"):
+            channel = self.path.removeprefix("/webhooks/")
+            if signature_ok(channel, self.headers.get("X-OMS-Signature", ""), raw):
+                self.reply(202, {"order_ref": "ORD-STANDIN-1"})
+            else:
+                self.reply(401, {"title": "bad signature"})
+            return
+        body = json.loads(raw)
+        if self.path == "/stock/receipts":
+            receipts.append({**body, "operator": self.headers.get("X-Operator")})
+            self.reply(201, body)
+        elif self.path in KEYS:
+            kind, key = KEYS[self.path]
+            if body[key] in store[kind]:
+                self.reply(409, {"title": "already exists"})
+            else:
+                store[kind][body[key]] = body
+                self.reply(201, body)
+        else:
+            self.reply(404, {"title": "not found"})
+
+
+def main() -> None:
+    if os.environ.get("STANDIN_FAIL"):
+        print("stand-in failing on purpose: boom", file=sys.stderr, flush=True)
+        raise SystemExit(3)
+    if os.environ.get("STANDIN_CREATE_DB"):
+        asyncio.run(ensure_database())
+    server = ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler)
+    print(f"stand-in {os.environ.get('DB_NAME')} listening", flush=True)
+    server.serve_forever()
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host=os.environ["HOST"], port=int(os.environ["PORT"]), log_level="warning")
+    main()

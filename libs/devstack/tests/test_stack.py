@@ -54,49 +54,52 @@ async def test_stack_lifecycle(
         pytest.skip(f"no PostgreSQL at {SERVER}")
     stack = make_stack(tmp_path, standin_path, standin_specs)
     names = stack.config.database_names
-    assert all(n.startswith("oms_") and "_t" in n for n in names)
-    assert all(spec.port not in range(8001, 8006) for spec in stack.config.services)
     try:
-        await stack.start()
-        assert await stack.readiness() == {n: True for n in stack.names}
-        assert stack.private_postgres is None
+        assert all(n.startswith("oms_") and "_t" in n for n in names)
+        assert all(spec.port not in range(8001, 8006) for spec in stack.config.services)
+        try:
+            await stack.start()
+            assert await stack.readiness() == {n: True for n in stack.names}
+            assert stack.private_postgres is None
 
-        async with httpx.AsyncClient(trust_env=False) as client:
-            env = (await client.get(stack.url("order-svc") + "/env")).json()
-        assert env["DB_NAME"] == stack.db_name("order-svc")
-        assert env["PORT"] == str(stack.port("order-svc"))
-        assert env["HOST"] == "127.0.0.1"
-        assert env["KAFKA_BOOTSTRAP_SERVERS"] == stack.kafka_bootstrap
-        assert env["DATABASE_URL"] == stack.database_url
-        assert env["GATEWAY_URL"] == stack.url("channel-gateway")
-        assert env["NOTIFIER_URL"] == stack.url("notifier")
-        assert not port_is_free(stack.config.broker_port)  # its own broker runs
-        assert await existing_databases(stack.database_url, names) == set(names)
+            async with httpx.AsyncClient(trust_env=False) as client:
+                env = (await client.get(stack.url("order-svc") + "/env")).json()
+            assert env["DB_NAME"] == stack.db_name("order-svc")
+            assert env["PORT"] == str(stack.port("order-svc"))
+            assert env["HOST"] == "127.0.0.1"
+            assert env["KAFKA_BOOTSTRAP_SERVERS"] == stack.kafka_bootstrap
+            assert env["DATABASE_URL"] == stack.database_url
+            assert env["GATEWAY_URL"] == stack.url("channel-gateway")
+            assert env["NOTIFIER_URL"] == stack.url("notifier")
+            assert not port_is_free(stack.config.broker_port)  # its own broker runs
+            assert await existing_databases(stack.database_url, names) == set(names)
 
-        # Fault drill: kill -9 one service, then bring it back.
-        first_pid = stack.pid("inventory-svc")
-        stack.kill("inventory-svc", signal.SIGKILL)
-        assert await stack.wait_exit("inventory-svc", timeout_s=10) == -signal.SIGKILL
-        assert not stack.is_running("inventory-svc")
-        assert (await stack.readiness())["inventory-svc"] is False
-        await stack.start_service("inventory-svc")
-        assert stack.pid("inventory-svc") not in (None, first_pid)
-        assert (await stack.readiness())["inventory-svc"] is True
-        assert stack.log_path("inventory-svc").read_text().count("=== ") == 2
+            # Fault drill: kill -9 one service, then bring it back.
+            first_pid = stack.pid("inventory-svc")
+            stack.kill("inventory-svc", signal.SIGKILL)
+            assert await stack.wait_exit("inventory-svc", timeout_s=10) == -signal.SIGKILL
+            assert not stack.is_running("inventory-svc")
+            assert (await stack.readiness())["inventory-svc"] is False
+            await stack.start_service("inventory-svc")
+            assert stack.pid("inventory-svc") not in (None, first_pid)
+            assert (await stack.readiness())["inventory-svc"] is True
+            assert stack.log_path("inventory-svc").read_text().count("=== ") == 2
 
-        # Graceful stop and restart of one service.
-        # uvicorn re-raises SIGTERM after its graceful shutdown
-        assert await stack.stop_service("customer-svc") in (0, -signal.SIGTERM)
-        assert port_is_free(stack.port("customer-svc"))
-        await stack.restart_service("customer-svc")
-        assert stack.is_running("customer-svc")
-    finally:
-        await stack.stop()
-    assert all(port_is_free(stack.port(n)) for n in stack.names)
-    assert port_is_free(stack.config.broker_port)
-    await stack.stop()  # idempotent
-    await stack.drop_databases()
-    assert await existing_databases(stack.database_url, names) == set()
+            # Graceful stop and restart of one service.
+            # (uvicorn, like the stand-in, ends with the signal after a graceful shutdown)
+            assert await stack.stop_service("customer-svc") in (0, -signal.SIGTERM)
+            assert port_is_free(stack.port("customer-svc"))
+            await stack.restart_service("customer-svc")
+            assert stack.is_running("customer-svc")
+        finally:
+            await stack.stop()
+        assert all(port_is_free(stack.port(n)) for n in stack.names)
+        assert port_is_free(stack.config.broker_port)
+        await stack.stop()  # idempotent
+        await stack.drop_databases()
+        assert await existing_databases(stack.database_url, names) == set()
+    finally:  # never leak throwaway databases, even when an assertion failed
+        await stack.drop_databases()
 
 
 async def test_seed_is_idempotent(
@@ -205,7 +208,7 @@ async def test_ready_timeout_reports_and_stops(
         tmp_path / "logs",
         root=tmp_path,
         services=standin_specs[:1],
-        common_env={"PYTHONPATH": str(standin_path), "STANDIN_READY_DELAY": "30"},
+        common_env={"PYTHONPATH": str(standin_path), "STANDIN_NOT_READY": "1"},
         ready_timeout=1.5,
     )
     with pytest.raises(ServiceStartError) as failure:

@@ -7,28 +7,18 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from customer_svc.api.routes import router
 from customer_svc.bootstrap import SERVICE, build_app
-from oms_messaging import UnitOfWork
 from oms_servicekit.http import create_app
 from oms_servicekit.problems import PROBLEM_JSON
-
-
-class DatabaseOnlyRuntime:
-    """What the routes use of ``ServiceRuntime``: units of work on the test database."""
-
-    def __init__(self, db: async_sessionmaker[AsyncSession]) -> None:
-        self._db = db
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self._db, producer=SERVICE)
+from oms_servicekit.testing import DatabaseOnlyRuntime
 
 
 @pytest.fixture
 async def client(db) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(title=SERVICE, runtime=DatabaseOnlyRuntime(db), routers=[router])  # type: ignore[arg-type]
+    runtime = DatabaseOnlyRuntime(db, producer=SERVICE)
+    app = create_app(title=SERVICE, runtime=runtime, routers=[router])  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://customer-svc") as client:
         yield client

@@ -100,7 +100,14 @@ async def _run(root: Path, detach: bool, seed: bool) -> int:
     state.save(state_path(root))
     secret = demo_secret()
     if detach:
-        _say(render(state, root, secret=secret, stop_hint="Stop with: python -m oms_devstack stop"))
+        _say(
+            render(
+                state,
+                root,
+                secret=secret,
+                stop_hint="Stop with: make stop   (or: python -m oms_devstack stop)",
+            )
+        )
         return 0
 
     _say(render(state, root, secret=secret, stop_hint="Press Ctrl-C to stop everything."))

@@ -172,14 +172,15 @@ class Stack:
 
     def check_ports_free(self) -> None:
         """Fail with one clear line when a port this stack needs is taken."""
-        wanted = [(spec.port, spec.name) for spec in self._specs.values()]
+        wanted = [(spec.port, spec.name, spec.port_env) for spec in self._specs.values()]
         if self.broker_is_private:
-            wanted.insert(0, (self.config.broker_port, "broker"))
-        for port, owner in wanted:
+            wanted.insert(0, (self.config.broker_port, "broker", "OMS_BROKER_PORT"))
+        for port, owner, env_var in wanted:
             if not port_is_free(port):
+                move = f", or set {env_var} to another port" if env_var else ""
                 raise PortInUseError(
                     f"port {port} ({owner}) is already in use on {LOCALHOST}: is a stack "
-                    "already running? (python -m oms_devstack status / stop)"
+                    f"already running? (python -m oms_devstack status / stop{move})"
                 )
 
     async def start(self) -> None:
@@ -211,17 +212,20 @@ class Stack:
         Idempotent. With ``drop_databases`` the stack's databases are dropped after the
         services stopped and before a private PostgreSQL goes down.
         """
-        await asyncio.gather(
-            *(service.stop(self.config.stop_timeout) for service in self._services.values())
-        )
-        if self._broker is not None:
-            await self._broker.stop()
-            self._broker = None
-        if drop_databases and self._database_url is not None:
-            await postgres.drop_databases(self._database_url, self.config.database_names)
-        if self._private_pg is not None:
-            await self._private_pg.stop()
-        self._started = False
+        try:
+            await asyncio.gather(
+                *(service.stop(self.config.stop_timeout) for service in self._services.values()),
+                return_exceptions=True,
+            )
+            if self._broker is not None:
+                await self._broker.stop()
+                self._broker = None
+            if drop_databases and self._database_url is not None:
+                await postgres.drop_databases(self._database_url, self.config.database_names)
+        finally:  # whatever failed above, never leave a private server behind
+            if self._private_pg is not None:
+                await self._private_pg.stop()
+            self._started = False
 
     async def drop_databases(self) -> None:
         """Drop this stack's databases (meant for after `stop`).
