@@ -92,6 +92,78 @@ def build_samples() -> dict[str, Event]:
             details={"available": 1},
             raised_at=NOW,
         ),
+        ev.OrderCancelled(
+            order_id=ORDER_ID,
+            channel="shop",
+            reason="customer asked",
+            actor="op-1",
+            cancelled_at=NOW,
+        ),
+        ev.OrderShipped(
+            order_id=ORDER_ID,
+            channel="shop",
+            carrier="SF",
+            tracking_number="SF1",
+            lines=[ev.ShipmentLine(line_no=1, sku="SKU-1", qty=2, warehouse="WH-1")],
+            shipped_at=NOW,
+        ),
+        ev.OrderDelivered(order_id=ORDER_ID, channel="shop", delivered_at=NOW),
+        ev.OrderRefunded(
+            order_id=ORDER_ID,
+            channel="shop",
+            amount=Decimal("25.00"),
+            currency="EUR",
+            reason="damaged",
+            actor="op-1",
+            refunded_at=NOW,
+        ),
+        ev.StockReleased(
+            order_id=ORDER_ID,
+            lines=[ev.ReservedLine(line_no=1, sku="SKU-1", qty=2, warehouse="WH-1")],
+            reason="expired",
+            released_at=NOW,
+        ),
+        ev.StockLevelChanged(
+            sku="SKU-1", warehouse="WH-1", on_hand=5, reserved=2, available=3, changed_at=NOW
+        ),
+        ev.StockLow(sku="SKU-1", available=3, safety_stock=5, raised_at=NOW),
+        ev.ChannelSalesPaused(sku="SKU-1", channel="live", reason="safety stock", paused_at=NOW),
+        ev.ChannelSalesResumed(sku="SKU-1", channel="live", reason="restocked", resumed_at=NOW),
+        ev.ChannelStockLevel(
+            sku="SKU-1", channel="live", available_to_sell=3, abc_class="A", as_of=NOW
+        ),
+        ev.WarehouseUpdated(
+            code="WH-1",
+            name="Lisbon",
+            region="PT-11",
+            latitude=38.7,
+            longitude=-9.1,
+            capabilities=["cold_chain"],
+            shipping_costs={"PT-11": Decimal("3.50")},
+            updated_at=NOW,
+        ),
+        ev.CustomerMerged(
+            surviving_id=CUSTOMER_ID, merged_id=uuid.uuid4(), actor="op-1", merged_at=NOW
+        ),
+        ev.CreditCheckDegraded(
+            order_id=ORDER_ID, channel="shop", reason="timeout", degraded_at=NOW
+        ),
+        ev.SlaAtRisk(
+            order_id=ORDER_ID,
+            channel="shop",
+            order_class="normal",
+            stage="review",
+            deadline=NOW,
+            raised_at=NOW,
+        ),
+        ev.SlaBreached(
+            order_id=ORDER_ID,
+            channel="shop",
+            order_class="normal",
+            stage="review",
+            deadline=NOW,
+            raised_at=NOW,
+        ),
     ]
     return {e.event_type: e for e in samples}
 

@@ -18,6 +18,9 @@ class Topic(StrEnum):
     ORDERS = "oms.orders"
     #: Answers to reservation requests (inventory-svc -> order-svc), keyed by order id.
     RESERVATIONS = "oms.inventory.reservations"
+    #: Stock levels, channel availability and stock alerts (inventory-svc), keyed by SKU;
+    #: warehouse master data keyed by warehouse code.
+    STOCK = "oms.inventory.stock"
     #: Customer master data (customer-svc -> everyone), keyed by customer id.
     CUSTOMERS = "oms.customers"
     #: Alerts raised for people (any service -> notifier), keyed by the alert's subject.
@@ -36,6 +39,21 @@ _EVENT_TOPICS: dict[str, Topic] = {
     "CustomerUpdated": Topic.CUSTOMERS,
     "CustomerResolved": Topic.CUSTOMERS,
     "AlertRaised": Topic.ALERTS,
+    "OrderCancelled": Topic.ORDERS,
+    "OrderShipped": Topic.ORDERS,
+    "OrderDelivered": Topic.ORDERS,
+    "OrderRefunded": Topic.ORDERS,
+    "StockReleased": Topic.RESERVATIONS,
+    "StockLevelChanged": Topic.STOCK,
+    "StockLow": Topic.STOCK,
+    "ChannelSalesPaused": Topic.STOCK,
+    "ChannelSalesResumed": Topic.STOCK,
+    "ChannelStockLevel": Topic.STOCK,
+    "WarehouseUpdated": Topic.STOCK,
+    "CustomerMerged": Topic.CUSTOMERS,
+    "CreditCheckDegraded": Topic.ALERTS,
+    "SlaAtRisk": Topic.ALERTS,
+    "SlaBreached": Topic.ALERTS,
 }
 
 

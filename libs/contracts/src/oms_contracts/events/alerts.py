@@ -21,3 +21,45 @@ class AlertRaised(Event):
     message: str
     details: dict[str, Any] = {}
     raised_at: datetime
+
+
+class CreditCheckDegraded(Event):
+    """The credit bureau did not answer in budget (or the breaker is open): the order went
+    on as "credit OK" and is flagged for later review."""
+
+    event_type: ClassVar[str] = "CreditCheckDegraded"
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: uuid.UUID
+    channel: str
+    reason: Literal["timeout", "breaker_open", "error"]
+    detail: str | None = None
+    degraded_at: datetime
+
+
+class SlaAtRisk(Event):
+    """An order has used 80 % of the time its SLA allows for a stage."""
+
+    event_type: ClassVar[str] = "SlaAtRisk"
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: uuid.UUID
+    channel: str
+    order_class: str
+    stage: str
+    deadline: datetime
+    raised_at: datetime
+
+
+class SlaBreached(Event):
+    """An order's SLA deadline for a stage passed (raised once per order and stage)."""
+
+    event_type: ClassVar[str] = "SlaBreached"
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: uuid.UUID
+    channel: str
+    order_class: str
+    stage: str
+    deadline: datetime
+    raised_at: datetime

@@ -39,3 +39,5 @@ class OrderLine(BaseModel):
     sku: str
     qty: int = Field(ge=1)
     unit_price: Decimal
+    #: The warehouse chosen for this line (by routing), if any.
+    warehouse: str | None = None

@@ -34,3 +34,15 @@ class CustomerResolved(Event):
     platform_user_id: str
     new_customer: bool
     resolved_at: datetime
+
+
+class CustomerMerged(Event):
+    """``merged_id`` now belongs to ``surviving_id``; references should follow."""
+
+    event_type: ClassVar[str] = "CustomerMerged"
+    key_field: ClassVar[str] = "surviving_id"
+
+    surviving_id: uuid.UUID
+    merged_id: uuid.UUID
+    actor: str
+    merged_at: datetime

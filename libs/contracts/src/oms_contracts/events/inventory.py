@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -50,3 +51,92 @@ class StockRejected(Event):
     order_id: uuid.UUID
     lines: list[RejectedLine]
     rejected_at: datetime
+
+
+class StockReleased(Event):
+    """Stock held for an order went back to the pool (cancelled, or the hold expired)."""
+
+    event_type: ClassVar[str] = "StockReleased"
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: uuid.UUID
+    lines: list[ReservedLine]
+    reason: Literal["cancelled", "expired", "operator"]
+    released_at: datetime
+
+
+class StockLevelChanged(Event):
+    """The stock of one SKU in one warehouse after a change (for projections, routing)."""
+
+    event_type: ClassVar[str] = "StockLevelChanged"
+    key_field: ClassVar[str] = "sku"
+
+    sku: str
+    warehouse: str
+    on_hand: int
+    reserved: int
+    available: int
+    changed_at: datetime
+
+
+class StockLow(Event):
+    """Available stock of a SKU crossed below its safety stock (raised once per crossing)."""
+
+    event_type: ClassVar[str] = "StockLow"
+    key_field: ClassVar[str] = "sku"
+
+    sku: str
+    available: int
+    safety_stock: int
+    warehouse: str | None = None
+    raised_at: datetime
+
+
+class ChannelSalesPaused(Event):
+    event_type: ClassVar[str] = "ChannelSalesPaused"
+    key_field: ClassVar[str] = "sku"
+
+    sku: str
+    channel: str
+    reason: str
+    paused_at: datetime
+
+
+class ChannelSalesResumed(Event):
+    event_type: ClassVar[str] = "ChannelSalesResumed"
+    key_field: ClassVar[str] = "sku"
+
+    sku: str
+    channel: str
+    reason: str
+    resumed_at: datetime
+
+
+class ChannelStockLevel(Event):
+    """Available-to-sell of a SKU on one channel (caps and pauses applied), for sync-out."""
+
+    event_type: ClassVar[str] = "ChannelStockLevel"
+    key_field: ClassVar[str] = "sku"
+
+    sku: str
+    channel: str
+    available_to_sell: int
+    abc_class: Literal["A", "B", "C"]
+    as_of: datetime
+
+
+class WarehouseUpdated(Event):
+    """A warehouse's master data (location, capabilities, shipping costs), for routing."""
+
+    event_type: ClassVar[str] = "WarehouseUpdated"
+    key_field: ClassVar[str] = "code"
+
+    code: str
+    name: str
+    region: str
+    latitude: float
+    longitude: float
+    capabilities: list[str] = []
+    #: Shipping cost per parcel by destination region code.
+    shipping_costs: dict[str, Decimal] = {}
+    updated_at: datetime

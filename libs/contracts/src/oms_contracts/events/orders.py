@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
 
+from pydantic import BaseModel, ConfigDict
+
 from oms_contracts.envelope import Event
 from oms_contracts.events.common import Address, CustomerIdentity, OrderLine, Priority
 
@@ -91,3 +93,61 @@ class OrderStatusChanged(Event):
     actor: str
     reason: str | None = None
     changed_at: datetime
+
+
+class OrderCancelled(Event):
+    """The order is cancelled: any stock held for it must be released."""
+
+    event_type: ClassVar[str] = "OrderCancelled"
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: uuid.UUID
+    channel: str
+    reason: str
+    actor: str
+    cancelled_at: datetime
+
+
+class ShipmentLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    line_no: int
+    sku: str
+    qty: int
+    warehouse: str
+
+
+class OrderShipped(Event):
+    """The warehouse handed the parcel(s) to a carrier: reserved stock leaves on hand."""
+
+    event_type: ClassVar[str] = "OrderShipped"
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: uuid.UUID
+    channel: str
+    carrier: str
+    tracking_number: str
+    lines: list[ShipmentLine]
+    shipped_at: datetime
+
+
+class OrderDelivered(Event):
+    event_type: ClassVar[str] = "OrderDelivered"
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: uuid.UUID
+    channel: str
+    delivered_at: datetime
+
+
+class OrderRefunded(Event):
+    event_type: ClassVar[str] = "OrderRefunded"
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: uuid.UUID
+    channel: str
+    amount: Decimal
+    currency: str
+    reason: str
+    actor: str
+    refunded_at: datetime
