@@ -44,6 +44,13 @@ class ConsumerStats:
     skipped: int = 0
     dead_lettered: int = 0
     by_topic: dict[str, int] = field(default_factory=dict)
+    #: (topic, outcome) -> count; outcome is applied, duplicate, skipped or dead_lettered.
+    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: (topic, partition) -> the next offset this consumer will process.
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def count(self, topic: str, outcome: str) -> None:
+        self.outcomes[(topic, outcome)] = self.outcomes.get((topic, outcome), 0) + 1
 
 
 class ConsumerRunner:
@@ -90,6 +97,19 @@ class ConsumerRunner:
                 await self._task
         await self._consumer.stop()
 
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Messages behind the partition's high watermark, per owned partition."""
+        lags: dict[tuple[str, int], int] = {}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = self.stats.positions.get((tp.topic, tp.partition))
+            if position is None:
+                continue
+            lags[(tp.topic, tp.partition)] = max(highwater - position, 0)
+        return lags
+
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
@@ -109,6 +129,7 @@ class ConsumerRunner:
                         break  # revoked during the batch: the new owner takes it from here
                     await self._process(message)
                     offsets[tp] = message.offset + 1
+                    self.stats.positions[(tp.topic, tp.partition)] = message.offset + 1
             if offsets:
                 await self._commit(offsets)
 
@@ -139,6 +160,7 @@ class ConsumerRunner:
         handler = self._handlers.get(envelope.event_type)
         if handler is None:
             self.stats.skipped += 1
+            self.stats.count(message.topic, "skipped")
             return
         try:
             event = self._registry.parse(envelope)
@@ -168,10 +190,12 @@ class ConsumerRunner:
                     )
                     if not first_time:
                         self.stats.duplicates += 1
+                        self.stats.count(message.topic, "duplicate")
                         return
                     await handler(uow, envelope, event)
                     await uow.commit()
                 self.stats.applied += 1
+                self.stats.count(message.topic, "applied")
                 return
             except Exception as exc:
                 if is_transient(exc):
@@ -222,6 +246,7 @@ class ConsumerRunner:
             headers=headers,
         )
         self.stats.dead_lettered += 1
+        self.stats.count(message.topic, "dead_lettered")
         log.error(
             "message dead-lettered",
             extra={

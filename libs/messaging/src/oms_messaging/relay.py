@@ -56,6 +56,7 @@ class OutboxRelay:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.published_total = 0
+        self.published_by_topic: dict[str, int] = {}
 
     def wake(self) -> None:
         """Ask for a pass now (called after a unit of work commits events)."""
@@ -114,6 +115,8 @@ class OutboxRelay:
             await asyncio.gather(*futures)
             await conn.execute(_MARK, {"ids": [row.id for row in rows]})
         self.published_total += len(rows)
+        for row in rows:
+            self.published_by_topic[row.topic] = self.published_by_topic.get(row.topic, 0) + 1
         return len(rows)
 
     async def _run(self) -> None:

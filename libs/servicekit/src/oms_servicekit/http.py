@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from oms_messaging.context import correlation_id_var
+from oms_servicekit.metrics import ScrapeQuery, install_metrics
 from oms_servicekit.problems import Problem, install_problem_handlers
 from oms_servicekit.runtime import ServiceRuntime
 
@@ -35,6 +36,7 @@ def create_app(
     runtime: ServiceRuntime,
     routers: list[APIRouter],
     on_started: Callable[[], Awaitable[None]] | None = None,
+    metrics: list[ScrapeQuery] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +51,7 @@ def create_app(
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
     install_problem_handlers(app)
+    install_metrics(app, runtime, metrics or [])
 
     @app.middleware("http")
     async def correlation(

@@ -1,0 +1,163 @@
+"""Prometheus metrics every service exposes on ``/metrics``.
+
+- HTTP: request rate, errors and latency by route template (not raw path: bounded labels).
+- Events: consumed per topic and outcome, produced per topic, consumer lag per partition,
+  dead-lettered messages.
+- Outbox: backlog and age of the oldest unpublished row (the relay's health in one line).
+- Business gauges: per service, declared as SQL run at scrape time (e.g. orders per
+  state), so a restart or a second replica never makes counters disagree with the data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+
+if TYPE_CHECKING:
+    from oms_servicekit.runtime import ServiceRuntime
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+HTTP_LATENCY = Histogram(
+    "oms_http_request_duration_seconds",
+    "HTTP requests by service, method, route template and status.",
+    ["service", "method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+@dataclass(frozen=True)
+class ScrapeQuery:
+    """A gauge computed by SQL at scrape time: each row is label values then the value."""
+
+    name: str
+    documentation: str
+    sql: str
+    labels: tuple[str, ...] = ()
+
+
+@dataclass
+class _Snapshot:
+    outbox_backlog: float = 0.0
+    outbox_oldest_age_s: float = 0.0
+    gauges: dict[str, list[tuple[tuple[str, ...], float]]] = field(default_factory=dict)
+
+
+_OUTBOX_SQL = text(
+    "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)"
+    " FROM outbox WHERE published_at IS NULL"
+)
+
+
+class RuntimeCollector(Collector):
+    """Reads the runtime's consumer and relay statistics and the last database snapshot."""
+
+    def __init__(self, runtime: ServiceRuntime, queries: list[ScrapeQuery]) -> None:
+        self._runtime = runtime
+        self._queries = queries
+        self.snapshot = _Snapshot()
+
+    async def refresh(self) -> None:
+        """Run the scrape-time SQL (outbox and business gauges) before collecting."""
+        snapshot = _Snapshot()
+        async with self._runtime.engine.connect() as conn:
+            backlog, age = (await conn.execute(_OUTBOX_SQL)).one()
+            snapshot.outbox_backlog, snapshot.outbox_oldest_age_s = float(backlog), float(age)
+            for query in self._queries:
+                rows = (await conn.execute(text(query.sql))).all()
+                snapshot.gauges[query.name] = [
+                    (tuple(str(v) for v in row[:-1]), float(row[-1] or 0)) for row in rows
+                ]
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        service = self._runtime.service_name
+        consumed = CounterMetricFamily(
+            "oms_events_consumed",
+            "Events consumed by topic and outcome.",
+            labels=["service", "group", "topic", "outcome"],
+        )
+        lag = GaugeMetricFamily(
+            "oms_consumer_lag",
+            "Messages behind the high watermark, per partition.",
+            labels=["service", "group", "topic", "partition"],
+        )
+        dead = CounterMetricFamily(
+            "oms_events_dead_lettered",
+            "Messages parked on a dead-letter topic.",
+            labels=["service", "group"],
+        )
+        for runner in self._runtime.consumers:
+            for (topic, outcome), n in runner.stats.outcomes.items():
+                consumed.add_metric([service, runner.name, topic, outcome], n)
+            for (topic, partition), behind in runner.lag().items():
+                lag.add_metric([service, runner.name, topic, str(partition)], behind)
+            dead.add_metric([service, runner.name], runner.stats.dead_lettered)
+        produced = CounterMetricFamily(
+            "oms_events_produced",
+            "Events published from the outbox, by topic.",
+            labels=["service", "topic"],
+        )
+        relay = self._runtime.relay
+        if relay is not None:
+            for topic, n in relay.published_by_topic.items():
+                produced.add_metric([service, topic], n)
+        backlog = GaugeMetricFamily(
+            "oms_outbox_backlog", "Outbox rows not yet published.", labels=["service"]
+        )
+        backlog.add_metric([service], self.snapshot.outbox_backlog)
+        age = GaugeMetricFamily(
+            "oms_outbox_oldest_age_seconds",
+            "Age of the oldest unpublished outbox row.",
+            labels=["service"],
+        )
+        age.add_metric([service], self.snapshot.outbox_oldest_age_s)
+        yield from (consumed, lag, dead, produced, backlog, age)
+        for query in self._queries:
+            gauge = GaugeMetricFamily(
+                query.name, query.documentation, labels=["service", *query.labels]
+            )
+            for labels, value in self.snapshot.gauges.get(query.name, []):
+                gauge.add_metric([service, *labels], value)
+            yield gauge
+
+
+def install_metrics(app: FastAPI, runtime: ServiceRuntime, queries: list[ScrapeQuery]) -> None:
+    service = runtime.service_name
+    collector = RuntimeCollector(runtime, queries)
+    own = CollectorRegistry(auto_describe=False)
+    own.register(collector)
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            HTTP_LATENCY.labels(service, request.method, template, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        # Without the database a scrape still reports process and HTTP metrics.
+        with contextlib.suppress(Exception):
+            await collector.refresh()
+        body = generate_latest(REGISTRY) + generate_latest(own)
+        return Response(body, media_type=CONTENT_TYPE)
