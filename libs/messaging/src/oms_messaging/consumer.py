@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from oms_contracts import REGISTRY, Envelope, Event, EventRegistry, UnknownEventError
 from oms_contracts.topics import dead_letter_topic
 from oms_messaging.context import correlation_id_var
 from oms_messaging.errors import is_transient
+from oms_messaging.tracing import context_from_headers, tracer
 from oms_messaging.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -169,7 +171,20 @@ class ConsumerRunner:
             return
         token = correlation_id_var.set(envelope.correlation_id)
         try:
-            await self._apply(message, envelope, event, handler)
+            with tracer.start_as_current_span(
+                f"consume {envelope.event_type}",
+                context=context_from_headers(message.headers),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": message.topic,
+                    "messaging.kafka.destination.partition": message.partition,
+                    "messaging.kafka.message.offset": message.offset,
+                    "messaging.consumer.group.name": self.name,
+                    "oms.event_id": str(envelope.event_id),
+                },
+            ):
+                await self._apply(message, envelope, event, handler)
         finally:
             correlation_id_var.reset(token)
 

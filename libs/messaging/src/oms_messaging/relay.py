@@ -30,7 +30,7 @@ ADVISORY_LOCK_NAMESPACE = 7301
 _HAS_WORK = text("SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)")
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:ns, :shard)")
 _CLAIM = text(
-    "SELECT id, topic, key, payload, event_type FROM outbox"
+    "SELECT id, topic, key, payload, event_type, headers FROM outbox"
     " WHERE published_at IS NULL AND (hashtext(key) & 2147483647) % :shards = :shard"
     " ORDER BY id LIMIT :limit"
 )
@@ -108,7 +108,13 @@ class OutboxRelay:
                     row.topic,
                     value=row.payload.encode(),
                     key=row.key.encode(),
-                    headers=[("event_type", row.event_type.encode())],
+                    headers=[
+                        ("event_type", row.event_type.encode()),
+                        *(
+                            (name, str(value).encode())
+                            for name, value in (row.headers or {}).items()
+                        ),
+                    ],
                 )
                 for row in rows
             ]

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from oms_contracts import Envelope, Event, make_envelope, topic_for
 from oms_messaging.context import correlation_id_var
 from oms_messaging.tables import inbox, outbox
+from oms_messaging.tracing import current_trace_headers
 
 
 class UnitOfWork:
@@ -79,7 +80,7 @@ class UnitOfWork:
                 key=envelope.key,
                 event_type=envelope.event_type,
                 payload=envelope.model_dump_json(),
-                headers={},
+                headers=current_trace_headers(),
             )
         )
         self._emitted.append(envelope)

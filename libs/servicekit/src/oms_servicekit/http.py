@@ -14,6 +14,7 @@ from oms_messaging.context import correlation_id_var
 from oms_servicekit.metrics import ScrapeQuery, install_metrics
 from oms_servicekit.problems import Problem, install_problem_handlers
 from oms_servicekit.runtime import ServiceRuntime
+from oms_servicekit.tracing import install_tracing
 
 CORRELATION_HEADER = "X-Correlation-Id"
 
@@ -52,6 +53,7 @@ def create_app(
     app.state.runtime = runtime
     install_problem_handlers(app)
     install_metrics(app, runtime, metrics or [])
+    install_tracing(app)
 
     @app.middleware("http")
     async def correlation(
