@@ -120,7 +120,7 @@ class Oms:
     async def find_order(self, order_ref: str) -> dict[str, Any]:
         """The order, or a placeholder while it has not reached order-svc yet."""
         r = await self.http.get(f"{self.orders}/orders/{order_ref}")
-        if r.status_code == 404:
+        if r.status_code in (404, 503):  # not there yet, or the database is busy: poll again
             return {"state": None, "customer_id": None}
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]

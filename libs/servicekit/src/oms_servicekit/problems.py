@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from oms_messaging.errors import is_transient
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -116,5 +118,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):
+            # The database is unreachable or overloaded: nothing was changed, try again.
+            log.warning(
+                "request failed on an unavailable dependency",
+                extra={"path": request.url.path, "error": type(exc).__name__},
+            )
+            return problem_response(
+                503,
+                "a dependency is temporarily unavailable; nothing was changed, retry later",
+                instance=request.url.path,
+                headers={"Retry-After": "1"},
+            )
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(500, "internal error", instance=request.url.path)

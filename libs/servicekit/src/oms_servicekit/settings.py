@@ -12,7 +12,8 @@ class ServiceSettings(BaseSettings):
     #: The PostgreSQL server; the database name comes from ``db_name``.
     database_url: str = "postgresql://postgres@127.0.0.1:5432"
     db_name: str = "oms"
-    db_pool_size: int = 10
+    #: Connections per service process: the pool plus as many overflow connections.
+    db_pool_size: int = 5
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_partitions: int = 4
     kafka_replication_factor: int = 1
