@@ -84,3 +84,55 @@ def test_a_stock_rejection_parks_the_order_with_its_reason() -> None:
 def test_every_state_has_an_entry_and_terminal_states_stay_terminal() -> None:
     assert set(TRANSITIONS) == set(OrderState)
     assert TRANSITIONS[S.REFUNDED] == frozenset()
+
+
+def test_a_paid_order_waits_in_credit_check_and_goes_back_to_paid_when_approved() -> None:
+    order = new_order()
+    order.mark_paid(NOW)
+    order.start_credit_check(NOW)
+    assert order.state is S.CREDIT_CHECK
+    with pytest.raises(IllegalTransition):
+        order.move_to(S.CONFIRMED, at=NOW)
+    order.credit_approved(NOW)
+    assert (order.state, order.credit_degraded) == (S.PAID, False)
+
+
+def test_a_degraded_credit_check_goes_on_as_credit_ok_and_flags_the_order() -> None:
+    order = new_order()
+    order.mark_paid(NOW)
+    order.start_credit_check(NOW)
+    order.credit_check_degraded("timeout", NOW)
+    assert (order.state, order.credit_degraded) == (S.PAID, True)
+    assert order.pending[-1].reason == "credit check degraded (timeout): treated as OK"
+
+
+def test_a_refused_credit_parks_the_order_with_the_cause() -> None:
+    order = new_order()
+    order.mark_paid(NOW)
+    order.start_credit_check(NOW)
+    order.credit_refused("limit exceeded", NOW)
+    assert order.state is S.EXCEPTION
+    assert order.exception_reason == "credit_refused (limit exceeded)"
+
+
+def test_operator_actions_record_the_operator_and_repeat_as_no_ops() -> None:
+    order = new_order()
+    order.mark_paid(NOW)
+    assert order.cancel("customer asked", "alice", NOW) is True
+    assert order.cancel("customer asked", "alice", NOW) is False
+    assert (order.state, order.pending[-1].actor) == (S.CANCELLED, "alice")
+    assert order.refund("goodwill", "bob", NOW) is True
+    assert order.refund("goodwill", "bob", NOW) is False
+    assert order.pending[-1].actor == "bob"
+
+
+def test_a_shipped_order_can_no_longer_be_cancelled() -> None:
+    order = new_order()
+    for state in (S.PAID, S.RESERVED, S.CONFIRMED):
+        order.move_to(state, at=NOW)
+    order.start_picking("alice", NOW)
+    order.ship("SF", "SF1", "alice", NOW)
+    with pytest.raises(IllegalTransition):
+        order.cancel("too late", "alice", NOW)
+    assert order.deliver("alice", NOW) is True
+    assert order.state is S.DELIVERED

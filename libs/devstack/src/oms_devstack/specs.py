@@ -86,3 +86,17 @@ DEFAULT_SERVICES: tuple[ServiceSpec, ...] = (
     CHANNEL_GATEWAY,
     NOTIFIER,
 )
+
+#: The fake credit bureau (oms_devstack.fakes.credit_bureau). Not in DEFAULT_SERVICES: a
+#: stack that wants it adds it (``services=(*DEFAULT_SERVICES, FAKE_CREDIT_BUREAU)``) and
+#: points order-svc at it with ``CREDIT_CHECK_URL=<its url>/credit/check``. It has no
+#: database; ``db_name`` is never created (dropping it is a no-op).
+FAKE_CREDIT_BUREAU = ServiceSpec(
+    name="credit-bureau",
+    module="oms_devstack.fakes.credit_bureau",
+    port=8006,
+    db_name="oms_fake_credit_bureau",
+    url_env="CREDIT_BUREAU_URL",
+    port_env="CREDIT_BUREAU_PORT",
+    links=("/control",),
+)

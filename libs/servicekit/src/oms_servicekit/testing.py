@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from oms_contracts import Envelope, Event, make_envelope
 from oms_messaging import Handler, UnitOfWork
+from oms_messaging.errors import is_transient
 from oms_messaging.tables import outbox
 from oms_servicekit.database import (
     create_engine,
@@ -177,16 +178,27 @@ async def apply_event(
     service the handler belongs to (what its emitted events say produced them); the
     envelope defaults to a new one of ``event`` from producer ``"test"``.
 
-    Returns the envelopes the handler emitted ([] for a duplicate delivery). An
-    exception from the handler propagates and nothing of the delivery is kept.
+    Returns the envelopes the handler emitted ([] for a duplicate delivery). Like the
+    runner, a transient failure (deadlock, serialization failure, lost connection) rolls
+    the delivery back and applies it again; any other exception propagates and nothing
+    of the delivery is kept.
     """
     envelope = envelope or make_envelope(event, producer="test")
-    async with UnitOfWork(_session_factory(source), producer=producer, causation=envelope) as uow:
-        if not await uow.mark_processed(consumer, envelope.event_id, envelope.event_type):
-            return []
-        await handler(uow, envelope, event)
-        await uow.commit()
-        return uow.emitted
+    for attempt in range(1, 11):
+        try:
+            async with UnitOfWork(
+                _session_factory(source), producer=producer, causation=envelope
+            ) as uow:
+                if not await uow.mark_processed(consumer, envelope.event_id, envelope.event_type):
+                    return []
+                await handler(uow, envelope, event)
+                await uow.commit()
+                return uow.emitted
+        except Exception as exc:
+            if not is_transient(exc) or attempt == 10:
+                raise
+            await asyncio.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
 
 
 async def outbox_rows(source: SessionSource) -> list[dict[str, Any]]:

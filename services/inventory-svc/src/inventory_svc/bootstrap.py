@@ -9,10 +9,17 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from inventory_svc.api.routes import router
-from inventory_svc.handlers import consumer_specs
+from inventory_svc.handlers import (
+    consumer_specs,
+    purge_ledger,
+    recompute_abc,
+    sweep_expired,
+    sync_class,
+)
 from inventory_svc.settings import InventorySettings
+from oms_messaging import UnitOfWork
 from oms_servicekit.http import create_app
-from oms_servicekit.runtime import ServiceRuntime
+from oms_servicekit.runtime import PeriodicJob, ServiceRuntime
 from oms_servicekit.serve import serve
 
 SERVICE = "inventory-svc"
@@ -21,11 +28,37 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build_app(settings: InventorySettings | None = None) -> FastAPI:
     settings = settings or InventorySettings()
+
+    def uow() -> UnitOfWork:
+        return runtime.uow()
+
+    async def sweep() -> None:
+        await sweep_expired(uow, settings.sweep_batch)
+
+    async def purge() -> None:
+        await purge_ledger(uow, settings.ledger_retention_days)
+
+    async def abc() -> None:
+        await recompute_abc(uow)
+
+    async def sync_b() -> None:
+        await sync_class(uow, "B")
+
+    async def sync_c() -> None:
+        await sync_class(uow, "C")
+
     runtime = ServiceRuntime(
         settings,
         service_name=SERVICE,
         migrations_dir=MIGRATIONS,
         consumers=consumer_specs(timedelta(seconds=settings.reservation_ttl_s)),
+        periodic_jobs=[
+            PeriodicJob("reservation-sweeper", settings.sweep_interval_s, sweep),
+            PeriodicJob("ledger-purge", settings.ledger_purge_interval_s, purge),
+            PeriodicJob("abc-recompute", settings.abc_recompute_interval_s, abc),
+            PeriodicJob("channel-sync-b", settings.sync_b_interval_s, sync_b),
+            PeriodicJob("channel-sync-c", settings.sync_c_interval_s, sync_c),
+        ],
     )
     return create_app(title=SERVICE, runtime=runtime, routers=[router])
 

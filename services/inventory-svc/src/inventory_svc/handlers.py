@@ -1,19 +1,23 @@
-"""Event handlers of inventory-svc: a paid order reserves its stock, all lines or none."""
+"""Event handlers of inventory-svc: a paid order reserves its stock (all lines or none,
+within the channel's cap), a cancelled one releases it, a shipped one deducts it; and the
+periodic jobs (expiry sweeper, ledger purge, ABC classes, channel stock sync-out)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from inventory_svc.adapters.stock_repository import Change, StockRepository
-from inventory_svc.domain.allocation import LineRejection, LineRequest, plan_allocation
+from inventory_svc.inventory import SYSTEM, Inventory
 from oms_contracts import Envelope, Event
-from oms_contracts.events import OrderPaid, RejectedLine, ReservedLine, StockRejected, StockReserved
+from oms_contracts.events import OrderCancelled, OrderPaid, OrderShipped
 from oms_contracts.topics import Topic
 from oms_messaging import Handler, UnitOfWork
 from oms_servicekit.runtime import ConsumerSpec
 
-#: How often a plan that lost a race against a concurrent reservation is re-planned.
-MAX_REPLANS = 3
+log = logging.getLogger(__name__)
+
+UowFactory = Callable[[], UnitOfWork]
 
 
 class ReservationHandler:
@@ -22,92 +26,79 @@ class ReservationHandler:
 
     async def on_order_paid(self, uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, OrderPaid)
-        repo = StockRepository(uow.session)
-        now = datetime.now(UTC)
+        await Inventory(uow).reserve_order(event, self._ttl)
 
-        existing = await repo.reservations_of(event.order_id)
-        if existing:
-            # A repeated request (a new OrderPaid for the same order): answer the same.
-            await uow.emit(
-                StockReserved(
-                    order_id=event.order_id,
-                    lines=[
-                        ReservedLine(
-                            line_no=r["line_no"],
-                            sku=r["sku"],
-                            qty=r["qty"],
-                            warehouse=r["warehouse"],
-                        )
-                        for r in existing
-                    ],
-                    reserved_at=now,
-                )
-            )
-            return
+    async def on_order_cancelled(self, uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, OrderCancelled)
+        await Inventory(uow).release_order(event.order_id, "cancelled")
 
-        lines = [LineRequest(line.line_no, line.sku, line.qty) for line in event.lines]
-        sku_set = {line.sku for line in lines}
-        known = await repo.known_skus(sku_set)
-        change = Change(
-            kind="reservation",
-            reason="order paid",
-            operator="system:inventory-svc",
-            order_id=event.order_id,
-        )
-        rejections: list[LineRejection] = []
-        for _ in range(MAX_REPLANS):
-            plan = plan_allocation(lines, await repo.availability(sku_set), known, event.warehouse)
-            if not plan.accepted:
-                rejections = plan.rejections
-                break
-            savepoint = await uow.session.begin_nested()
-            # Rows are locked in (sku, warehouse) order, so multi-line orders never deadlock.
-            ordered = sorted(plan.allocations, key=lambda a: (a.sku, a.warehouse, a.line_no))
-            won = True
-            for allocation in ordered:
-                if await repo.try_reserve(allocation, change) is None:
-                    won = False
-                    break
-            if not won:
-                await savepoint.rollback()
-                continue
-            for allocation in plan.allocations:
-                await repo.add_reservation(
-                    event.order_id, event.channel, allocation, now + self._ttl
-                )
-            await savepoint.commit()
-            await uow.emit(
-                StockReserved(
-                    order_id=event.order_id,
-                    lines=[
-                        ReservedLine(line_no=a.line_no, sku=a.sku, qty=a.qty, warehouse=a.warehouse)
-                        for a in plan.allocations
-                    ],
-                    reserved_at=now,
-                )
-            )
-            return
-        else:
-            rejections = [LineRejection(ln.line_no, ln.sku, ln.qty, "insufficient") for ln in lines]
-        await uow.emit(
-            StockRejected(
-                order_id=event.order_id,
-                lines=[
-                    RejectedLine(
-                        line_no=r.line_no,
-                        sku=r.sku,
-                        qty=r.qty,
-                        reason=r.reason,
-                        available=r.available,
-                    )
-                    for r in rejections
-                ],
-                rejected_at=now,
-            )
-        )
+    async def on_order_shipped(self, uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, OrderShipped)
+        line_nos = {line.line_no for line in event.lines} or None
+        await Inventory(uow).ship_order(event.order_id, line_nos)
 
 
 def consumer_specs(reservation_ttl: timedelta) -> list[ConsumerSpec]:
     reservations = ReservationHandler(reservation_ttl)
-    handlers: dict[str, Handler] = {OrderPaid.event_type: reservations.on_order_paid}
+    handlers: dict[str, Handler] = {
+        OrderPaid.event_type: reservations.on_order_paid,
+        OrderCancelled.event_type: reservations.on_order_cancelled,
+        OrderShipped.event_type: reservations.on_order_shipped,
+    }
     return [ConsumerSpec(group_id="inventory-svc", topics=[Topic.ORDERS.value], handlers=handlers)]
+
+
+# -- periodic jobs -----------------------------------------------------------------------
+
+
+async def sweep_expired(uow_factory: UowFactory, batch: int, now: datetime | None = None) -> int:
+    """Release reservations past ``expires_at`` still reserved, one order per transaction."""
+    now = now or datetime.now(UTC)
+    async with uow_factory() as uow:
+        orders = await Inventory(uow).expired_orders(now, batch)
+    released = 0
+    for order_id in orders:
+        async with uow_factory() as uow:
+            if await Inventory(uow).release_order(order_id, "expired"):
+                released += 1
+            await uow.commit()
+    if released:
+        log.info("released expired reservations", extra={"orders": released})
+    return released
+
+
+async def purge_ledger(
+    uow_factory: UowFactory, retention_days: int, now: datetime | None = None
+) -> int:
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=retention_days)
+    async with uow_factory() as uow:
+        deleted = await Inventory(uow).repo.purge_ledger(cutoff, SYSTEM)
+        await uow.commit()
+    log.info(
+        "ledger purged",
+        extra={"deleted": deleted, "cutoff": cutoff.isoformat(), "retention_days": retention_days},
+    )
+    return deleted
+
+
+async def recompute_abc(uow_factory: UowFactory, now: datetime | None = None) -> dict[str, str]:
+    now = now or datetime.now(UTC)
+    async with uow_factory() as uow:
+        classes = await Inventory(uow).recompute_abc(now)
+        await uow.commit()
+    log.info("ABC classes recomputed", extra={"skus": len(classes)})
+    return dict(classes)
+
+
+async def sync_class(uow_factory: UowFactory, abc: str) -> int:
+    """Publish the channels' available-to-sell of every SKU of class ``abc``."""
+    async with uow_factory() as uow:
+        skus = await Inventory(uow).repo.skus_in_class(abc)
+    published = 0
+    for sku in skus:
+        async with uow_factory() as uow:
+            published += await Inventory(uow).sync_channels(sku)
+            await uow.commit()
+    log.info("channel stock synced", extra={"abc_class": abc, "skus": len(skus)})
+    return published

@@ -7,9 +7,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from oms_servicekit.http import create_app
-from oms_servicekit.runtime import ServiceRuntime
+from oms_servicekit.runtime import PeriodicJob, ServiceRuntime
 from oms_servicekit.serve import serve
+from order_svc.adapters.credit_bureau import BureauPolicy, CreditBureauClient
+from order_svc.api.operator_routes import router as operator_router
 from order_svc.api.routes import router
+from order_svc.credit import CreditCheckWorker, credit_config
 from order_svc.handlers import consumer_specs
 from order_svc.settings import OrderSettings
 
@@ -17,12 +20,51 @@ SERVICE = "order-svc"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def bureau_policy(settings: OrderSettings) -> BureauPolicy:
+    return BureauPolicy(
+        url=settings.credit_check_url,
+        budget_s=settings.credit_check_budget_s,
+        attempt_timeout_s=settings.credit_check_attempt_timeout_s,
+        connect_timeout_s=settings.credit_check_connect_timeout_s,
+        max_attempts=settings.credit_check_max_attempts,
+        backoff_initial_s=settings.credit_check_backoff_initial_s,
+        backoff_max_s=settings.credit_check_backoff_max_s,
+        breaker_threshold=settings.credit_breaker_threshold,
+        breaker_cooldown_s=settings.credit_breaker_cooldown_s,
+    )
+
+
 def build_app(settings: OrderSettings | None = None) -> FastAPI:
     settings = settings or OrderSettings()
+    credit = credit_config(settings)
+    jobs: list[PeriodicJob] = []
+    runtime: ServiceRuntime
+
+    if credit.enabled:
+        # The worker is a long-lived task (run() loops until the runtime cancels it);
+        # the periodic wrapper only restarts it should it ever return.
+        async def run_credit_worker() -> None:
+            worker = CreditCheckWorker(
+                runtime.uow,
+                CreditBureauClient(bureau_policy(settings)),
+                interval_s=settings.credit_worker_interval_s,
+                concurrency=settings.credit_worker_concurrency,
+                slack_s=settings.credit_check_slack_s,
+            )
+            await worker.run()
+
+        jobs.append(PeriodicJob("credit-check-worker", 0.1, run_credit_worker))
+
     runtime = ServiceRuntime(
-        settings, service_name=SERVICE, migrations_dir=MIGRATIONS, consumers=consumer_specs()
+        settings,
+        service_name=SERVICE,
+        migrations_dir=MIGRATIONS,
+        consumers=consumer_specs(credit),
+        periodic_jobs=jobs,
     )
-    return create_app(title=SERVICE, runtime=runtime, routers=[router])
+    app = create_app(title=SERVICE, runtime=runtime, routers=[router, operator_router])
+    app.state.settings = settings
+    return app
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """Event handlers of order-svc: orders advance as the other services answer.
 
-OrderReceived creates the order (paid -> OrderPaid asks inventory to reserve);
+OrderReceived creates the order (paid -> the credit check when a bureau is configured,
+whose worker later emits OrderPaid; otherwise OrderPaid at once asks inventory to reserve);
 StockReserved reserves and confirms it; StockRejected parks it in the exception queue
 with the reason; CustomerResolved links it to its customer. Each handler runs in the
 consumer's unit of work, so the order's change and the events it causes commit together.
@@ -9,15 +10,14 @@ consumer's unit of work, so the order's change and the events it causes commit t
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from oms_contracts import Envelope, Event
 from oms_contracts.events import (
     CustomerResolved,
     OrderConfirmed,
     OrderCreated,
-    OrderPaid,
     OrderReceived,
-    OrderStatusChanged,
     StockRejected,
     StockReserved,
 )
@@ -25,81 +25,83 @@ from oms_contracts.topics import Topic
 from oms_messaging import Handler, UnitOfWork
 from oms_servicekit.runtime import ConsumerSpec
 from order_svc.adapters.repository import OrderRepository
+from order_svc.credit import CreditConfig, record_credit_check
 from order_svc.domain.order import Line, Order, OrderState
+from order_svc.publishing import order_paid_event, publish_transitions
 
 
-async def publish_transitions(uow: UnitOfWork, order: Order) -> None:
-    """One OrderStatusChanged per transition not yet stored."""
-    for t in order.pending:
-        await uow.emit(
-            OrderStatusChanged(
-                order_id=order.id,
-                channel=order.channel,
-                from_state=t.from_state.value if t.from_state else None,
-                to_state=t.to_state.value,
-                actor=t.actor,
-                reason=t.reason,
-                changed_at=t.at,
-            )
-        )
+def make_on_order_received(credit: CreditConfig) -> Handler:
+    """The OrderReceived handler; a paid order goes to the credit check when one is set up."""
 
-
-async def on_order_received(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
-    assert isinstance(event, OrderReceived)
-    repo = OrderRepository(uow.session)
-    if await repo.exists(event.order_id):
-        return  # the same order re-sent under a new event id: already created
-    now = datetime.now(UTC)
-    order = Order.receive(
-        id=event.order_id,
-        channel=event.channel,
-        channel_order_id=event.channel_order_id,
-        lines=[Line(ln.line_no, ln.sku, ln.qty, ln.unit_price) for ln in event.lines],
-        currency=event.currency,
-        priority=event.priority,
-        at=now,
-    )
-    if event.paid:
-        order.mark_paid(now)
-    else:
-        order.await_payment(now)
-    await uow.emit(
-        OrderCreated(
-            order_id=order.id,
-            channel=order.channel,
-            channel_order_id=order.channel_order_id,
-            customer=event.customer,
-            lines=event.lines,
-            currency=order.currency,
-            total=order.total,
-            shipping_address=event.shipping_address,
-            delivery_requirements=event.delivery_requirements,
+    async def on_order_received(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, OrderReceived)
+        repo = OrderRepository(uow.session)
+        if await repo.exists(event.order_id):
+            return  # the same order re-sent under a new event id: already created
+        now = datetime.now(UTC)
+        order = Order.receive(
+            id=event.order_id,
+            channel=event.channel,
+            channel_order_id=event.channel_order_id,
+            lines=[Line(ln.line_no, ln.sku, ln.qty, ln.unit_price) for ln in event.lines],
+            currency=event.currency,
             priority=event.priority,
-            created_at=now,
+            at=now,
         )
-    )
-    await publish_transitions(uow, order)
-    if order.state is OrderState.PAID:
+        if event.paid:
+            order.mark_paid(now)
+            order.paid_at = event.paid_at or now
+        else:
+            order.await_payment(now)
         await uow.emit(
-            OrderPaid(
+            OrderCreated(
                 order_id=order.id,
                 channel=order.channel,
+                channel_order_id=order.channel_order_id,
+                customer=event.customer,
                 lines=event.lines,
                 currency=order.currency,
                 total=order.total,
-                paid_at=event.paid_at or now,
+                shipping_address=event.shipping_address,
+                delivery_requirements=event.delivery_requirements,
+                priority=event.priority,
+                created_at=now,
             )
         )
-    await repo.add(
-        order,
-        {
-            "customer": event.customer.model_dump(mode="json"),
-            "shipping_address": event.shipping_address.model_dump(mode="json"),
-            "delivery_requirements": event.delivery_requirements,
-            "notes": event.notes,
-            "paid_at": event.paid_at if event.paid else None,
-        },
-    )
+        if order.state is OrderState.PAID and credit.enabled:
+            order.start_credit_check(now)  # the worker asks the bureau, then emits OrderPaid
+        await publish_transitions(uow, order)
+        if order.state is OrderState.PAID:
+            await uow.emit(order_paid_event(order, now))
+        await repo.add(
+            order,
+            {
+                "customer": event.customer.model_dump(mode="json"),
+                "shipping_address": event.shipping_address.model_dump(mode="json"),
+                "delivery_requirements": event.delivery_requirements,
+                "notes": event.notes,
+                "paid_at": event.paid_at if event.paid else None,
+            },
+        )
+        if event.paid:
+            await record_credit_check(uow, order.id, credit_request(order, event), credit, now)
+
+    return on_order_received
+
+
+def credit_request(order: Order, event: OrderReceived) -> dict[str, Any]:
+    """What the bureau is asked about an order (JSON, stored with the check)."""
+    return {
+        "order_id": str(order.id),
+        "channel": order.channel,
+        "amount": str(order.total),
+        "currency": order.currency,
+        "customer": event.customer.model_dump(mode="json"),
+    }
+
+
+#: Without a bureau (the default): the check is recorded as skipped.
+on_order_received = make_on_order_received(CreditConfig(enabled=False, budget_s=0))
 
 
 async def on_stock_reserved(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
@@ -138,9 +140,10 @@ async def on_customer_resolved(uow: UnitOfWork, envelope: Envelope, event: Event
     await repo.save(order)
 
 
-def consumer_specs() -> list[ConsumerSpec]:
+def consumer_specs(credit: CreditConfig | None = None) -> list[ConsumerSpec]:
+    received = make_on_order_received(credit) if credit is not None else on_order_received
     handlers: dict[str, Handler] = {
-        OrderReceived.event_type: on_order_received,
+        OrderReceived.event_type: received,
         StockReserved.event_type: on_stock_reserved,
         StockRejected.event_type: on_stock_rejected,
         CustomerResolved.event_type: on_customer_resolved,

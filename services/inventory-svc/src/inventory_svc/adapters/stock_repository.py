@@ -10,14 +10,24 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inventory_svc.adapters.tables import ledger, reservations, skus, stock, warehouses
+from inventory_svc.adapters.tables import (
+    channel_allocations,
+    ledger,
+    reservations,
+    sku_policies,
+    skus,
+    stock,
+    warehouses,
+)
 from inventory_svc.domain.allocation import Allocation, Availability
+from inventory_svc.domain.policy import ChannelUsage
 
 
 @dataclass(frozen=True)
@@ -141,7 +151,12 @@ class StockRepository:
         return level
 
     async def add_reservation(
-        self, order_id: uuid.UUID, channel: str, allocation: Allocation, expires_at: datetime
+        self,
+        order_id: uuid.UUID,
+        channel: str,
+        allocation: Allocation,
+        expires_at: datetime,
+        unit_price: Decimal | None = None,
     ) -> None:
         await self._session.execute(
             insert(reservations).values(
@@ -153,6 +168,7 @@ class StockRepository:
                 qty=allocation.qty,
                 state="reserved",
                 expires_at=expires_at,
+                unit_price=unit_price,
             )
         )
 
@@ -163,6 +179,366 @@ class StockRepository:
             .order_by(reservations.c.line_no)
         )
         return [dict(r._mapping) for r in rows]
+
+    async def update_warehouse(self, code: str, values: dict[str, Any]) -> bool:
+        result = await self._session.execute(
+            update(warehouses)
+            .where(warehouses.c.code == code)
+            .values(**values, updated_at=func.now())
+            .returning(warehouses.c.code)
+        )
+        return result.first() is not None
+
+    async def get_warehouse(self, code: str) -> dict[str, Any] | None:
+        row = (
+            await self._session.execute(select(warehouses).where(warehouses.c.code == code))
+        ).first()
+        return dict(row._mapping) if row else None
+
+    async def level(self, sku: str, warehouse: str) -> StockLevel | None:
+        row = (
+            await self._session.execute(
+                select(stock).where(and_(stock.c.sku == sku, stock.c.warehouse == warehouse))
+            )
+        ).first()
+        return StockLevel(sku, warehouse, row.on_hand, row.reserved) if row else None
+
+    async def total_available(self, sku: str) -> int:
+        value = await self._session.scalar(
+            select(func.coalesce(func.sum(stock.c.on_hand - stock.c.reserved), 0)).where(
+                stock.c.sku == sku
+            )
+        )
+        return int(value or 0)
+
+    async def adjust(
+        self, sku: str, warehouse: str, delta: int, change: Change
+    ) -> StockLevel | None:
+        """Change on hand by ``delta`` unless that takes it below zero or below reserved.
+
+        None: refused (nothing changed). A positive adjustment creates the stock row.
+        """
+        if delta > 0:
+            return await self.receive(sku, warehouse, delta, change)
+        row = (
+            await self._session.execute(
+                update(stock)
+                .where(
+                    and_(
+                        stock.c.sku == sku,
+                        stock.c.warehouse == warehouse,
+                        stock.c.on_hand + delta >= stock.c.reserved,
+                    )
+                )
+                .values(on_hand=stock.c.on_hand + delta, updated_at=func.now())
+                .returning(stock.c.on_hand, stock.c.reserved)
+            )
+        ).first()
+        if row is None:
+            return None
+        level = StockLevel(sku, warehouse, row.on_hand, row.reserved)
+        await self._record(level, change, delta_on_hand=delta, delta_reserved=0)
+        return level
+
+    async def release(self, sku: str, warehouse: str, qty: int, change: Change) -> StockLevel:
+        """Give ``qty`` reserved units back to the pool."""
+        row = (
+            await self._session.execute(
+                update(stock)
+                .where(
+                    and_(
+                        stock.c.sku == sku,
+                        stock.c.warehouse == warehouse,
+                        stock.c.reserved >= qty,
+                    )
+                )
+                .values(reserved=stock.c.reserved - qty, updated_at=func.now())
+                .returning(stock.c.on_hand, stock.c.reserved)
+            )
+        ).one()
+        level = StockLevel(sku, warehouse, row.on_hand, row.reserved)
+        await self._record(level, change, delta_on_hand=0, delta_reserved=-qty)
+        return level
+
+    async def ship(self, sku: str, warehouse: str, qty: int, change: Change) -> StockLevel:
+        """Reserved units leave the building: on hand and reserved both go down."""
+        row = (
+            await self._session.execute(
+                update(stock)
+                .where(
+                    and_(
+                        stock.c.sku == sku,
+                        stock.c.warehouse == warehouse,
+                        stock.c.reserved >= qty,
+                    )
+                )
+                .values(
+                    on_hand=stock.c.on_hand - qty,
+                    reserved=stock.c.reserved - qty,
+                    updated_at=func.now(),
+                )
+                .returning(stock.c.on_hand, stock.c.reserved)
+            )
+        ).one()
+        level = StockLevel(sku, warehouse, row.on_hand, row.reserved)
+        await self._record(level, change, delta_on_hand=-qty, delta_reserved=-qty)
+        return level
+
+    # -- reservations' life cycle ---------------------------------------------------
+
+    async def close_reservations(
+        self, order_id: uuid.UUID, to_state: str, line_nos: set[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Move the order's open reservations to ``to_state``; only those that moved.
+
+        The guard ``state = 'reserved'`` makes a repeated cancel/ship/expiry a no-op,
+        whatever event id it comes with.
+        """
+        condition = and_(reservations.c.order_id == order_id, reservations.c.state == "reserved")
+        if line_nos is not None:
+            condition = and_(condition, reservations.c.line_no.in_(line_nos))
+        rows = await self._session.execute(
+            update(reservations)
+            .where(condition)
+            .values(state=to_state, closed_at=func.now())
+            .returning(reservations)
+        )
+        return sorted(
+            (dict(r._mapping) for r in rows), key=lambda r: (r["sku"], r["warehouse"], r["line_no"])
+        )
+
+    async def expired_orders(self, now: datetime, limit: int) -> list[uuid.UUID]:
+        rows = await self._session.execute(
+            select(reservations.c.order_id)
+            .where(and_(reservations.c.state == "reserved", reservations.c.expires_at < now))
+            .order_by(reservations.c.expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(dict.fromkeys(r.order_id for r in rows))
+
+    # -- channel allocation counters -------------------------------------------------
+
+    async def ensure_counters(self, keys: list[tuple[str, str]]) -> None:
+        if keys:
+            await self._session.execute(
+                pg_insert(channel_allocations)
+                .values([{"sku": sku, "channel": ch} for sku, ch in sorted(set(keys))])
+                .on_conflict_do_nothing()
+            )
+
+    async def usage(
+        self, sku_set: set[str], channel: str | None = None
+    ) -> dict[tuple[str, str], ChannelUsage]:
+        query = select(channel_allocations).where(channel_allocations.c.sku.in_(sku_set))
+        if channel is not None:
+            query = query.where(channel_allocations.c.channel == channel)
+        rows = await self._session.execute(query)
+        return {
+            (r.sku, r.channel): ChannelUsage(r.reserved, r.shipped, r.cap_units, r.paused)
+            for r in rows
+        }
+
+    async def try_take(self, sku: str, channel: str, qty: int) -> bool:
+        """Count ``qty`` more units against the channel, if its cap and pause allow it.
+
+        A guarded conditional update, like the stock one: a concurrent order blocked on
+        the same row re-checks the cap on the committed row, so the cap cannot be passed.
+        """
+        row = (
+            await self._session.execute(
+                update(channel_allocations)
+                .where(
+                    and_(
+                        channel_allocations.c.sku == sku,
+                        channel_allocations.c.channel == channel,
+                        channel_allocations.c.paused.is_(False),
+                        or_(
+                            channel_allocations.c.cap_units.is_(None),
+                            channel_allocations.c.reserved + channel_allocations.c.shipped + qty
+                            <= channel_allocations.c.cap_units,
+                        ),
+                    )
+                )
+                .values(reserved=channel_allocations.c.reserved + qty, updated_at=func.now())
+                .returning(channel_allocations.c.reserved)
+            )
+        ).first()
+        return row is not None
+
+    async def give_back(self, sku: str, channel: str, qty: int, *, shipped: bool) -> None:
+        """A channel's reserved units are released (or shipped, counting on as shipped)."""
+        values: dict[str, Any] = {
+            "reserved": func.greatest(channel_allocations.c.reserved - qty, 0),
+            "updated_at": func.now(),
+        }
+        if shipped:
+            values["shipped"] = channel_allocations.c.shipped + qty
+        await self._session.execute(
+            update(channel_allocations)
+            .where(and_(channel_allocations.c.sku == sku, channel_allocations.c.channel == channel))
+            .values(**values)
+        )
+
+    async def lock_counters(self, sku: str) -> dict[str, ChannelUsage]:
+        rows = await self._session.execute(
+            select(channel_allocations)
+            .where(channel_allocations.c.sku == sku)
+            .order_by(channel_allocations.c.channel)
+            .with_for_update()
+        )
+        return {r.channel: ChannelUsage(r.reserved, r.shipped, r.cap_units, r.paused) for r in rows}
+
+    async def set_counter(self, sku: str, channel: str, **values: Any) -> None:
+        await self._session.execute(
+            update(channel_allocations)
+            .where(and_(channel_allocations.c.sku == sku, channel_allocations.c.channel == channel))
+            .values(**values, updated_at=func.now())
+        )
+
+    async def reset_shipped(self, sku: str) -> None:
+        await self._session.execute(
+            update(channel_allocations).where(channel_allocations.c.sku == sku).values(shipped=0)
+        )
+
+    async def on_hand_total(self, sku: str) -> int:
+        value = await self._session.scalar(
+            select(func.coalesce(func.sum(stock.c.on_hand), 0)).where(stock.c.sku == sku)
+        )
+        return int(value or 0)
+
+    # -- policies ----------------------------------------------------------------------
+
+    async def get_policy(self, sku: str) -> dict[str, Any] | None:
+        row = (
+            await self._session.execute(select(sku_policies).where(sku_policies.c.sku == sku))
+        ).first()
+        return dict(row._mapping) if row else None
+
+    async def policies(self, sku_set: set[str]) -> dict[str, dict[str, Any]]:
+        rows = await self._session.execute(
+            select(sku_policies).where(sku_policies.c.sku.in_(sku_set))
+        )
+        return {r.sku: dict(r._mapping) for r in rows}
+
+    async def put_policy(self, sku: str, values: dict[str, Any]) -> dict[str, Any]:
+        row = (
+            await self._session.execute(
+                pg_insert(sku_policies)
+                .values(sku=sku, **values)
+                .on_conflict_do_update(
+                    index_elements=[sku_policies.c.sku], set_={**values, "updated_at": func.now()}
+                )
+                .returning(sku_policies)
+            )
+        ).one()
+        return dict(row._mapping)
+
+    async def flip_low(self, sku: str, low: bool) -> bool:
+        """Set the policy's low flag; True only for the one transaction that flipped it."""
+        row = (
+            await self._session.execute(
+                update(sku_policies)
+                .where(and_(sku_policies.c.sku == sku, sku_policies.c.low.is_(not low)))
+                .values(low=low, updated_at=func.now())
+                .returning(sku_policies.c.sku)
+            )
+        ).first()
+        return row is not None
+
+    async def set_abc_classes(self, classes: dict[str, str]) -> None:
+        for sku, abc in sorted(classes.items()):
+            await self._session.execute(
+                pg_insert(sku_policies)
+                .values(sku=sku, abc_class=abc)
+                .on_conflict_do_update(index_elements=[sku_policies.c.sku], set_={"abc_class": abc})
+            )
+
+    async def all_skus(self) -> set[str]:
+        return set((await self._session.execute(select(skus.c.sku))).scalars())
+
+    async def sales_value_since(self, since: datetime) -> dict[str, Decimal]:
+        """Sales value per SKU from reservations made since ``since`` and not released."""
+        rows = await self._session.execute(
+            select(
+                reservations.c.sku,
+                func.coalesce(
+                    func.sum(reservations.c.qty * func.coalesce(reservations.c.unit_price, 0)), 0
+                ),
+            )
+            .where(and_(reservations.c.created_at >= since, reservations.c.state != "released"))
+            .group_by(reservations.c.sku)
+        )
+        return {r[0]: Decimal(r[1]) for r in rows}
+
+    async def skus_in_class(self, abc: str) -> list[str]:
+        effective = func.coalesce(sku_policies.c.abc_override, sku_policies.c.abc_class)
+        query = select(skus.c.sku).select_from(
+            skus.outerjoin(sku_policies, sku_policies.c.sku == skus.c.sku)
+        )
+        if abc == "C":
+            query = query.where(or_(effective.is_(None), effective == "C"))
+        else:
+            query = query.where(effective == abc)
+        return list((await self._session.execute(query.order_by(skus.c.sku))).scalars())
+
+    # -- ledger --------------------------------------------------------------------------
+
+    async def ledger_page(
+        self,
+        *,
+        sku: str | None,
+        warehouse: str | None,
+        reason: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        after_id: int | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        query = select(ledger).order_by(ledger.c.id).limit(limit)
+        if sku is not None:
+            query = query.where(ledger.c.sku == sku)
+        if warehouse is not None:
+            query = query.where(ledger.c.warehouse == warehouse)
+        if reason is not None:
+            query = query.where(ledger.c.reason == reason)
+        if start is not None:
+            query = query.where(ledger.c.at >= start)
+        if end is not None:
+            query = query.where(ledger.c.at < end)
+        if after_id is not None:
+            query = query.where(ledger.c.id > after_id)
+        return [dict(r._mapping) for r in await self._session.execute(query)]
+
+    async def purge_ledger(self, before: datetime, operator: str) -> int:
+        """Delete ledger rows older than ``before``, carrying their sums forward.
+
+        Per (sku, warehouse), the deleted rows are replaced by one ``balance_forward`` row
+        (dated ``before``) holding their summed deltas, so the ledger still sums to the
+        stock row. Returns how many rows were deleted.
+        """
+        result = await self._session.execute(
+            text(
+                """
+                WITH gone AS (
+                    DELETE FROM ledger WHERE at < :before
+                    RETURNING sku, warehouse, delta_on_hand, delta_reserved
+                ), carried AS (
+                    INSERT INTO ledger (at, sku, warehouse, kind, reason, operator,
+                                        delta_on_hand, delta_reserved,
+                                        on_hand_after, reserved_after)
+                    SELECT :before, sku, warehouse, 'balance_forward', 'retention purge',
+                           :operator, SUM(delta_on_hand), SUM(delta_reserved),
+                           SUM(delta_on_hand), SUM(delta_reserved)
+                    FROM gone GROUP BY sku, warehouse
+                    RETURNING 1
+                )
+                SELECT (SELECT count(*) FROM gone) AS deleted
+                """
+            ),
+            {"before": before, "operator": operator},
+        )
+        return int(result.scalar_one())
 
     async def _record(
         self, level: StockLevel, change: Change, *, delta_on_hand: int, delta_reserved: int

@@ -2,11 +2,13 @@
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
     Integer,
     MetaData,
+    Numeric,
     Table,
     Text,
     Uuid,
@@ -24,7 +26,9 @@ warehouses = Table(
     Column("latitude", Float),
     Column("longitude", Float),
     Column("capabilities", JSONB),
+    Column("shipping_costs", JSONB),
     Column("created_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),
 )
 
 skus = Table(
@@ -58,6 +62,8 @@ reservations = Table(
     Column("state", Text),
     Column("created_at", DateTime(timezone=True)),
     Column("expires_at", DateTime(timezone=True)),
+    Column("unit_price", Numeric(18, 4)),
+    Column("closed_at", DateTime(timezone=True)),
 )
 
 ledger = Table(
@@ -75,4 +81,30 @@ ledger = Table(
     Column("delta_reserved", Integer),
     Column("on_hand_after", Integer),
     Column("reserved_after", Integer),
+)
+
+sku_policies = Table(
+    "sku_policies",
+    metadata,
+    Column("sku", Text, primary_key=True),
+    Column("safety_stock", Integer),
+    Column("channel_caps", JSONB),
+    Column("pause_channels", JSONB),
+    Column("abc_override", Text),
+    Column("abc_class", Text),
+    Column("low", Boolean),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+#: What each channel holds of a SKU, and its cap in units: the row the cap is guarded on.
+channel_allocations = Table(
+    "channel_allocations",
+    metadata,
+    Column("sku", Text, primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("reserved", Integer),
+    Column("shipped", Integer),
+    Column("cap_units", Integer),
+    Column("paused", Boolean),
+    Column("updated_at", DateTime(timezone=True)),
 )

@@ -18,6 +18,8 @@ class LineRequest:
     line_no: int
     sku: str
     qty: int
+    #: The warehouse this line must ship from (chosen by routing), if any.
+    warehouse: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,9 @@ def plan_allocation(
     ]
     if unknown:
         return AllocationPlan([], unknown)
+
+    if preferred_warehouse is None and any(line.warehouse for line in lines):
+        return _plan_with_fixed_lines(lines, availability)
 
     needed: dict[str, int] = {}
     for line in lines:
@@ -130,3 +135,31 @@ def _split_by_line(
         remaining[(line.sku, wh)] -= line.qty
         allocations.append(Allocation(line.line_no, line.sku, wh, line.qty))
     return allocations
+
+
+def _plan_with_fixed_lines(lines: list[LineRequest], availability: Availability) -> AllocationPlan:
+    """Lines with a warehouse of their own take it first; the others are planned after."""
+    remaining = dict(availability)
+    allocations: list[Allocation] = []
+    rejections: list[LineRejection] = []
+    for line in lines:
+        if line.warehouse is None:
+            continue
+        have = remaining.get((line.sku, line.warehouse), 0)
+        if have >= line.qty:
+            remaining[(line.sku, line.warehouse)] = have - line.qty
+            allocations.append(Allocation(line.line_no, line.sku, line.warehouse, line.qty))
+        else:
+            rejections.append(
+                LineRejection(line.line_no, line.sku, line.qty, "insufficient", max(have, 0))
+            )
+    if rejections:
+        return AllocationPlan([], rejections)
+    free = [line for line in lines if line.warehouse is None]
+    if free:
+        rest = plan_allocation(free, remaining, {line.sku for line in free})
+        if not rest.accepted:
+            return AllocationPlan([], rest.rejections)
+        allocations.extend(rest.allocations)
+    allocations.sort(key=lambda a: a.line_no)
+    return AllocationPlan(allocations, [])

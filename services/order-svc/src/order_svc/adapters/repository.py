@@ -35,6 +35,7 @@ class OrderRepository:
                 total=order.total,
                 priority=order.priority,
                 exception_reason=order.exception_reason,
+                credit_degraded=order.credit_degraded,
                 created_at=now,
                 updated_at=now,
                 **details,
@@ -80,6 +81,8 @@ class OrderRepository:
             priority=row.priority,
             customer_id=row.customer_id,
             exception_reason=row.exception_reason,
+            credit_degraded=row.credit_degraded,
+            paid_at=row.paid_at,
         )
 
     async def save(self, order: Order) -> None:
@@ -90,6 +93,7 @@ class OrderRepository:
                 state=order.state.value,
                 customer_id=order.customer_id,
                 exception_reason=order.exception_reason,
+                credit_degraded=order.credit_degraded,
                 updated_at=func.now(),
             )
         )
@@ -118,6 +122,10 @@ class OrderRepository:
                 ],
             )
             order.pending.clear()
+
+    async def set_details(self, order_id: uuid.UUID, **values: Any) -> None:
+        """Fields outside the aggregate (carrier, tracking number, reasons, times)."""
+        await self._session.execute(update(orders).where(orders.c.id == order_id).values(**values))
 
     # -- read side ------------------------------------------------------------------
 

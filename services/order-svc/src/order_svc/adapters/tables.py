@@ -1,6 +1,17 @@
 """SQLAlchemy Core tables of order-svc (the schema itself is in migrations/)."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Numeric, Table, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -22,6 +33,15 @@ orders = Table(
     Column("notes", Text),
     Column("paid_at", DateTime(timezone=True)),
     Column("exception_reason", Text),
+    Column("credit_degraded", Boolean),
+    Column("carrier", Text),
+    Column("tracking_number", Text),
+    Column("shipped_at", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Column("cancel_reason", Text),
+    Column("refunded_at", DateTime(timezone=True)),
+    Column("refund_reason", Text),
     Column("created_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True)),
 )
@@ -47,4 +67,34 @@ order_transitions = Table(
     Column("actor", Text),
     Column("reason", Text),
     Column("at", DateTime(timezone=True)),
+)
+
+credit_checks = Table(
+    "credit_checks",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("status", Text),
+    Column("request", JSONB),
+    Column("requested_at", DateTime(timezone=True)),
+    Column("deadline_at", DateTime(timezone=True)),
+    Column("claimed_at", DateTime(timezone=True)),
+    Column("claims", Integer),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("degraded_reason", Text),
+    Column("detail", Text),
+    Column("external_ref", Text),
+    Column("callback_at", DateTime(timezone=True)),
+    Column("callback_decision", Text),
+    Column("callback_late", Boolean),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("request_hash", Text),
+    Column("order_id", Uuid),
+    Column("status_code", Integer),
+    Column("response", JSONB),
+    Column("created_at", DateTime(timezone=True)),
 )

@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from oms_contracts.events import Address, CustomerIdentity, OrderLine
+from oms_contracts.events.common import Priority
 
 
 class LineOut(BaseModel):
@@ -36,6 +39,7 @@ class OrderSummary(BaseModel):
     total: Decimal
     priority: str
     exception_reason: str | None
+    credit_degraded: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -45,6 +49,14 @@ class OrderOut(OrderSummary):
     delivery_requirements: list[str]
     notes: str | None
     paid_at: datetime | None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    refunded_at: datetime | None = None
+    refund_reason: str | None = None
     lines: list[LineOut]
     history: list[TransitionOut]
 
@@ -54,3 +66,56 @@ class OrderPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class CreditCallbackIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    order_id: uuid.UUID
+    decision: Literal["approved", "refused"]
+    reason: str | None = Field(default=None, max_length=500)
+    check_id: str | None = Field(default=None, max_length=200)
+
+
+class CreditCallbackOut(BaseModel):
+    order_id: uuid.UUID
+    #: ``applied`` (the order moved on) or ``late`` (after the budget: recorded only).
+    status: Literal["applied", "late"]
+
+
+class NewOrderIn(BaseModel):
+    """An order placed directly by a front end (``POST /orders``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = Field(default="direct", min_length=1, max_length=64)
+    #: The front end's own reference; generated when absent.
+    channel_order_id: str | None = Field(default=None, min_length=1, max_length=128)
+    customer: CustomerIdentity
+    lines: list[OrderLine] = Field(min_length=1, max_length=500)
+    currency: str = Field(min_length=3, max_length=3)
+    paid: bool = False
+    paid_at: datetime | None = None
+    shipping_address: Address
+    delivery_requirements: list[str] = Field(default=[], max_length=50)
+    notes: str | None = Field(default=None, max_length=2000)
+    priority: Priority = "normal"
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ShipIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    carrier: str = Field(min_length=1, max_length=64)
+    tracking_number: str = Field(min_length=1, max_length=128)
+
+
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)

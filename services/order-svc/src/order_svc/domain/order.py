@@ -92,6 +92,9 @@ class Order:
     priority: str = "normal"
     customer_id: uuid.UUID | None = None
     exception_reason: str | None = None
+    #: Credit went on as "OK" without the bureau's answer (timeout, open breaker, error).
+    credit_degraded: bool = False
+    paid_at: datetime | None = None
     pending: list[Transition] = field(default_factory=list)
 
     @property
@@ -146,6 +149,57 @@ class Order:
     def confirm(self, at: datetime) -> None:
         self.move_to(S.CONFIRMED, at=at, reason="paid and reserved")
 
-    def raise_exception(self, reason: str, at: datetime) -> None:
-        self.move_to(S.EXCEPTION, at=at, reason=reason)
+    def raise_exception(self, reason: str, at: datetime, actor: str = SYSTEM) -> None:
+        self.move_to(S.EXCEPTION, at=at, actor=actor, reason=reason)
         self.exception_reason = reason
+
+    # -- the credit check -------------------------------------------------------------
+
+    def start_credit_check(self, at: datetime) -> None:
+        """Paid: ask the bureau before any stock is held."""
+        self.move_to(S.CREDIT_CHECK, at=at, reason="credit check requested")
+
+    def credit_approved(self, at: datetime) -> None:
+        """The bureau said yes: back to ``paid``, where the stock reservation starts."""
+        self.move_to(S.PAID, at=at, reason="credit approved")
+
+    def credit_check_degraded(self, cause: str, at: datetime) -> None:
+        """No answer in budget (or the breaker is open): go on as "credit OK", flagged."""
+        self.move_to(S.PAID, at=at, reason=f"credit check degraded ({cause}): treated as OK")
+        self.credit_degraded = True
+
+    def credit_refused(self, detail: str, at: datetime) -> None:
+        self.raise_exception(f"credit_refused ({detail})", at)
+
+    # -- operator actions -------------------------------------------------------------
+
+    def cancel(self, reason: str, actor: str, at: datetime) -> bool:
+        """Cancel; False (and nothing changes) if it already is. Illegal once shipped."""
+        if self.state is S.CANCELLED:
+            return False
+        self.move_to(S.CANCELLED, at=at, actor=actor, reason=reason)
+        return True
+
+    def start_picking(self, actor: str, at: datetime) -> bool:
+        if self.state is S.PICKING:
+            return False
+        self.move_to(S.PICKING, at=at, actor=actor, reason="handed to the warehouse")
+        return True
+
+    def ship(self, carrier: str, tracking_number: str, actor: str, at: datetime) -> bool:
+        if self.state is S.SHIPPED:
+            return False
+        self.move_to(S.SHIPPED, at=at, actor=actor, reason=f"{carrier} {tracking_number}")
+        return True
+
+    def deliver(self, actor: str, at: datetime) -> bool:
+        if self.state is S.DELIVERED:
+            return False
+        self.move_to(S.DELIVERED, at=at, actor=actor, reason="delivered")
+        return True
+
+    def refund(self, reason: str, actor: str, at: datetime) -> bool:
+        if self.state is S.REFUNDED:
+            return False
+        self.move_to(S.REFUNDED, at=at, actor=actor, reason=reason)
+        return True

@@ -1,0 +1,318 @@
+"""Caps, pauses, release, shipment, expiry, adjustments and the ledger, on a real
+PostgreSQL database (no Kafka), through the same code the consumers and routes run."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from inventory_svc.adapters.stock_repository import Change
+from inventory_svc.adapters.tables import channel_allocations, ledger, reservations, stock
+from inventory_svc.bootstrap import MIGRATIONS, SERVICE
+from inventory_svc.domain.policy import ChannelCap
+from inventory_svc.handlers import ReservationHandler, purge_ledger, sweep_expired
+from inventory_svc.inventory import Inventory, Refused
+from oms_contracts import Envelope, make_envelope
+from oms_contracts.events import (
+    OrderCancelled,
+    OrderLine,
+    OrderPaid,
+    OrderShipped,
+    ShipmentLine,
+    StockRejected,
+)
+from oms_servicekit.testing import MigratedDatabase, migrated_database
+
+CONSUMER = "inventory-svc"
+HANDLER = ReservationHandler(timedelta(hours=1))
+
+
+@pytest.fixture(scope="module")
+async def database() -> AsyncIterator[MigratedDatabase]:
+    async with migrated_database(
+        MIGRATIONS, "test_inventory_life", producer=SERVICE, pool_size=15
+    ) as database:
+        yield database
+
+
+@pytest.fixture
+async def db(database: MigratedDatabase) -> MigratedDatabase:
+    await database.truncate()
+    return database
+
+
+async def setup_sku(db: MigratedDatabase, sku: str, stock_: dict[str, int]) -> None:
+    async with db.uow() as uow:
+        inv = Inventory(uow)
+        for wh in stock_:
+            await inv.repo.add_warehouse(
+                {"code": wh, "name": wh, "region": "CN-SH", "latitude": 31.2, "longitude": 121.5}
+            )
+        await inv.repo.add_sku({"sku": sku, "name": sku})
+        for wh, qty in stock_.items():
+            await inv.receive(sku, wh, qty, Change("receipt", "test", "tester"))
+        await uow.commit()
+
+
+async def set_policy(db: MigratedDatabase, sku: str, **values: Any) -> None:
+    async with db.uow() as uow:
+        await Inventory(uow).put_policy(
+            sku,
+            {
+                "safety_stock": values.get("safety_stock", 0),
+                "channel_caps": values.get("channel_caps", {}),
+                "pause_channels": values.get("pause_channels", []),
+                "abc_override": values.get("abc_override"),
+            },
+        )
+        await uow.commit()
+
+
+def paid(sku: str, qty: int = 1, channel: str = "live", **kw: Any) -> OrderPaid:
+    return OrderPaid(
+        order_id=uuid.uuid4(),
+        channel=channel,
+        lines=[OrderLine(line_no=1, sku=sku, qty=qty, unit_price=Decimal("10"), **kw)],
+        currency="CNY",
+        total=Decimal(10 * qty),
+        paid_at=datetime.now(UTC),
+    )
+
+
+async def apply(db: MigratedDatabase, handler: Any, event: Any, **kw: Any) -> list[Envelope]:
+    return await db.apply_event(handler, event, consumer=CONSUMER, **kw)
+
+
+def cancelled(order: OrderPaid) -> OrderCancelled:
+    return OrderCancelled(
+        order_id=order.order_id,
+        channel=order.channel,
+        reason="buyer asked",
+        actor="buyer",
+        cancelled_at=datetime.now(UTC),
+    )
+
+
+def types(emitted: list[Envelope]) -> list[str]:
+    return [e.event_type for e in emitted]
+
+
+async def levels(db: MigratedDatabase) -> dict[tuple[str, str], tuple[int, int]]:
+    async with db.session_factory() as s:
+        rows = await s.execute(select(stock))
+    return {(r.sku, r.warehouse): (r.on_hand, r.reserved) for r in rows}
+
+
+async def ledger_sums(db: MigratedDatabase) -> dict[tuple[str, str], tuple[int, int]]:
+    async with db.session_factory() as s:
+        rows = await s.execute(
+            select(
+                ledger.c.sku,
+                ledger.c.warehouse,
+                func.sum(ledger.c.delta_on_hand),
+                func.sum(ledger.c.delta_reserved),
+            ).group_by(ledger.c.sku, ledger.c.warehouse)
+        )
+    return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+
+
+async def usage(db: MigratedDatabase, sku: str) -> dict[str, tuple[int, int, int | None, bool]]:
+    async with db.session_factory() as s:
+        rows = await s.execute(select(channel_allocations).where(channel_allocations.c.sku == sku))
+    return {r.channel: (r.reserved, r.shipped, r.cap_units, r.paused) for r in rows}
+
+
+async def states(db: MigratedDatabase) -> Counter[str]:
+    async with db.session_factory() as s:
+        return Counter((await s.execute(select(reservations.c.state))).scalars())
+
+
+async def test_a_hundred_concurrent_live_orders_with_a_60_percent_cap_take_exactly_30(
+    db: MigratedDatabase,
+) -> None:
+    await setup_sku(db, "HOT", {"WH-1": 30, "WH-2": 20})
+    await set_policy(db, "HOT", channel_caps={"live": ChannelCap(percent=Decimal(60))})
+
+    results = await asyncio.gather(
+        *(apply(db, HANDLER.on_order_paid, paid("HOT")) for _ in range(100))
+    )
+
+    answers = [e for r in results for e in r if e.event_type in ("StockReserved", "StockRejected")]
+    assert Counter(types(answers)) == {"StockReserved": 30, "StockRejected": 70}
+    reasons = {
+        line.reason
+        for e in answers
+        if e.event_type == "StockRejected"
+        for line in StockRejected.model_validate(e.payload).lines
+    }
+    assert reasons == {"channel_cap"}
+    assert (await usage(db, "HOT"))["live"] == (30, 0, 30, False)
+    assert sum(r for _, r in (await levels(db)).values()) == 30
+    assert await ledger_sums(db) == await levels(db)
+    # Another channel still gets the rest of the pool.
+    emitted = await apply(db, HANDLER.on_order_paid, paid("HOT", 10, "app"))
+    assert "StockReserved" in types(emitted)
+
+
+async def test_an_absolute_cap_and_a_rejection_naming_the_headroom(db: MigratedDatabase) -> None:
+    await setup_sku(db, "S", {"WH-1": 100})
+    await set_policy(db, "S", channel_caps={"live": ChannelCap(units=5)})
+    assert "StockReserved" in types(await apply(db, HANDLER.on_order_paid, paid("S", 3)))
+    emitted = await apply(db, HANDLER.on_order_paid, paid("S", 3))
+    [rejected] = [e for e in emitted if e.event_type == "StockRejected"]
+    [line] = StockRejected.model_validate(rejected.payload).lines
+    assert (line.reason, line.available) == ("channel_cap", 2)
+
+
+async def test_cancel_releases_once_and_gives_the_channel_its_units_back(
+    db: MigratedDatabase,
+) -> None:
+    await setup_sku(db, "S", {"WH-1": 10})
+    await set_policy(db, "S", channel_caps={"live": ChannelCap(units=4)})
+    order = paid("S", 4)
+    await apply(db, HANDLER.on_order_paid, order)
+    cancel = OrderCancelled(
+        order_id=order.order_id,
+        channel="live",
+        reason="buyer",
+        actor="x",
+        cancelled_at=datetime.now(UTC),
+    )
+    first = await apply(db, HANDLER.on_order_cancelled, cancel)
+    assert types(first) == ["StockReleased", "StockLevelChanged"]
+    assert first[0].payload["reason"] == "cancelled"
+    before = (await levels(db), await ledger_sums(db), await usage(db, "S"))
+    # The same event again (inbox) and the same cancel with a new event id: no change.
+    assert (
+        await apply(
+            db,
+            HANDLER.on_order_cancelled,
+            cancel,
+            envelope=first[0] and make_envelope(cancel, producer="x"),
+        )
+        == []
+    )
+    assert await apply(db, HANDLER.on_order_cancelled, cancel) == []
+    assert (await levels(db), await ledger_sums(db), await usage(db, "S")) == before
+    assert before[0] == {("S", "WH-1"): (10, 0)}
+    assert before[2]["live"][0] == 0
+    assert await states(db) == {"released": 1}
+
+
+async def test_ship_deducts_once_and_counts_against_the_cap(db: MigratedDatabase) -> None:
+    await setup_sku(db, "S", {"WH-1": 10})
+    await set_policy(db, "S", channel_caps={"live": ChannelCap(percent=Decimal(50))})
+    order = paid("S", 3)
+    await apply(db, HANDLER.on_order_paid, order)
+    shipped = OrderShipped(
+        order_id=order.order_id,
+        channel="live",
+        carrier="SF",
+        tracking_number="T1",
+        lines=[ShipmentLine(line_no=1, sku="S", qty=3, warehouse="WH-1")],
+        shipped_at=datetime.now(UTC),
+    )
+    assert types(await apply(db, HANDLER.on_order_shipped, shipped)) == ["StockLevelChanged"]
+    assert await apply(db, HANDLER.on_order_shipped, shipped) == []
+    cancel = OrderCancelled(
+        order_id=order.order_id,
+        channel="live",
+        reason="late",
+        actor="x",
+        cancelled_at=datetime.now(UTC),
+    )
+    assert await apply(db, HANDLER.on_order_cancelled, cancel) == []  # shipped: nothing to release
+    assert await levels(db) == {("S", "WH-1"): (7, 0)}
+    assert await ledger_sums(db) == await levels(db)
+    # The cap base is on hand + shipped (10): 50 % is still 5, of which 3 are used.
+    assert (await usage(db, "S"))["live"] == (0, 3, 5, False)
+    assert await states(db) == {"shipped": 1}
+
+
+async def test_the_sweeper_releases_expired_reservations_once(db: MigratedDatabase) -> None:
+    await setup_sku(db, "S", {"WH-1": 10})
+    old, fresh = paid("S", 2), paid("S", 1)
+    await apply(db, HANDLER.on_order_paid, old)
+    await apply(db, HANDLER.on_order_paid, fresh)
+    async with db.session_factory() as s:
+        await s.execute(
+            update(reservations)
+            .where(reservations.c.order_id == old.order_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+        await s.commit()
+
+    assert await sweep_expired(db.uow, 100) == 1
+    assert await sweep_expired(db.uow, 100) == 0
+    assert await levels(db) == {("S", "WH-1"): (10, 1)}
+    released = [r for r in await db.outbox_rows() if r["event_type"] == "StockReleased"]
+    assert [r["envelope"].payload["reason"] for r in released] == ["expired"]
+    assert await ledger_sums(db) == await levels(db)
+
+
+async def test_safety_stock_low_is_raised_once_and_pauses_then_resumes(
+    db: MigratedDatabase,
+) -> None:
+    await setup_sku(db, "S", {"WH-1": 10})
+    await set_policy(db, "S", safety_stock=5, pause_channels=["live"])
+    await apply(db, HANDLER.on_order_paid, paid("S", 4, "app"))  # 6 left: fine
+    emitted = await apply(db, HANDLER.on_order_paid, paid("S", 2, "app"))  # 4 < 5: low
+    assert {"StockLow", "ChannelSalesPaused"} <= set(types(emitted))
+    emitted = await apply(db, HANDLER.on_order_paid, paid("S", 1, "app"))  # still low
+    assert "StockLow" not in types(emitted)
+    rejected = await apply(db, HANDLER.on_order_paid, paid("S", 1, "live"))
+    [answer] = [e for e in rejected if e.event_type == "StockRejected"]
+    assert answer.payload["lines"][0]["reason"] == "channel_paused"
+
+    async with db.uow() as uow:
+        await Inventory(uow).receive("S", "WH-1", 10, Change("receipt", "restock", "tester"))
+        assert "ChannelSalesResumed" in types(uow.emitted)
+        await uow.commit()
+    assert "StockReserved" in types(await apply(db, HANDLER.on_order_paid, paid("S", 1, "live")))
+
+
+async def test_adjustments_and_transfers_refuse_what_would_break_stock(
+    db: MigratedDatabase,
+) -> None:
+    await setup_sku(db, "S", {"WH-1": 5, "WH-2": 0})
+    await apply(db, HANDLER.on_order_paid, paid("S", 3, "app", warehouse="WH-1"))
+    change = Change("adjustment", "damaged", "tester")
+    async with db.uow() as uow:
+        with pytest.raises(Refused) as refused:
+            await Inventory(uow).adjust("S", "WH-1", -3, change)  # 5 - 3 < 3 reserved
+        assert refused.value.status == 409
+        with pytest.raises(Refused):
+            await Inventory(uow).transfer("S", "WH-1", "WH-2", 3, Change("transfer", "t", "x"))
+        with pytest.raises(Refused):
+            await Inventory(uow).adjust("NOPE", "WH-1", 1, change)
+    async with db.uow() as uow:
+        await Inventory(uow).adjust("S", "WH-1", -2, change)
+        await uow.commit()
+    async with db.uow() as uow:
+        await Inventory(uow).receive("S", "WH-2", 4, Change("receipt", "r", "x"))
+        await Inventory(uow).transfer("S", "WH-2", "WH-1", 4, Change("transfer", "move", "x"))
+        await uow.commit()
+    assert await levels(db) == {("S", "WH-1"): (7, 3), ("S", "WH-2"): (0, 0)}
+    assert await ledger_sums(db) == await levels(db)
+
+
+async def test_ledger_purge_keeps_the_sums(db: MigratedDatabase) -> None:
+    await setup_sku(db, "S", {"WH-1": 5})
+    await apply(db, HANDLER.on_order_paid, paid("S", 2))
+    async with db.session_factory() as s:
+        await s.execute(update(ledger).values(at=datetime.now(UTC) - timedelta(days=200)))
+        await s.commit()
+    await apply(db, HANDLER.on_order_paid, paid("S", 1))
+    assert await purge_ledger(db.uow, 100) == 2
+    assert await ledger_sums(db) == await levels(db) == {("S", "WH-1"): (5, 3)}
+    async with db.session_factory() as s:
+        kinds = sorted((await s.execute(select(ledger.c.kind))).scalars())
+    assert kinds == ["balance_forward", "reservation"]

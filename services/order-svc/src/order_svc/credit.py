@@ -1,0 +1,330 @@
+"""The credit check, outside the Kafka consumer.
+
+The consumer only moves a paid order to ``credit_check`` and writes a pending
+``credit_checks`` row in the same transaction. This worker (a long-lived task the
+runtime starts) claims pending rows with ``FOR UPDATE SKIP LOCKED`` in a short
+transaction, calls the bureau with no transaction open, and then, in one unit of work,
+moves the order on:
+
+- approved -> ``paid`` and OrderPaid (inventory reserves);
+- refused -> ``exception`` with the bureau's reason;
+- degraded (timeout, open breaker, error) -> ``paid`` as "credit OK", the order flagged
+  ``credit_degraded`` and one CreditCheckDegraded;
+- pending (202) -> waits for ``POST /credit/callback`` until the deadline.
+
+A sweeper degrades whatever is still open at its deadline (a bureau that answered 202
+and never called back, a worker that died mid-call), so no order stays in
+``credit_check`` past the budget plus a little slack. Applying a result is conditional on
+the check row still being open, so a late or duplicate result changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text, update
+
+from oms_contracts.events import CreditCheckDegraded
+from oms_messaging import UnitOfWork
+from order_svc.adapters.credit_bureau import CreditBureauClient, CreditDecision
+from order_svc.adapters.repository import OrderRepository
+from order_svc.adapters.tables import credit_checks
+from order_svc.domain.order import OrderState
+from order_svc.publishing import order_paid_event, publish_transitions
+from order_svc.settings import OrderSettings
+
+log = logging.getLogger(__name__)
+
+OPEN = ("pending", "in_flight", "awaiting_callback")
+SIGNATURE_HEADER = "X-Credit-Signature"
+
+
+def sign_callback(secret: str, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256(secret, raw body)>``, what the bureau sends."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_callback(secret: str, body: bytes, signature: str | None) -> bool:
+    if not secret or not signature:
+        return False
+    return hmac.compare_digest(sign_callback(secret, body), signature.strip())
+
+
+@dataclass(frozen=True)
+class CreditConfig:
+    enabled: bool
+    budget_s: float
+    callback_url: str | None = None
+
+
+def credit_config(settings: OrderSettings) -> CreditConfig:
+    return CreditConfig(
+        enabled=bool(settings.credit_check_url),
+        budget_s=settings.credit_check_budget_s,
+        callback_url=settings.callback_url() if settings.credit_callback_secret else None,
+    )
+
+
+async def record_credit_check(
+    uow: UnitOfWork,
+    order_id: uuid.UUID,
+    payload: dict[str, Any],
+    config: CreditConfig,
+    now: datetime,
+) -> None:
+    """Record the check of a new paid order (in the consumer's unit of work).
+
+    With a bureau configured the row is pending (the order is in ``credit_check``) and
+    the worker takes over; without one the skip is recorded as "not configured".
+    """
+    if not config.enabled:
+        await uow.session.execute(
+            credit_checks.insert().values(
+                order_id=order_id,
+                status="skipped",
+                request=payload,
+                requested_at=now,
+                deadline_at=now,
+                finished_at=now,
+                detail="not configured",
+            )
+        )
+        return
+    if config.callback_url:
+        payload = {**payload, "callback_url": config.callback_url}
+    await uow.session.execute(
+        credit_checks.insert().values(
+            order_id=order_id,
+            status="pending",
+            request=payload,
+            requested_at=now,
+            deadline_at=now + timedelta(seconds=config.budget_s),
+        )
+    )
+
+
+async def apply_decision(
+    uow: UnitOfWork,
+    order_id: uuid.UUID,
+    decision: CreditDecision,
+    *,
+    expected: Iterable[str],
+    now: datetime | None = None,
+) -> bool:
+    """Apply ``decision`` if the check is still in one of the ``expected`` states.
+
+    Runs in the caller's unit of work (the caller commits). Locks the order first, then
+    the check row (the order in which the consumer created them). Returns whether the
+    decision was applied.
+    """
+    now = now or datetime.now(UTC)
+    repo = OrderRepository(uow.session)
+    order = await repo.get_for_update(order_id)
+    status = (
+        await uow.session.execute(
+            select(credit_checks.c.status)
+            .where(credit_checks.c.order_id == order_id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if status is None or status not in set(expected):
+        return False
+    if decision.outcome == "pending":
+        await uow.session.execute(
+            update(credit_checks)
+            .where(credit_checks.c.order_id == order_id)
+            .values(status="awaiting_callback", external_ref=decision.external_ref)
+        )
+        return True
+    await uow.session.execute(
+        update(credit_checks)
+        .where(credit_checks.c.order_id == order_id)
+        .values(
+            status=decision.outcome,
+            finished_at=now,
+            degraded_reason=decision.degraded_reason,
+            detail=decision.detail,
+        )
+    )
+    if order is None or order.state is not OrderState.CREDIT_CHECK:
+        return True  # cancelled meanwhile: the answer is recorded, the order stays put
+    if decision.outcome == "approved":
+        order.credit_approved(now)
+    elif decision.outcome == "refused":
+        order.credit_refused(decision.detail or "refused", now)
+    else:
+        reason = decision.degraded_reason or "error"
+        order.credit_check_degraded(reason, now)
+        await uow.emit(
+            CreditCheckDegraded(
+                order_id=order.id,
+                channel=order.channel,
+                reason=reason,
+                detail=decision.detail,
+                degraded_at=now,
+            )
+        )
+    await publish_transitions(uow, order)
+    if decision.outcome != "refused":  # credit OK (or treated as OK): reserve the stock
+        await uow.emit(order_paid_event(order, now))
+    await repo.save(order)
+    return True
+
+
+@dataclass(frozen=True)
+class ClaimedCheck:
+    order_id: uuid.UUID
+    deadline_at: datetime
+    request: dict[str, Any]
+
+
+class CreditCheckWorker:
+    """Claims pending checks, calls the bureau concurrently, applies the answers."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        client: CreditBureauClient,
+        *,
+        interval_s: float = 0.2,
+        concurrency: int = 50,
+        slack_s: float = 1.0,
+    ) -> None:
+        self._uow = uow_factory
+        self.client = client
+        self._interval = interval_s
+        self._concurrency = concurrency
+        self._slack = timedelta(seconds=slack_s)
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        """Until cancelled; cancelling also cancels the calls under way."""
+        try:
+            while True:
+                try:
+                    await self.sweep()
+                    await self.dispatch()
+                except Exception:
+                    log.exception("credit worker round failed")
+                await asyncio.sleep(self._interval)
+        finally:
+            for task in list(self._running):
+                task.cancel()
+            if self._running:
+                await asyncio.gather(*self._running, return_exceptions=True)
+            await self.client.aclose()
+
+    async def dispatch(self) -> int:
+        """Claim what there is room for and start a call per claimed check."""
+        free = self._concurrency - len(self._running)
+        if free <= 0:
+            return 0
+        claimed = await self.claim(free)
+        for check in claimed:
+            task = asyncio.create_task(self.process(check), name=f"credit-check-{check.order_id}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return len(claimed)
+
+    async def claim(self, limit: int) -> list[ClaimedCheck]:
+        async with self._uow() as uow:
+            rows = (
+                await uow.session.execute(
+                    text(
+                        "UPDATE credit_checks SET status = 'in_flight', claimed_at = now(),"
+                        " claims = claims + 1"
+                        " WHERE order_id IN (SELECT order_id FROM credit_checks"
+                        "   WHERE status = 'pending' ORDER BY requested_at"
+                        "   LIMIT :limit FOR UPDATE SKIP LOCKED)"
+                        " RETURNING order_id, deadline_at, request"
+                    ),
+                    {"limit": limit},
+                )
+            ).all()
+            await uow.commit()
+        return [ClaimedCheck(r.order_id, r.deadline_at, r.request) for r in rows]
+
+    async def process(self, check: ClaimedCheck) -> None:
+        try:
+            budget = (check.deadline_at - datetime.now(UTC)).total_seconds()
+            decision = await self.client.check(check.request, budget)  # no transaction open
+            async with self._uow() as uow:
+                if await apply_decision(uow, check.order_id, decision, expected=["in_flight"]):
+                    await uow.commit()
+            log.info(
+                "credit check done",
+                extra={"order_id": str(check.order_id), "outcome": decision.outcome},
+            )
+        except Exception:
+            log.exception("credit check of %s failed; the sweeper degrades it", check.order_id)
+
+    async def sweep(self) -> int:
+        """Degrade every open check past its deadline (in-flight ones after the slack)."""
+        now = datetime.now(UTC)
+        async with self._uow() as uow:
+            rows = (
+                await uow.session.execute(
+                    select(credit_checks.c.order_id, credit_checks.c.status).where(
+                        (
+                            credit_checks.c.status.in_(["pending", "awaiting_callback"])
+                            & (credit_checks.c.deadline_at <= now)
+                        )
+                        | (
+                            (credit_checks.c.status == "in_flight")
+                            & (credit_checks.c.deadline_at <= now - self._slack)
+                        )
+                    )
+                )
+            ).all()
+        done = 0
+        for row in rows:
+            detail = (
+                "no callback from the bureau within the budget"
+                if row.status == "awaiting_callback"
+                else "no answer within the budget"
+            )
+            async with self._uow() as uow:
+                decision = CreditDecision.degraded("timeout", detail)
+                if await apply_decision(uow, row.order_id, decision, expected=[row.status]):
+                    await uow.commit()
+                    done += 1
+        return done
+
+
+async def record_callback(
+    uow: UnitOfWork, order_id: uuid.UUID, decision: str, reason: str | None
+) -> str:
+    """A bureau callback: applied while the check is open and in budget, else recorded.
+
+    Returns ``applied``, ``late`` (after the budget: recorded, the order is not moved
+    back) or ``unknown``.
+    """
+    now = datetime.now(UTC)
+    row = (
+        await uow.session.execute(
+            select(credit_checks.c.status, credit_checks.c.deadline_at).where(
+                credit_checks.c.order_id == order_id
+            )
+        )
+    ).first()
+    if row is None:
+        return "unknown"
+    outcome = CreditDecision(
+        "approved" if decision == "approved" else "refused", detail=reason or None
+    )
+    in_budget = row.status in OPEN and now <= row.deadline_at
+    applied = in_budget and await apply_decision(uow, order_id, outcome, expected=OPEN, now=now)
+    await uow.session.execute(
+        update(credit_checks)
+        .where(credit_checks.c.order_id == order_id)
+        .values(callback_at=now, callback_decision=decision, callback_late=not applied)
+    )
+    return "applied" if applied else "late"

@@ -1,0 +1,46 @@
+"""Domain changes as integration events: the one place transitions are published."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from oms_contracts.events import OrderLine, OrderPaid, OrderStatusChanged
+from oms_messaging import UnitOfWork
+from order_svc.domain.order import Order
+
+
+async def publish_transitions(uow: UnitOfWork, order: Order) -> None:
+    """One OrderStatusChanged per transition not yet stored."""
+    for t in order.pending:
+        await uow.emit(
+            OrderStatusChanged(
+                order_id=order.id,
+                channel=order.channel,
+                from_state=t.from_state.value if t.from_state else None,
+                to_state=t.to_state.value,
+                actor=t.actor,
+                reason=t.reason,
+                changed_at=t.at,
+            )
+        )
+
+
+def order_paid_event(order: Order, now: datetime) -> OrderPaid:
+    """OrderPaid asks inventory to reserve the order's lines (per-line warehouses if routed)."""
+    return OrderPaid(
+        order_id=order.id,
+        channel=order.channel,
+        lines=[
+            OrderLine(
+                line_no=ln.line_no,
+                sku=ln.sku,
+                qty=ln.qty,
+                unit_price=ln.unit_price,
+                warehouse=ln.warehouse,
+            )
+            for ln in order.lines
+        ],
+        currency=order.currency,
+        total=order.total,
+        paid_at=order.paid_at or now,
+    )

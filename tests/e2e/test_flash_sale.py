@@ -1,0 +1,137 @@
+"""Issue 3, end to end: a flash sale cannot oversell, nor pass a channel's cap.
+
+One SKU with 1,000 units, policy ``live: 60%``; 1,800 buyers on three channels (live,
+tmall, app) place paid orders concurrently through the gateway. Exactly 1,000 units end
+reserved, live holds at most 600, every other order ends in ``exception`` with its
+reason, and the ledger's deltas sum to the stock row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from typing import Any
+
+from tests.e2e.conftest import Oms, eventually, order_body
+
+#: The sale's size relative to the issue's (1,000 units, 1,800 buyers); a smaller one
+#: (e.g. OMS_FLASH_SALE_SCALE=0.2) gives a quick run of the same scenario.
+SCALE = float(os.environ.get("OMS_FLASH_SALE_SCALE", "1"))
+UNITS = round(1_000 * SCALE)
+LIVE_CAP = UNITS * 60 // 100
+#: Live gets half the buyers so its cap (60 %) binds before the stock runs out.
+BUYERS = {"live": round(900 * SCALE), "tmall": round(450 * SCALE), "app": round(450 * SCALE)}
+CLIENT_CONCURRENCY = 50
+
+
+async def ledger_sums(oms: Oms, sku: str) -> dict[str, tuple[int, int]]:
+    sums: dict[str, tuple[int, int]] = {}
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"sku": sku, "limit": 1000}
+        if cursor:
+            params["cursor"] = cursor
+        r = await oms.http.get(f"{oms.inventory}/ledger", params=params)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        for row in page["items"]:
+            on_hand, reserved = sums.get(row["warehouse"], (0, 0))
+            sums[row["warehouse"]] = (
+                on_hand + row["delta_on_hand"],
+                reserved + row["delta_reserved"],
+            )
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return sums
+
+
+async def test_flash_sale_never_oversells_nor_passes_the_live_cap(oms: Oms) -> None:
+    started = time.monotonic()
+    sku = await oms.new_sku({"WH-SH": UNITS})
+    r = await oms.http.put(
+        f"{oms.inventory}/skus/{sku}/policy", json={"channel_caps": {"live": "60%"}}
+    )
+    assert r.status_code == 200, r.text
+    assert {c["channel"]: c["cap_units"] for c in r.json()["channels"]} == {"live": LIVE_CAP}
+
+    buyers = [ch for ch, n in BUYERS.items() for _ in range(n)]
+    # Interleave the channels, as a real sale would.
+    buyers = [buyers[i] for i in sorted(range(len(buyers)), key=lambda i: (i * 7919) % len(buyers))]
+    gate = asyncio.Semaphore(CLIENT_CONCURRENCY)
+
+    retries = Counter[str]()
+
+    async def buy(channel: str) -> tuple[str, str]:
+        body = order_body(sku)
+        # A channel retries a webhook answered 503 ("nothing was changed, retry later"),
+        # with the same body: the gateway's de-duplication keeps it one order.
+        for attempt in range(20):
+            async with gate:
+                r = await oms.post_order(channel, body)
+            if r.status_code != 503:
+                break
+            retries[channel] += 1
+            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        assert r.status_code in (200, 202), r.text
+        return channel, r.json()["order_ref"]
+
+    placed = await asyncio.gather(*(buy(ch) for ch in buyers))
+    posted = time.monotonic()
+
+    final: dict[str, dict[str, Any]] = {}
+
+    async def settle() -> int:
+        pending = [ref for _, ref in placed if ref not in final]
+
+        async def probe(ref: str) -> None:
+            async with gate:
+                order = await oms.find_order(ref)
+            if order["state"] in ("confirmed", "exception"):
+                final[ref] = order
+
+        await asyncio.gather(*(probe(ref) for ref in pending))
+        return len(placed) - len(final)
+
+    async def progress() -> int:
+        left = await settle()
+        print(f"  {time.monotonic() - started:.0f}s: {left} orders not settled", flush=True)
+        return left
+
+    print(
+        f"\n  posted {len(placed)} orders in {posted - started:.1f}s"
+        f" (503 retries: {sum(retries.values())})",
+        flush=True,
+    )
+    await eventually(progress, lambda left: left == 0, timeout=240)
+    settled = time.monotonic()
+
+    states = Counter(order["state"] for order in final.values())
+    assert states == {"confirmed": UNITS, "exception": len(buyers) - UNITS}
+    confirmed_by_channel = Counter(ch for ch, ref in placed if final[ref]["state"] == "confirmed")
+    assert confirmed_by_channel["live"] <= LIVE_CAP
+    reasons = Counter(
+        "channel_cap"
+        if "channel_cap" in (o["exception_reason"] or "")
+        else "insufficient"
+        if "insufficient" in (o["exception_reason"] or "")
+        else o["exception_reason"]
+        for o in final.values()
+        if o["state"] == "exception"
+    )
+    assert set(reasons) <= {"channel_cap", "insufficient"}, reasons
+
+    stock = await oms.stock(sku)
+    assert (stock["on_hand"], stock["reserved"], stock["available"]) == (UNITS, UNITS, 0)
+    live = next(c for c in stock["channels"] if c["channel"] == "live")
+    assert live["reserved"] == confirmed_by_channel["live"] <= LIVE_CAP
+    assert {c["channel"]: c["reserved"] for c in stock["channels"]} == dict(confirmed_by_channel)
+    assert await ledger_sums(oms, sku) == {
+        w["warehouse"]: (w["on_hand"], w["reserved"]) for w in stock["warehouses"]
+    }
+    print(
+        f"\nflash sale: {len(buyers)} orders posted in {posted - started:.1f}s, "
+        f"settled after {settled - started:.1f}s; confirmed by channel "
+        f"{dict(confirmed_by_channel)}; rejections {dict(reasons)}"
+    )
