@@ -7,9 +7,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from channel_gateway.api.routes import build_router
+from channel_gateway.pull import PullScheduler
 from channel_gateway.settings import GatewaySettings
 from oms_servicekit.http import create_app
-from oms_servicekit.runtime import ServiceRuntime
+from oms_servicekit.runtime import PeriodicJob, ServiceRuntime
 from oms_servicekit.serve import serve
 
 SERVICE = "channel-gateway"
@@ -18,7 +19,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    runtime = ServiceRuntime(settings, service_name=SERVICE, migrations_dir=MIGRATIONS)
+    jobs: list[PeriodicJob] = []
+    runtime = ServiceRuntime(
+        settings, service_name=SERVICE, migrations_dir=MIGRATIONS, periodic_jobs=jobs
+    )
+    scheduler = PullScheduler(runtime.uow)
+    jobs.append(PeriodicJob("pull-connectors", settings.pull_tick_s, scheduler.tick))
     return create_app(title=SERVICE, runtime=runtime, routers=[build_router(settings)])
 
 

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from pydantic import ValidationError
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channel_gateway.adapters.tables import channel_orders, channels, deliveries
+from channel_gateway.adapters.tables import (
+    channel_orders,
+    channels,
+    deliveries,
+    delivery_ids,
+    pull_cursors,
+    sku_map,
+)
+from channel_gateway.domain.config import ChannelSettings
 
 
 @dataclass(frozen=True)
@@ -17,31 +28,115 @@ class Channel:
     name: str
     type: str
     secret: str
+    settings: ChannelSettings = field(default_factory=ChannelSettings)
+
+
+@dataclass(frozen=True)
+class KnownOrder:
+    order_id: uuid.UUID
+    currency: str | None
+    lines: list[dict[str, Any]] | None
+    paid_at: datetime | None
+    cancelled_at: datetime | None
+
+
+def _channel(row: Any) -> Channel:
+    try:
+        settings = _parse_settings(row)
+    except ValidationError:  # a row written before channels were typed
+        settings = ChannelSettings()
+    return Channel(row.name, row.type, row.secret, settings)
+
+
+def _parse_settings(row: Any) -> ChannelSettings:
+    return ChannelSettings.model_validate(
+        {
+            "type": row.type,
+            "clock_skew_s": row.clock_skew_s,
+            "split_shipment": row.split_shipment or "allow",
+            "order_class_rules": row.order_class_rules or [],
+            "rate_limit_per_min": row.rate_limit_per_min,
+            "pull": row.pull,
+        }
+    )
+
+
+def _settings_values(settings: ChannelSettings) -> dict[str, Any]:
+    data = settings.model_dump(mode="json")
+    return {
+        "type": data["type"],
+        "clock_skew_s": data["clock_skew_s"],
+        "split_shipment": data["split_shipment"],
+        "order_class_rules": data["order_class_rules"],
+        "rate_limit_per_min": data["rate_limit_per_min"],
+        "pull": data["pull"],
+    }
 
 
 class GatewayRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    # -- channels ---------------------------------------------------------------------
+
     async def add_channel(self, channel: Channel) -> bool:
+        settings = channel.settings.model_copy(update={"type": channel.type})
         result = await self._session.execute(
             pg_insert(channels)
-            .values(name=channel.name, type=channel.type, secret=channel.secret)
+            .values(name=channel.name, secret=channel.secret, **_settings_values(settings))
             .on_conflict_do_nothing()
+            .returning(channels.c.name)
+        )
+        return result.first() is not None
+
+    async def update_channel(
+        self, name: str, settings: ChannelSettings, secret: str | None
+    ) -> bool:
+        values = _settings_values(settings)
+        if secret is not None:
+            values["secret"] = secret
+        result = await self._session.execute(
+            update(channels)
+            .where(channels.c.name == name)
+            .values(**values, updated_at=datetime.now(UTC))
             .returning(channels.c.name)
         )
         return result.first() is not None
 
     async def get_channel(self, name: str) -> Channel | None:
         row = (await self._session.execute(select(channels).where(channels.c.name == name))).first()
-        return Channel(row.name, row.type, row.secret) if row else None
+        return _channel(row) if row else None
 
     async def list_channels(self) -> list[Channel]:
         rows = await self._session.execute(select(channels).order_by(channels.c.name))
-        return [Channel(r.name, r.type, r.secret) for r in rows]
+        return [_channel(r) for r in rows]
+
+    async def sku_map(self, channel: str) -> dict[str, str]:
+        rows = await self._session.execute(
+            select(sku_map.c.channel_sku, sku_map.c.sku).where(sku_map.c.channel == channel)
+        )
+        return {r.channel_sku: r.sku for r in rows}
+
+    async def replace_sku_map(self, channel: str, mapping: dict[str, str]) -> None:
+        await self._session.execute(delete(sku_map).where(sku_map.c.channel == channel))
+        if mapping:
+            await self._session.execute(
+                insert(sku_map),
+                [{"channel": channel, "channel_sku": k, "sku": v} for k, v in mapping.items()],
+            )
+
+    # -- channel orders ---------------------------------------------------------------
 
     async def claim_channel_order(
-        self, channel: str, channel_order_id: str, order_id: uuid.UUID
+        self,
+        channel: str,
+        channel_order_id: str,
+        order_id: uuid.UUID,
+        *,
+        currency: str | None = None,
+        lines: list[dict[str, Any]] | None = None,
+        paid_at: datetime | None = None,
+        cancelled_at: datetime | None = None,
     ) -> uuid.UUID | None:
         """Register a channel order; None if it was registered before (a duplicate).
 
@@ -50,22 +145,103 @@ class GatewayRepository:
         """
         result = await self._session.execute(
             pg_insert(channel_orders)
-            .values(channel=channel, channel_order_id=channel_order_id, order_id=order_id)
+            .values(
+                channel=channel,
+                channel_order_id=channel_order_id,
+                order_id=order_id,
+                currency=currency,
+                lines=lines,
+                paid_at=paid_at,
+                cancelled_at=cancelled_at,
+            )
             .on_conflict_do_nothing()
             .returning(channel_orders.c.order_id)
         )
         return order_id if result.first() is not None else None
 
+    async def claim_many(self, rows: list[dict[str, Any]]) -> dict[str, uuid.UUID]:
+        """Claim many channel orders in one statement: the ones newly claimed, by id."""
+        if not rows:
+            return {}
+        result = await self._session.execute(
+            pg_insert(channel_orders)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(channel_orders.c.channel_order_id, channel_orders.c.order_id)
+        )
+        return {r.channel_order_id: r.order_id for r in result}
+
     async def order_ref_of(self, channel: str, channel_order_id: str) -> uuid.UUID | None:
-        row = (
+        known = await self.known_order(channel, channel_order_id)
+        return known.order_id if known else None
+
+    async def known_order(
+        self, channel: str, channel_order_id: str, *, for_update: bool = False
+    ) -> KnownOrder | None:
+        query = select(channel_orders).where(
+            channel_orders.c.channel == channel,
+            channel_orders.c.channel_order_id == channel_order_id,
+        )
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).first()
+        if row is None:
+            return None
+        return KnownOrder(row.order_id, row.currency, row.lines, row.paid_at, row.cancelled_at)
+
+    async def mark_order(
+        self,
+        channel: str,
+        channel_order_id: str,
+        *,
+        paid_at: datetime | None = None,
+        cancelled_at: datetime | None = None,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if paid_at is not None:
+            values["paid_at"] = paid_at
+        if cancelled_at is not None:
+            values["cancelled_at"] = cancelled_at
+        if values:
             await self._session.execute(
-                select(channel_orders.c.order_id).where(
+                update(channel_orders)
+                .where(
                     channel_orders.c.channel == channel,
                     channel_orders.c.channel_order_id == channel_order_id,
+                )
+                .values(**values)
+            )
+
+    # -- replay nonces and the audit ----------------------------------------------------
+
+    async def claim_delivery_id(self, channel: str, delivery_id: str) -> bool:
+        """True the first time a delivery id is seen on a channel; False for a replay."""
+        result = await self._session.execute(
+            pg_insert(delivery_ids)
+            .values(channel=channel, delivery_id=delivery_id)
+            .on_conflict_do_nothing()
+            .returning(delivery_ids.c.delivery_id)
+        )
+        return result.first() is not None
+
+    async def delivery_order(self, channel: str, delivery_id: str) -> uuid.UUID | None:
+        row = (
+            await self._session.execute(
+                select(delivery_ids.c.order_id).where(
+                    delivery_ids.c.channel == channel, delivery_ids.c.delivery_id == delivery_id
                 )
             )
         ).first()
         return row.order_id if row else None
+
+    async def set_delivery_order(
+        self, channel: str, delivery_id: str, order_id: uuid.UUID | None
+    ) -> None:
+        await self._session.execute(
+            update(delivery_ids)
+            .where(delivery_ids.c.channel == channel, delivery_ids.c.delivery_id == delivery_id)
+            .values(order_id=order_id)
+        )
 
     async def record_delivery(
         self,
@@ -73,9 +249,53 @@ class GatewayRepository:
         outcome: str,
         detail: str | None = None,
         order_id: uuid.UUID | None = None,
+        *,
+        delivery_id: str | None = None,
+        topic: str | None = None,
     ) -> None:
         await self._session.execute(
             insert(deliveries).values(
-                channel=channel, outcome=outcome, detail=detail, order_id=order_id
+                channel=channel,
+                outcome=outcome,
+                detail=detail[:2000] if detail else None,
+                order_id=order_id,
+                delivery_id=delivery_id[:200] if delivery_id else None,
+                topic=topic[:100] if topic else None,
+            )
+        )
+
+    async def record_deliveries(
+        self, channel: str, rows: list[dict[str, Any]], *, topic: str | None = None
+    ) -> None:
+        if rows:
+            await self._session.execute(
+                insert(deliveries), [{"channel": channel, "topic": topic, **r} for r in rows]
+            )
+
+    async def deliveries(self, channel: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self._session.execute(
+            select(deliveries)
+            .where(deliveries.c.channel == channel)
+            .order_by(deliveries.c.id.desc())
+            .limit(limit)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    # -- pull cursors -----------------------------------------------------------------
+
+    async def pull_cursor(self, channel: str) -> datetime | None:
+        row = (
+            await self._session.execute(
+                select(pull_cursors.c.cursor).where(pull_cursors.c.channel == channel)
+            )
+        ).first()
+        return row.cursor if row else None
+
+    async def save_pull_cursor(self, channel: str, cursor: datetime) -> None:
+        stmt = pg_insert(pull_cursors).values(channel=channel, cursor=cursor)
+        await self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[pull_cursors.c.channel],
+                set_={"cursor": cursor, "updated_at": datetime.now(UTC)},
             )
         )

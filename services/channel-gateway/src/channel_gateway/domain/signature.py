@@ -8,6 +8,7 @@ bytes (never re-serialized JSON) and compares in constant time.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -60,3 +61,17 @@ def verify(
 def _digest(secret: str, timestamp: int, body: bytes) -> str:
     message = str(timestamp).encode() + b"." + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def platform_signature(secret: str, body: bytes) -> str:
+    """Shopify's and WooCommerce's signature: base64(HMAC-SHA256(secret, raw body))."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def verify_platform(secret: str, header_value: str | None, body: bytes, *, header: str) -> None:
+    """Check a base64 HMAC-SHA256 over the raw body, in constant time."""
+    if not header_value:
+        raise SignatureError(f"missing {header} header")
+    expected = platform_signature(secret, body)
+    if not hmac.compare_digest(expected.encode(), header_value.strip().encode()):
+        raise SignatureError("signature does not match")
