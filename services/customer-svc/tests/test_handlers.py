@@ -74,7 +74,7 @@ def test_consumes_order_created_from_orders_topic() -> None:
     [spec] = consumer_specs()
     assert spec.group_id == GROUP_ID == "customer-svc"
     assert spec.topics == [Topic.ORDERS.value]
-    assert set(spec.handlers) == {"OrderCreated"}
+    assert set(spec.handlers) == {"OrderCreated", "OrderCancelled", "OrderShipped"}
 
 
 async def test_new_buyer_creates_a_customer_and_announces_it(db, apply_event, read_outbox) -> None:

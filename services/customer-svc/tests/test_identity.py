@@ -10,28 +10,49 @@ import pytest
 from customer_svc.domain.identity import (
     ChannelIdentity,
     ContactMatch,
+    default_region,
     normalize_email,
     normalize_name,
     normalize_phone,
     resolve,
+    set_default_region,
 )
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
-    ("raw", "canonical"),
+    ("raw", "e164"),
     [
+        # The default region (CN) reads numbers without a country code.
+        ("138 0000 0001", "+8613800000001"),
+        ("+86 138-0000-0001", "+8613800000001"),
+        ("(+86) 138.0000.0001", "+8613800000001"),
+        ("\t13800000001\n", "+8613800000001"),
         ("+66 81-234-5678", "+66812345678"),
-        ("(081) 234 5678", "0812345678"),
-        ("081.234.5678", "0812345678"),
+        ("(+66) 81-234-5678", "+66812345678"),
         ("  +1 (415) 555-0100 ", "+14155550100"),
-        ("\t0812345678\n", "0812345678"),
-        ("+123456789012345", "+123456789012345"),
+        ("+44 20 7946 0000", "+442079460000"),
     ],
 )
-def test_phone_is_digits_with_leading_plus_kept(raw: str, canonical: str) -> None:
-    assert normalize_phone(raw) == canonical
+def test_phone_is_e164_in_the_default_region(raw: str, e164: str) -> None:
+    assert normalize_phone(raw) == e164
+
+
+def test_national_numbers_follow_the_region() -> None:
+    assert normalize_phone("081 234 5678", "TH") == "+66812345678"
+    assert normalize_phone("(415) 555-0100", "US") == "+14155550100"
+
+
+def test_the_default_region_is_a_setting() -> None:
+    assert default_region() == "CN"
+    set_default_region("th")
+    try:
+        assert normalize_phone("081 234 5678") == "+66812345678"
+    finally:
+        set_default_region("CN")
+    with pytest.raises(ValueError):
+        set_default_region("XX")
 
 
 @pytest.mark.parametrize(
@@ -45,8 +66,10 @@ def test_phone_is_digits_with_leading_plus_kept(raw: str, canonical: str) -> Non
         "+",
         "1234567890123456",
         "08-1234-abcd",
+        "1-800-FLOWERS",
         "081+2345678",
         "++66812345",
+        "+86 000 0000 0000",
     ],
 )
 def test_phone_that_cannot_be_one_is_none(raw: str | None) -> None:

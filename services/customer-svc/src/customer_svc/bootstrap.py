@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from customer_svc.api.routes import router
+from customer_svc.domain.identity import set_default_region
 from customer_svc.handlers import consumer_specs
 from customer_svc.settings import CustomerSettings
 from oms_servicekit.http import create_app
@@ -20,6 +21,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build_app(settings: CustomerSettings | None = None) -> FastAPI:
     settings = settings or CustomerSettings()
+    set_default_region(settings.default_phone_region)
     runtime = ServiceRuntime(
         settings,
         service_name=SERVICE,

@@ -1,6 +1,8 @@
 """Resolving a channel identity to a customer id, inside the caller's unit of work.
 
-Shared by the ``OrderCreated`` handler and ``POST /customers/resolve``. A new customer
+Shared by the ``OrderCreated`` handler and ``POST /customers/resolve``: exact channel
+identity, then E.164 phone, then e-mail link; a new customer whose name and address are
+close to an existing customer's gets a stored merge PROPOSAL, never a merge. A new customer
 is announced with ``CustomerUpdated(changed_fields=["created"])`` in the same
 transaction that creates it.
 """
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 
 from customer_svc.adapters.customer_repository import CustomerRepository
 from customer_svc.domain.identity import ChannelIdentity, MatchedBy, resolve
+from customer_svc.profiles import MergeProposal, propose_merge, record_address
 from oms_contracts.events import CustomerUpdated
 from oms_messaging import UnitOfWork
 from oms_servicekit.logging import mask
@@ -29,6 +32,8 @@ class ResolutionConflictError(RuntimeError):
 class ResolvedCustomer:
     customer_id: uuid.UUID
     matched_by: MatchedBy
+    #: A stored merge proposal when a new customer looks like an existing one.
+    merge_proposal: MergeProposal | None = None
 
     @property
     def new_customer(self) -> bool:
@@ -68,7 +73,13 @@ async def resolve_customer(uow: UnitOfWork, identity: ChannelIdentity) -> Resolv
                 raise ResolutionConflictError("identity conflict but no linked customer found")
             result = ResolvedCustomer(winner, "platform_id")
 
+    await record_address(uow.session, result.customer_id, identity.address)
     if result.new_customer:
+        proposal = await propose_merge(
+            uow.session, result.customer_id, ident.name, identity.address
+        )
+        if proposal is not None:
+            result = ResolvedCustomer(result.customer_id, result.matched_by, proposal)
         await uow.emit(
             CustomerUpdated(
                 customer_id=result.customer_id,

@@ -59,12 +59,13 @@ class CustomerRepository:
                 continue
             parts.append(
                 select(customers.c.id, customers.c.created_at, literal(kind).label("by")).where(
+                    customers.c.merged_into.is_(None),
                     or_(
                         customer_col == value,
                         customers.c.id.in_(
                             select(identities.c.customer_id).where(identity_col == value)
                         ),
-                    )
+                    ),
                 )
             )
         if not parts:

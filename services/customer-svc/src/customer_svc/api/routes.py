@@ -1,19 +1,116 @@
-"""customer-svc HTTP API: resolve a channel identity, read a customer."""
+"""customer-svc HTTP API: resolve identities, profiles and cards, merges, tags, imports.
+
+Personal data (phone, e-mail, street address) is answered in full only to callers whose
+``X-Roles`` header holds ``customers:pii``; everyone else gets it masked.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from decimal import Decimal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from customer_svc.adapters.customer_repository import CustomerRepository
-from customer_svc.api.schemas import CustomerOut, IdentityOut, ResolveIn, ResolveOut
+from customer_svc.adapters.tables import (
+    channel_policies,
+    complaints,
+    customer_addresses,
+    customers,
+    identities,
+    merge_proposals,
+    tag_rules,
+)
+from customer_svc.api.schemas import (
+    CardOut,
+    ChannelPolicyIn,
+    ComplaintIn,
+    ComplaintOut,
+    CustomerOut,
+    CustomerPatch,
+    IdentityOut,
+    ImportRowOut,
+    MergeIn,
+    MergeOut,
+    MergeProposalOut,
+    OrderHistoryOut,
+    OrderSummaryOut,
+    ResolveIn,
+    ResolveOut,
+    TagOut,
+    TagRuleIn,
+    TagRulesIn,
+    TagsIn,
+)
 from customer_svc.domain.identity import ChannelIdentity, normalize_email, normalize_phone
-from customer_svc.resolution import resolve_customer
-from oms_servicekit.http import RuntimeDep
+from customer_svc.domain.profile import mask_address, mask_email, mask_phone, missing_required
+from customer_svc.domain.tagging import RuleError, compile_rule
+from customer_svc.profiles import (
+    MergeError,
+    apply_tag_rules,
+    audit,
+    emit_updated,
+    merge_customers,
+    orders_of,
+    set_operator_tags,
+    tags_of,
+    unmerge_customer,
+)
+from customer_svc.resolution import ResolvedCustomer, resolve_customer
+from oms_servicekit.http import OperatorDep, RuntimeDep
 from oms_servicekit.problems import Problem
 
 router = APIRouter()
+
+PII_ROLE = "customers:pii"
+#: How many of the latest orders a card lists.
+CARD_LAST_ORDERS = 10
+#: Rows a CSV import takes at most.
+IMPORT_MAX_ROWS = 10_000
+
+
+def _sees_pii(x_roles: str | None) -> bool:
+    return x_roles is not None and PII_ROLE in {r.strip() for r in x_roles.split(",")}
+
+
+RolesHeader = Annotated[
+    str | None, Header(description=f"Comma-separated roles; {PII_ROLE} sees personal data")
+]
+
+
+def _check_contacts(body: ResolveIn) -> None:
+    # A caller that sends contact data means it: unusable data is an error here, while
+    # from an order event it is only ignored for matching.
+    if body.phone and body.phone.strip() and normalize_phone(body.phone) is None:
+        raise Problem(422, "phone is not a possible phone number", field="phone")
+    if body.email and body.email.strip() and normalize_email(body.email) is None:
+        raise Problem(422, "email is not an e-mail address", field="email")
+
+
+def _identity(body: ResolveIn) -> ChannelIdentity:
+    return ChannelIdentity(
+        channel=body.channel,
+        platform_user_id=body.platform_user_id,
+        name=body.name,
+        phone=body.phone,
+        email=body.email,
+        address=body.address.model_dump(exclude={"name", "phone"}) if body.address else None,
+    )
+
+
+def _proposal_out(resolved: ResolvedCustomer) -> MergeProposalOut | None:
+    p = resolved.merge_proposal
+    if p is None:
+        return None
+    return MergeProposalOut(
+        id=p.id, candidate_id=p.candidate_id, name_score=p.name_score, address_score=p.address_score
+    )
 
 
 @router.post(
@@ -22,32 +119,162 @@ router = APIRouter()
     tags=["customers"],
     responses={
         200: {"description": "an existing customer matched"},
-        201: {"description": "a new customer was created"},
+        201: {"description": "a new customer was created (maybe with a merge proposal)"},
     },
 )
 async def resolve(body: ResolveIn, runtime: RuntimeDep, response: Response) -> ResolveOut:
-    """The customer id of a channel identity: exact identity, then phone, then e-mail,
-    else a new customer."""
-    # A caller that sends contact data means it: unusable data is an error here, while
-    # from an order event it is only ignored for matching.
-    if body.phone and body.phone.strip() and normalize_phone(body.phone) is None:
-        raise Problem(422, "phone must be 6 to 15 digits, optionally after '+'", field="phone")
-    if body.email and body.email.strip() and normalize_email(body.email) is None:
-        raise Problem(422, "email is not an e-mail address", field="email")
+    """The customer id of a channel identity: exact identity, then phone (E.164), then
+    e-mail, else a new customer; a new customer with a similar name at a similar address
+    as an existing one comes with a stored merge proposal (never a merge)."""
+    _check_contacts(body)
     async with runtime.uow() as uow:
-        resolved = await resolve_customer(
-            uow,
-            ChannelIdentity(
-                channel=body.channel,
-                platform_user_id=body.platform_user_id,
-                name=body.name,
-                phone=body.phone,
-                email=body.email,
-            ),
-        )
+        resolved = await resolve_customer(uow, _identity(body))
         await uow.commit()
     response.status_code = status.HTTP_201_CREATED if resolved.new_customer else status.HTTP_200_OK
-    return ResolveOut(customer_id=resolved.customer_id, matched_by=resolved.matched_by)
+    return ResolveOut(
+        customer_id=resolved.customer_id,
+        matched_by=resolved.matched_by,
+        merge_proposal=_proposal_out(resolved),
+    )
+
+
+_IMPORT_COLUMNS = ("channel", "platform_user_id", "name", "phone", "email")
+_ADDRESS_COLUMNS = ("region", "city", "line1", "postal_code")
+
+
+@router.post(
+    "/customers/import",
+    response_model=list[ImportRowOut],
+    tags=["customers"],
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_customers(request: Request, runtime: RuntimeDep) -> list[ImportRowOut]:
+    """A CSV with a header row (channel, platform_user_id, name, phone, email, region,
+    city, line1, postal_code): each row is resolved as ``/customers/resolve`` would, in
+    its own transaction, and answered as created / matched / merge_proposed / rejected."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Problem(422, "the CSV must be UTF-8", field="body") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in ("channel", "platform_user_id") if c not in header]
+    if missing:
+        raise Problem(422, f"missing column(s): {', '.join(missing)}", field="body")
+    out: list[ImportRowOut] = []
+    for n, row in enumerate(reader, start=2):  # row 1 is the header
+        if n - 1 > IMPORT_MAX_ROWS:
+            raise Problem(413, f"at most {IMPORT_MAX_ROWS} rows per import", field="body")
+        out.append(await _import_row(runtime, n, row))
+    return out
+
+
+async def _import_row(runtime: Any, n: int, row: dict[str, Any]) -> ImportRowOut:
+    if None in row:
+        return ImportRowOut(row=n, outcome="rejected", reason="more values than columns")
+    values = {k: (row.get(k) or "").strip() or None for k in _IMPORT_COLUMNS}
+    address = {k: (row.get(k) or "").strip() or None for k in _ADDRESS_COLUMNS}
+    body_data: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+    if any(address.values()):
+        body_data["address"] = {k: v for k, v in address.items() if v is not None}
+    try:
+        body = ResolveIn.model_validate(body_data)
+        _check_contacts(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        return ImportRowOut(row=n, outcome="rejected", reason=f"{field}: {err['msg']}")
+    except Problem as exc:
+        return ImportRowOut(row=n, outcome="rejected", reason=f"{exc.field}: {exc.detail}")
+    async with runtime.uow() as uow:
+        resolved = await resolve_customer(uow, _identity(body))
+        await uow.commit()
+    if resolved.merge_proposal is not None:
+        outcome = "merge_proposed"
+    elif resolved.new_customer:
+        outcome = "created"
+    else:
+        outcome = "matched"
+    return ImportRowOut(
+        row=n,
+        outcome=outcome,  # type: ignore[arg-type]
+        customer_id=resolved.customer_id,
+        matched_by=resolved.matched_by,
+        merge_proposal=_proposal_out(resolved),
+    )
+
+
+@router.post(
+    "/customers/merge",
+    response_model=MergeOut,
+    status_code=201,
+    tags=["customers"],
+    responses={404: {"description": "unknown customer"}, 409: {"description": "merged"}},
+)
+async def merge(body: MergeIn, runtime: RuntimeDep, operator: OperatorDep) -> MergeOut:
+    """Merge ``merged_id`` into ``surviving_id`` (identities, orders, tags follow the
+    survivor); audited and announced (``CustomerMerged``) in one transaction."""
+    async with runtime.uow() as uow:
+        try:
+            merge_id = await merge_customers(uow, body.surviving_id, body.merged_id, operator)
+        except MergeError as exc:
+            raise Problem(exc.status, exc.detail, field=exc.field) from None
+        await uow.commit()
+    return MergeOut(merge_id=merge_id, surviving_id=body.surviving_id, merged_id=body.merged_id)
+
+
+@router.post(
+    "/customers/{customer_id}/unmerge",
+    response_model=MergeOut,
+    tags=["customers"],
+    responses={404: {"description": "not merged"}, 409: {"description": "orders since"}},
+)
+async def unmerge(customer_id: uuid.UUID, runtime: RuntimeDep, operator: OperatorDep) -> MergeOut:
+    """Undo the merge of ``customer_id`` (the merged one) while no order has been placed
+    since the merge."""
+    async with runtime.uow() as uow:
+        try:
+            surviving, merge_id = await unmerge_customer(uow, customer_id, operator)
+        except MergeError as exc:
+            raise Problem(exc.status, exc.detail, field=exc.field) from None
+        await uow.commit()
+    return MergeOut(merge_id=merge_id, surviving_id=surviving, merged_id=customer_id)
+
+
+async def _customer_out(session: Any, customer_id: uuid.UUID, pii: bool) -> CustomerOut:
+    repo = CustomerRepository(session)
+    row = await repo.get_customer(customer_id)
+    if row is None:
+        raise Problem(status.HTTP_404_NOT_FOUND, f"unknown customer {customer_id}")
+    linked = await repo.identities_of(customer_id)
+    phone: Any = (lambda v: v) if pii else mask_phone
+    email: Any = (lambda v: v) if pii else mask_email
+    address: Any = (lambda v: v) if pii else mask_address
+    return CustomerOut(
+        id=row["id"],
+        display_name=row["display_name"],
+        phone=phone(row["phone_e164"]),
+        email=email(row["email_lower"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        merged_into=row["merged_into"],
+        identities=[
+            IdentityOut(
+                channel=i["channel"],
+                platform_user_id=i["platform_user_id"],
+                name=i["name"],
+                phone=phone(i["phone"]),
+                email=email(i["email"]),
+                created_at=i["created_at"],
+            )
+            for i in linked
+        ],
+        delivery_requirements=row["delivery_requirements"] or {},
+        invoice=row["invoice"],
+        default_address=address(row["default_address"]),
+        preferences=row["preferences"] or {},
+    )
 
 
 @router.get(
@@ -56,19 +283,246 @@ async def resolve(body: ResolveIn, runtime: RuntimeDep, response: Response) -> R
     tags=["customers"],
     responses={404: {"description": "unknown customer"}},
 )
-async def get_customer(customer_id: uuid.UUID, runtime: RuntimeDep) -> CustomerOut:
+async def get_customer(
+    customer_id: uuid.UUID, runtime: RuntimeDep, x_roles: RolesHeader = None
+) -> CustomerOut:
     async with runtime.uow() as uow:
-        repo = CustomerRepository(uow.session)
-        row = await repo.get_customer(customer_id)
+        return await _customer_out(uow.session, customer_id, _sees_pii(x_roles))
+
+
+@router.patch(
+    "/customers/{customer_id}",
+    response_model=CustomerOut,
+    tags=["customers"],
+    responses={404: {"description": "unknown customer"}, 422: {"description": "invalid"}},
+)
+async def patch_customer(
+    customer_id: uuid.UUID,
+    body: CustomerPatch,
+    runtime: RuntimeDep,
+    x_roles: RolesHeader = None,
+    x_operator: Annotated[str | None, Header()] = None,
+) -> CustomerOut:
+    """Change profile fields; each channel the customer is known on may require some
+    (its policy). Announced with ``CustomerUpdated`` naming the changed fields."""
+    patch = body.model_dump(exclude_unset=True, mode="json")
+    for key, value in patch.items():
+        if value is None:
+            raise Problem(422, f"{key} cannot be null", field=key)
+    async with runtime.uow() as uow:
+        session = uow.session
+        row = (
+            await session.execute(
+                select(customers).where(customers.c.id == customer_id).with_for_update()
+            )
+        ).first()
         if row is None:
-            raise Problem(status.HTTP_404_NOT_FOUND, f"unknown customer {customer_id}")
-        linked = await repo.identities_of(customer_id)
-    return CustomerOut(
-        id=row["id"],
-        display_name=row["display_name"],
-        phone=row["phone_e164"],
-        email=row["email_lower"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        identities=[IdentityOut(**{k: i[k] for k in IdentityOut.model_fields}) for i in linked],
-    )
+            raise Problem(404, f"unknown customer {customer_id}")
+        current = dict(row._mapping)
+        changed = sorted(k for k, v in patch.items() if current.get(k) != v)
+        profile = {**current, **patch}
+        channels = [
+            r.channel
+            for r in await session.execute(
+                select(identities.c.channel).where(identities.c.customer_id == customer_id)
+            )
+        ]
+        required: list[str] = []
+        for r in await session.execute(
+            select(channel_policies.c.required_fields).where(
+                channel_policies.c.channel.in_(channels)
+            )
+        ):
+            required += [f for f in r.required_fields if f not in required]
+        missing = missing_required(profile, required)
+        if missing is not None:
+            raise Problem(422, f"{missing} is required by a channel's policy", field=missing)
+        if changed:
+            await session.execute(
+                update(customers)
+                .where(customers.c.id == customer_id)
+                .values(**{k: patch[k] for k in changed})
+            )
+            await audit(session, x_operator or "api", "update", customer_id, {"fields": changed})
+            await emit_updated(uow, customer_id, changed)
+        await uow.commit()
+    async with runtime.uow() as uow:
+        return await _customer_out(uow.session, customer_id, _sees_pii(x_roles))
+
+
+@router.put(
+    "/channel-policies/{channel}",
+    response_model=ChannelPolicyIn,
+    tags=["customers"],
+)
+async def put_channel_policy(
+    channel: str, body: ChannelPolicyIn, runtime: RuntimeDep, operator: OperatorDep
+) -> ChannelPolicyIn:
+    """Which profile fields a channel requires (checked on every PATCH)."""
+    async with runtime.uow() as uow:
+        await uow.session.execute(
+            pg_insert(channel_policies)
+            .values(channel=channel, required_fields=body.required_fields)
+            .on_conflict_do_update(
+                index_elements=[channel_policies.c.channel],
+                set_={"required_fields": body.required_fields},
+            )
+        )
+        await uow.commit()
+    return body
+
+
+@router.get("/customers/{customer_id}/card", response_model=CardOut, tags=["customers"])
+async def card(customer_id: uuid.UUID, runtime: RuntimeDep, x_roles: RolesHeader = None) -> CardOut:
+    """Everything about a customer on one card."""
+    pii = _sees_pii(x_roles)
+    async with runtime.uow() as uow:
+        session = uow.session
+        customer = await _customer_out(session, customer_id, pii)
+        addresses = [
+            r.address if pii else (mask_address(r.address) or {})
+            for r in await session.execute(
+                select(customer_addresses.c.address)
+                .where(customer_addresses.c.customer_id == customer_id)
+                .order_by(customer_addresses.c.created_at)
+            )
+        ]
+        orders = await orders_of(session, customer_id)
+        live = [o for o in orders if o["status"] != "cancelled"]
+        complaint_rows = await session.execute(
+            select(complaints)
+            .where(complaints.c.customer_id == customer_id)
+            .order_by(complaints.c.created_at.desc())
+        )
+        proposals = await session.execute(
+            select(merge_proposals).where(
+                merge_proposals.c.status == "open",
+                (merge_proposals.c.customer_id == customer_id)
+                | (merge_proposals.c.candidate_id == customer_id),
+            )
+        )
+        return CardOut(
+            customer=customer,
+            addresses=addresses,
+            tags=[
+                TagOut(**{k: t[k] for k in TagOut.model_fields})
+                for t in await tags_of(session, customer_id)
+            ],
+            orders=OrderHistoryOut(
+                count=len(live),
+                value=sum((o["total"] for o in live), Decimal(0)),
+                cancelled=len(orders) - len(live),
+                last_orders=[
+                    OrderSummaryOut(**{k: o[k] for k in OrderSummaryOut.model_fields})
+                    for o in orders[:CARD_LAST_ORDERS]
+                ],
+            ),
+            complaints=[
+                ComplaintOut(**{k: c._mapping[k] for k in ComplaintOut.model_fields})
+                for c in complaint_rows
+            ],
+            open_merge_proposals=[
+                MergeProposalOut(
+                    id=p.id,
+                    candidate_id=p.candidate_id if p.customer_id == customer_id else p.customer_id,
+                    name_score=p.name_score,
+                    address_score=p.address_score,
+                )
+                for p in proposals
+            ],
+        )
+
+
+async def _require_customer(session: Any, customer_id: uuid.UUID) -> None:
+    exists = (
+        await session.execute(select(func.count()).where(customers.c.id == customer_id))
+    ).scalar_one()
+    if not exists:
+        raise Problem(404, f"unknown customer {customer_id}")
+
+
+@router.post(
+    "/customers/{customer_id}/complaints",
+    response_model=ComplaintOut,
+    status_code=201,
+    tags=["customers"],
+)
+async def add_complaint(
+    customer_id: uuid.UUID, body: ComplaintIn, runtime: RuntimeDep
+) -> ComplaintOut:
+    async with runtime.uow() as uow:
+        await _require_customer(uow.session, customer_id)
+        row = (
+            await uow.session.execute(
+                complaints.insert()
+                .values(
+                    id=uuid.uuid4(),
+                    customer_id=customer_id,
+                    order_id=body.order_id,
+                    category=body.category,
+                    text=body.text,
+                    created_at=func.now(),
+                )
+                .returning(*complaints.c)
+            )
+        ).one()
+        await emit_updated(uow, customer_id, ["complaints"])
+        await apply_tag_rules(uow, customer_id)
+        await uow.commit()
+    return ComplaintOut(**{k: row._mapping[k] for k in ComplaintOut.model_fields})
+
+
+@router.post("/customers/{customer_id}/tags", response_model=list[TagOut], tags=["tags"])
+async def operator_tags(
+    customer_id: uuid.UUID, body: TagsIn, runtime: RuntimeDep, operator: OperatorDep
+) -> list[TagOut]:
+    """Add or remove tags by hand (source ``operator``; rules never remove those)."""
+    async with runtime.uow() as uow:
+        await _require_customer(uow.session, customer_id)
+        await set_operator_tags(uow, customer_id, body.add, body.remove, operator)
+        tags = await tags_of(uow.session, customer_id)
+        await uow.commit()
+    return [TagOut(**{k: t[k] for k in TagOut.model_fields}) for t in tags]
+
+
+@router.get("/tag-rules", response_model=TagRulesIn, tags=["tags"])
+async def get_tag_rules(runtime: RuntimeDep) -> TagRulesIn:
+    async with runtime.uow() as uow:
+        rows = await uow.session.execute(select(tag_rules).order_by(tag_rules.c.position))
+        return TagRulesIn(
+            rules=[TagRuleIn(name=r.name, tag=r.tag, expression=r.expression) for r in rows]
+        )
+
+
+@router.put(
+    "/tag-rules",
+    response_model=TagRulesIn,
+    tags=["tags"],
+    responses={422: {"description": "a rule does not compile (with its position)"}},
+)
+async def put_tag_rules(body: TagRulesIn, runtime: RuntimeDep, operator: OperatorDep) -> TagRulesIn:
+    """Replace the tag rules. Each expression is checked (syntax and known facts) before
+    any is stored; rules apply to each customer at its next order, complaint or merge."""
+    names = [r.name for r in body.rules]
+    if len(set(names)) != len(names):
+        raise Problem(422, "rule names must be unique", field="rules")
+    for i, rule in enumerate(body.rules):
+        try:
+            compile_rule(rule.expression)
+        except RuleError as exc:
+            raise Problem(
+                422,
+                f"rule {rule.name!r}: {exc.message}",
+                field=f"rules.{i}.expression",
+                position=exc.position,
+            ) from None
+    async with runtime.uow() as uow:
+        await uow.session.execute(tag_rules.delete())
+        for i, rule in enumerate(body.rules):
+            await uow.session.execute(
+                tag_rules.insert().values(
+                    name=rule.name, tag=rule.tag, expression=rule.expression, position=i
+                )
+            )
+        await uow.commit()
+    return body

@@ -14,32 +14,55 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
+
+import phonenumbers
 
 MatchedBy = Literal["platform_id", "phone", "email", "new"]
 ContactKind = Literal["phone", "email"]
 #: Contact data in order of precedence when matching.
 _CONTACT_PRECEDENCE: tuple[ContactKind, ...] = ("phone", "email")
 
-#: Characters people and channels put in phone numbers that carry no meaning.
-_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
-#: A canonical phone: an optional leading "+" and 6 to 15 digits (E.164 allows 15).
-#: Shorter strings are not matched on: merging two people over "0" would be worse than
-#: creating a duplicate customer.
-_CANONICAL_PHONE = re.compile(r"^\+?\d{6,15}$")
+#: The region assumed for numbers written without a country code (a setting of the
+#: service: ``default_phone_region``; see :func:`set_default_region`).
+DEFAULT_PHONE_REGION = "CN"
+_region = DEFAULT_PHONE_REGION
+#: What a written phone number may contain: an optional leading "+", digits, and the
+#: separators people use. Letters are refused (phonenumbers would read them as keypad
+#: digits).
+_PHONE_CHARS = re.compile(r"^\s*\(?\+?[\d\s\-().]*\d[\d\s\-().]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
-def normalize_phone(raw: str | None) -> str | None:
-    """The canonical form of a phone number, or None if it cannot be one.
+def set_default_region(region: str) -> None:
+    """The region national-format phone numbers are read in (ISO 3166 alpha-2)."""
+    global _region
+    if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown phone region {region!r}")
+    _region = region.upper()
 
-    Digits with a leading ``+`` kept; spaces, dashes, dots and parentheses stripped.
-    (Full E.164 with country inference via ``phonenumbers`` comes later.)
+
+def default_region() -> str:
+    return _region
+
+
+def normalize_phone(raw: str | None, region: str | None = None) -> str | None:
+    """The E.164 form of a phone number, or None if it cannot be one.
+
+    Parsed with ``phonenumbers``; a number without a country code is read in the
+    default region, so "138 0000 0001" and "+86 138-0000-0001" are the same number in
+    CN. Numbers that are not valid for their region (too short, unknown prefix, letters)
+    are None: merging two people over "0" would be worse than a duplicate customer.
     """
-    if raw is None:
+    if raw is None or not _PHONE_CHARS.match(raw):
         return None
-    phone = _PHONE_SEPARATORS.sub("", raw)
-    return phone if _CANONICAL_PHONE.match(phone) else None
+    try:
+        number = phonenumbers.parse(raw, region or _region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalize_email(raw: str | None) -> str | None:
@@ -66,6 +89,8 @@ class ChannelIdentity:
     name: str | None = None
     phone: str | None = None
     email: str | None = None
+    #: The shipping address the identity came with (canonical Address fields), if any.
+    address: dict[str, Any] | None = None
 
     def normalized(self) -> NormalizedIdentity:
         return NormalizedIdentity(

@@ -1,0 +1,547 @@
+"""Customer profile operations inside the caller's unit of work: addresses, merge
+proposals, orders kept from order events, tags (rule and operator), merges, and the
+``CustomerUpdated`` every change announces."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, false, func, insert, or_, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customer_svc.adapters.tables import (
+    audit_log,
+    complaints,
+    customer_addresses,
+    customer_orders,
+    customer_tags,
+    customers,
+    identities,
+    merge_proposals,
+    merges,
+    tag_rules,
+)
+from customer_svc.domain.matching import Candidate, FuzzyMatch, address_line, best_fuzzy_match
+from customer_svc.domain.profile import requirement_list
+from customer_svc.domain.tagging import OrderFact, TagRule, diff_rule_tags, facts, rule_tags
+from oms_contracts.events import CustomerMerged, CustomerUpdated
+from oms_messaging import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+#: How many address candidates a fuzzy match compares at most.
+_CANDIDATE_LIMIT = 500
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- addresses and merge proposals ---------------------------------------------------
+
+
+async def record_address(
+    session: AsyncSession, customer_id: uuid.UUID, address: Mapping[str, Any] | None
+) -> None:
+    key = address_line(address)
+    if key is None or address is None:
+        return
+    await session.execute(
+        pg_insert(customer_addresses)
+        .values(
+            customer_id=customer_id,
+            address_key=key,
+            address=dict(address),
+            postal_code=address.get("postal_code"),
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+@dataclass(frozen=True)
+class MergeProposal:
+    id: uuid.UUID
+    candidate_id: uuid.UUID
+    name_score: float
+    address_score: float
+
+
+async def propose_merge(
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    name: str | None,
+    address: Mapping[str, Any] | None,
+) -> MergeProposal | None:
+    """Store (and return) a merge proposal when another customer has a similar name at
+    a similar address. Never merges."""
+    key = address_line(address)
+    if key is None or not name or address is None:
+        return None
+    postal = address.get("postal_code")
+    rows = await session.execute(
+        select(customers.c.id, customers.c.display_name, customer_addresses.c.address_key)
+        .join(customer_addresses, customer_addresses.c.customer_id == customers.c.id)
+        .where(
+            customers.c.id != customer_id,
+            customers.c.merged_into.is_(None),
+            or_(
+                customer_addresses.c.address_key == key,
+                customer_addresses.c.postal_code == postal if postal else false(),
+            ),
+        )
+        .limit(_CANDIDATE_LIMIT)
+    )
+    match: FuzzyMatch | None = best_fuzzy_match(
+        name, key, [Candidate(r.id, r.display_name, r.address_key) for r in rows]
+    )
+    if match is None:
+        return None
+    proposal = MergeProposal(
+        uuid.uuid4(), match.candidate_id, match.name_score, match.address_score
+    )
+    await session.execute(
+        insert(merge_proposals).values(
+            id=proposal.id,
+            customer_id=customer_id,
+            candidate_id=proposal.candidate_id,
+            name_score=proposal.name_score,
+            address_score=proposal.address_score,
+            status="open",
+        )
+    )
+    log.info(
+        "merge proposed",
+        extra={"customer_id": str(customer_id), "candidate_id": str(match.candidate_id)},
+    )
+    return proposal
+
+
+# -- orders --------------------------------------------------------------------------
+
+
+async def record_order(
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    *,
+    order_id: uuid.UUID,
+    channel: str,
+    total: Decimal,
+    currency: str,
+    item_count: int,
+    delivery_requirements: list[str],
+    ordered_at: datetime,
+) -> bool:
+    result = await session.execute(
+        pg_insert(customer_orders)
+        .values(
+            order_id=order_id,
+            customer_id=customer_id,
+            channel=channel,
+            total=total,
+            currency=currency,
+            item_count=item_count,
+            delivery_requirements=sorted(set(delivery_requirements)),
+            status="created",
+            ordered_at=ordered_at,
+        )
+        .on_conflict_do_nothing()
+        .returning(customer_orders.c.order_id)
+    )
+    return result.first() is not None
+
+
+async def set_order_status(
+    session: AsyncSession, order_id: uuid.UUID, status: str
+) -> uuid.UUID | None:
+    """The order's customer, after recording its status (None: an order we never saw)."""
+    row = (
+        await session.execute(
+            update(customer_orders)
+            .where(customer_orders.c.order_id == order_id)
+            .values(status=status)
+            .returning(customer_orders.c.customer_id)
+        )
+    ).first()
+    return row.customer_id if row else None
+
+
+async def orders_of(session: AsyncSession, customer_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(customer_orders)
+        .where(customer_orders.c.customer_id == customer_id)
+        .order_by(customer_orders.c.ordered_at.desc(), customer_orders.c.order_id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+# -- tags and CustomerUpdated ---------------------------------------------------------
+
+
+async def tags_of(session: AsyncSession, customer_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(customer_tags)
+        .where(customer_tags.c.customer_id == customer_id)
+        .order_by(customer_tags.c.tag)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def emit_updated(uow: UnitOfWork, customer_id: uuid.UUID, changed: Iterable[str]) -> None:
+    """Announce a change with the customer's current delivery requirements and tags."""
+    session = uow.session
+    delivery = (
+        await session.execute(
+            select(customers.c.delivery_requirements).where(customers.c.id == customer_id)
+        )
+    ).scalar_one_or_none()
+    tags = [t["tag"] for t in await tags_of(session, customer_id)]
+    now = _now()
+    await session.execute(
+        update(customers).where(customers.c.id == customer_id).values(updated_at=now)
+    )
+    await uow.emit(
+        CustomerUpdated(
+            customer_id=customer_id,
+            changed_fields=sorted(set(changed)),
+            delivery_requirements=requirement_list(delivery, tags),
+            tags=tags,
+            updated_at=now,
+        )
+    )
+
+
+async def load_rules(session: AsyncSession) -> list[TagRule]:
+    rows = await session.execute(select(tag_rules).order_by(tag_rules.c.position))
+    return [TagRule(r.name, r.tag, r.expression) for r in rows]
+
+
+async def customer_facts(
+    session: AsyncSession, customer_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    orders = [
+        OrderFact(
+            total=o["total"],
+            item_count=o["item_count"],
+            delivery_requirements=list(o["delivery_requirements"] or []),
+            status=o["status"],
+            channel=o["channel"],
+            ordered_at=o["ordered_at"],
+        )
+        for o in await orders_of(session, customer_id)
+    ]
+    complaint_count = (
+        await session.execute(
+            select(func.count())
+            .select_from(complaints)
+            .where(complaints.c.customer_id == customer_id)
+        )
+    ).scalar_one()
+    return facts(orders, complaint_count, now)
+
+
+async def apply_tag_rules(uow: UnitOfWork, customer_id: uuid.UUID) -> bool:
+    """Re-evaluate the tag rules for one customer; announce a change if any. True if the
+    tags changed."""
+    session = uow.session
+    now = _now()
+    wanted = rule_tags(await load_rules(session), await customer_facts(session, customer_id, now))
+    current = {t["tag"]: t["source"] for t in await tags_of(session, customer_id)}
+    change = diff_rule_tags(current, wanted)
+    if not change.changed:
+        return False
+    if change.removed:
+        await session.execute(
+            delete(customer_tags).where(
+                customer_tags.c.customer_id == customer_id,
+                customer_tags.c.tag.in_(change.removed),
+                customer_tags.c.source == "rule",
+            )
+        )
+    for tag, rule in change.added.items():
+        await session.execute(
+            pg_insert(customer_tags)
+            .values(customer_id=customer_id, tag=tag, source="rule", rule=rule, tagged_at=now)
+            .on_conflict_do_nothing()
+        )
+    await emit_updated(uow, customer_id, ["tags"])
+    return True
+
+
+async def set_operator_tags(
+    uow: UnitOfWork, customer_id: uuid.UUID, add: list[str], remove: list[str], actor: str
+) -> None:
+    session = uow.session
+    now = _now()
+    for tag in add:
+        await session.execute(
+            pg_insert(customer_tags)
+            .values(customer_id=customer_id, tag=tag, source="operator", rule=None, tagged_at=now)
+            .on_conflict_do_update(
+                index_elements=[customer_tags.c.customer_id, customer_tags.c.tag],
+                set_={"source": "operator", "rule": None, "tagged_at": now},
+            )
+        )
+    if remove:
+        await session.execute(
+            delete(customer_tags).where(
+                customer_tags.c.customer_id == customer_id, customer_tags.c.tag.in_(remove)
+            )
+        )
+    await audit(session, actor, "tags", customer_id, {"add": add, "remove": remove})
+    await emit_updated(uow, customer_id, ["tags"])
+
+
+async def audit(
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    customer_id: uuid.UUID,
+    details: Mapping[str, Any],
+) -> None:
+    await session.execute(
+        insert(audit_log).values(
+            actor=actor, action=action, customer_id=customer_id, details=dict(details)
+        )
+    )
+
+
+# -- merges -------------------------------------------------------------------------
+
+
+class MergeError(Exception):
+    def __init__(self, status: int, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.field = field
+
+
+async def _lock_customers(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    rows = await session.execute(
+        select(customers)
+        .where(customers.c.id.in_(list(ids)))
+        .order_by(customers.c.id)
+        .with_for_update()
+    )
+    return {r.id: r for r in rows}
+
+
+async def merge_customers(
+    uow: UnitOfWork, surviving_id: uuid.UUID, merged_id: uuid.UUID, actor: str
+) -> uuid.UUID:
+    """Merge ``merged_id`` into ``surviving_id``: identities, orders, addresses and tags
+    follow the survivor; audited and announced in the same transaction. The merge id."""
+    session = uow.session
+    if surviving_id == merged_id:
+        raise MergeError(422, "a customer cannot be merged into itself", "merged_id")
+    rows = await _lock_customers(session, [surviving_id, merged_id])
+    for cid, field in ((surviving_id, "surviving_id"), (merged_id, "merged_id")):
+        if cid not in rows:
+            raise MergeError(404, f"unknown customer {cid}", field)
+        if rows[cid].merged_into is not None:
+            raise MergeError(409, f"customer {cid} is already merged", field)
+
+    moved_identities = [
+        [r.channel, r.platform_user_id]
+        for r in await session.execute(
+            update(identities)
+            .where(identities.c.customer_id == merged_id)
+            .values(customer_id=surviving_id)
+            .returning(identities.c.channel, identities.c.platform_user_id)
+        )
+    ]
+    moved_orders = [
+        str(r.order_id)
+        for r in await session.execute(
+            update(customer_orders)
+            .where(customer_orders.c.customer_id == merged_id)
+            .values(customer_id=surviving_id)
+            .returning(customer_orders.c.order_id)
+        )
+    ]
+    survivor_tags = {t["tag"] for t in await tags_of(session, surviving_id)}
+    merged_tags = await tags_of(session, merged_id)
+    moved_tags = [t["tag"] for t in merged_tags if t["tag"] not in survivor_tags]
+    await session.execute(
+        update(customer_tags)
+        .where(customer_tags.c.customer_id == merged_id, customer_tags.c.tag.in_(moved_tags))
+        .values(customer_id=surviving_id)
+    )
+    moved_complaints = [
+        str(r.id)
+        for r in await session.execute(
+            update(complaints)
+            .where(complaints.c.customer_id == merged_id)
+            .values(customer_id=surviving_id)
+            .returning(complaints.c.id)
+        )
+    ]
+    survivor_addresses = {
+        r.address_key
+        for r in await session.execute(
+            select(customer_addresses.c.address_key).where(
+                customer_addresses.c.customer_id == surviving_id
+            )
+        )
+    }
+    moved_addresses = [
+        r.address_key
+        for r in await session.execute(
+            update(customer_addresses)
+            .where(
+                customer_addresses.c.customer_id == merged_id,
+                customer_addresses.c.address_key.not_in(survivor_addresses)
+                if survivor_addresses
+                else true(),
+            )
+            .values(customer_id=surviving_id)
+            .returning(customer_addresses.c.address_key)
+        )
+    ]
+    now = _now()
+    await session.execute(
+        update(customers)
+        .where(customers.c.id == merged_id)
+        .values(merged_into=surviving_id, updated_at=now)
+    )
+    await session.execute(
+        update(merge_proposals)
+        .where(
+            or_(
+                (merge_proposals.c.customer_id == merged_id)
+                & (merge_proposals.c.candidate_id == surviving_id),
+                (merge_proposals.c.customer_id == surviving_id)
+                & (merge_proposals.c.candidate_id == merged_id),
+            ),
+            merge_proposals.c.status == "open",
+        )
+        .values(status="accepted")
+    )
+    merge_id = uuid.uuid4()
+    moved = {
+        "identities": moved_identities,
+        "orders": moved_orders,
+        "tags": moved_tags,
+        "complaints": moved_complaints,
+        "addresses": moved_addresses,
+    }
+    await session.execute(
+        insert(merges).values(
+            id=merge_id,
+            surviving_id=surviving_id,
+            merged_id=merged_id,
+            actor=actor,
+            merged_at=now,
+            moved=moved,
+        )
+    )
+    await audit(
+        session,
+        actor,
+        "merge",
+        surviving_id,
+        {"merge_id": str(merge_id), "merged_id": str(merged_id), **moved},
+    )
+    await uow.emit(
+        CustomerMerged(surviving_id=surviving_id, merged_id=merged_id, actor=actor, merged_at=now)
+    )
+    await apply_tag_rules(uow, surviving_id)
+    return merge_id
+
+
+async def unmerge_customer(
+    uow: UnitOfWork, merged_id: uuid.UUID, actor: str
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """Undo the active merge of ``merged_id`` while the survivor has had no new order
+    since. Everything the merge moved moves back. The survivor's id and the merge id."""
+    session = uow.session
+    row = (
+        await session.execute(
+            select(merges)
+            .where(merges.c.merged_id == merged_id, merges.c.unmerged_at.is_(None))
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise MergeError(404, f"customer {merged_id} is not merged")
+    surviving_id: uuid.UUID = row.surviving_id
+    await _lock_customers(session, [surviving_id, merged_id])
+    since = (
+        await session.execute(
+            select(func.count())
+            .select_from(customer_orders)
+            .where(
+                customer_orders.c.customer_id == surviving_id,
+                customer_orders.c.recorded_at > row.merged_at,
+            )
+        )
+    ).scalar_one()
+    if since:
+        raise MergeError(409, f"{since} order(s) placed since the merge: it cannot be undone")
+
+    moved = row.moved
+    for channel, user in moved["identities"]:
+        await session.execute(
+            update(identities)
+            .where(identities.c.channel == channel, identities.c.platform_user_id == user)
+            .values(customer_id=merged_id)
+        )
+    if moved["orders"]:
+        await session.execute(
+            update(customer_orders)
+            .where(customer_orders.c.order_id.in_([uuid.UUID(o) for o in moved["orders"]]))
+            .values(customer_id=merged_id)
+        )
+    if moved["tags"]:
+        await session.execute(
+            update(customer_tags)
+            .where(
+                customer_tags.c.customer_id == surviving_id, customer_tags.c.tag.in_(moved["tags"])
+            )
+            .values(customer_id=merged_id)
+        )
+    if moved["complaints"]:
+        await session.execute(
+            update(complaints)
+            .where(complaints.c.id.in_([uuid.UUID(c) for c in moved["complaints"]]))
+            .values(customer_id=merged_id)
+        )
+    if moved["addresses"]:
+        await session.execute(
+            update(customer_addresses)
+            .where(
+                customer_addresses.c.customer_id == surviving_id,
+                customer_addresses.c.address_key.in_(moved["addresses"]),
+            )
+            .values(customer_id=merged_id)
+        )
+    now = _now()
+    await session.execute(
+        update(customers)
+        .where(customers.c.id == merged_id)
+        .values(merged_into=None, updated_at=now)
+    )
+    await session.execute(
+        update(merges).where(merges.c.id == row.id).values(unmerged_at=now, unmerged_by=actor)
+    )
+    await audit(
+        session,
+        actor,
+        "unmerge",
+        surviving_id,
+        {"merge_id": str(row.id), "merged_id": str(merged_id)},
+    )
+    # The split is announced as a change of both customers; no contract event for it.
+    await emit_updated(uow, merged_id, ["unmerged"])
+    await emit_updated(uow, surviving_id, ["unmerged"])
+    await apply_tag_rules(uow, surviving_id)
+    await apply_tag_rules(uow, merged_id)
+    merge_id: uuid.UUID = row.id
+    return surviving_id, merge_id
