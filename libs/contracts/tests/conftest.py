@@ -19,6 +19,9 @@ CUSTOMER = ev.CustomerIdentity(platform_user_id="u-1", name="Ana")
 ADDRESS = ev.Address(region="Lisboa", city="Lisboa")
 
 
+EXCEPTION_ID = uuid.UUID("6f1c2a9e-3b7d-4c55-9a10-0d2e8f4b7c21")
+
+
 def build_samples() -> dict[str, Event]:
     """Event type -> a realistic instance; a new event type must be added here."""
     samples: list[Event] = [
@@ -163,6 +166,52 @@ def build_samples() -> dict[str, Event]:
             stage="review",
             deadline=NOW,
             raised_at=NOW,
+        ),
+        ev.OrderExceptionRaised(
+            exception_id=EXCEPTION_ID,
+            order_id=ORDER_ID,
+            channel="shop",
+            cause="stock_rejected",
+            detail="SKU-1: insufficient",
+            raised_at=NOW,
+        ),
+        ev.OrderExceptionResolved(
+            exception_id=EXCEPTION_ID,
+            order_id=ORDER_ID,
+            channel="shop",
+            cause="stock_rejected",
+            action="retry",
+            actor="op-1",
+            resolved_at=NOW,
+        ),
+        ev.OrderRouted(
+            order_id=ORDER_ID,
+            channel="shop",
+            shipments=[
+                ev.RoutedShipment(
+                    warehouse="WH-1",
+                    line_nos=[1],
+                    score=0.82,
+                    distance_km=12.5,
+                    shipping_cost=Decimal("3.50"),
+                )
+            ],
+            split=False,
+            requirements=["cold_chain"],
+            routed_at=NOW,
+        ),
+        ev.ReplenishmentSuggested(
+            sku="SKU-1",
+            warehouse="WH-1",
+            suggested_qty=120,
+            abc_class="A",
+            forecast_over_lead_time=140.0,
+            safety_stock=20,
+            available=30,
+            on_order=10,
+            lead_time_days=7,
+            reason="forecast 140.0 over 7 d + safety 20 - available 30 - on order 10",
+            suggested_at=NOW,
         ),
     ]
     return {e.event_type: e for e in samples}

@@ -60,5 +60,9 @@ REGISTRY = EventRegistry(
         ev.CreditCheckDegraded,
         ev.SlaAtRisk,
         ev.SlaBreached,
+        ev.OrderExceptionRaised,
+        ev.OrderExceptionResolved,
+        ev.OrderRouted,
+        ev.ReplenishmentSuggested,
     ]
 )

@@ -54,6 +54,10 @@ _EVENT_TOPICS: dict[str, Topic] = {
     "CreditCheckDegraded": Topic.ALERTS,
     "SlaAtRisk": Topic.ALERTS,
     "SlaBreached": Topic.ALERTS,
+    "OrderExceptionRaised": Topic.ORDERS,
+    "OrderExceptionResolved": Topic.ORDERS,
+    "OrderRouted": Topic.ORDERS,
+    "ReplenishmentSuggested": Topic.STOCK,
 }
 
 

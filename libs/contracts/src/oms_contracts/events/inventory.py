@@ -140,3 +140,22 @@ class WarehouseUpdated(Event):
     #: Shipping cost per parcel by destination region code.
     shipping_costs: dict[str, Decimal] = {}
     updated_at: datetime
+
+
+class ReplenishmentSuggested(Event):
+    """A purchase suggestion for a SKU in a warehouse (raised for A-class SKUs)."""
+
+    event_type: ClassVar[str] = "ReplenishmentSuggested"
+    key_field: ClassVar[str] = "sku"
+
+    sku: str
+    warehouse: str
+    suggested_qty: int
+    abc_class: Literal["A", "B", "C"]
+    forecast_over_lead_time: float
+    safety_stock: int
+    available: int
+    on_order: int
+    lead_time_days: int
+    reason: str
+    suggested_at: datetime

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -151,3 +151,73 @@ class OrderRefunded(Event):
     reason: str
     actor: str
     refunded_at: datetime
+
+
+#: Why an order left the happy path and waits for a person.
+ExceptionCause = Literal[
+    "credit_degraded",
+    "credit_refused",
+    "stock_rejected",
+    "routing_impossible",
+    "sla_breached",
+    "payment_mismatch",
+    "invalid_address",
+    "unmapped_sku",
+    "manual_review",
+]
+
+
+class OrderExceptionRaised(Event):
+    """An order entered the exception queue with a classified cause."""
+
+    event_type: ClassVar[str] = "OrderExceptionRaised"
+    key_field: ClassVar[str] = "order_id"
+
+    exception_id: uuid.UUID
+    order_id: uuid.UUID
+    channel: str
+    cause: ExceptionCause
+    detail: str | None = None
+    raised_at: datetime
+
+
+class OrderExceptionResolved(Event):
+    """An operator (or a rule) resolved an exception: retried, released or cancelled."""
+
+    event_type: ClassVar[str] = "OrderExceptionResolved"
+    key_field: ClassVar[str] = "order_id"
+
+    exception_id: uuid.UUID
+    order_id: uuid.UUID
+    channel: str
+    cause: ExceptionCause
+    action: Literal["retry", "release", "cancel"]
+    actor: str
+    note: str | None = None
+    resolved_at: datetime
+
+
+class RoutedShipment(BaseModel):
+    """One parcel of a routing decision: the warehouse, its lines and why it won."""
+
+    model_config = ConfigDict(frozen=True)
+
+    warehouse: str
+    line_nos: list[int]
+    score: float
+    distance_km: float | None = None
+    shipping_cost: Decimal | None = None
+
+
+class OrderRouted(Event):
+    """order-svc chose the fulfilment warehouse(s) for an order."""
+
+    event_type: ClassVar[str] = "OrderRouted"
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: uuid.UUID
+    channel: str
+    shipments: list[RoutedShipment]
+    split: bool
+    requirements: list[str] = []
+    routed_at: datetime
