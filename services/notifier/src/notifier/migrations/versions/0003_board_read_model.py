@@ -1,0 +1,18 @@
+"""The operations board's read model of orders.
+
+Revision ID: 0003
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "0003"
+down_revision = "0002"
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
