@@ -18,7 +18,7 @@ import pytest
 from oms_devstack import free_ports, port_is_free
 from oms_devstack.dburl import DEFAULT_DATABASE_URL, host_port
 from oms_devstack.ports import port_accepts
-from oms_devstack.specs import DEFAULT_SERVICES
+from oms_devstack.specs import DEFAULT_SERVICES, FAKE_CREDIT_BUREAU
 
 SERVER = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 
@@ -29,11 +29,12 @@ def cli_env(standin_path: Path) -> dict[str, str]:
     host, port = host_port(SERVER)
     if not port_accepts(port, host):
         pytest.skip(f"no PostgreSQL at {SERVER}")
-    ports = free_ports(len(DEFAULT_SERVICES) + 1)
+    launched = (*DEFAULT_SERVICES, FAKE_CREDIT_BUREAU)
+    ports = free_ports(len(launched) + 1)
     env = {**os.environ, "PYTHONPATH": str(standin_path), "DATABASE_URL": SERVER}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     env["OMS_BROKER_PORT"] = str(ports[0])
-    for spec, port in zip(DEFAULT_SERVICES, ports[1:], strict=True):
+    for spec, port in zip(launched, ports[1:], strict=True):
         assert spec.port_env
         env[spec.port_env] = str(port)
     return env
@@ -79,7 +80,7 @@ def test_detached_run_status_example_stop(tmp_path: Path, cli_env: dict[str, str
 
         status = cli(tmp_path, cli_env, "status")
         assert status.returncode == 0, status.stdout
-        assert status.stdout.count(" ready") == 5
+        assert status.stdout.count(" ready") == 6  # five services and the fake bureau
 
         again = cli(tmp_path, cli_env, "run", "--detach")
         assert again.returncode == 1
@@ -88,7 +89,7 @@ def test_detached_run_status_example_stop(tmp_path: Path, cli_env: dict[str, str
     finally:
         stop = cli(tmp_path, cli_env, "stop")
     assert stop.returncode == 0
-    assert "stopped 5 service(s); stopped the broker" in stop.stdout
+    assert "stopped 6 service(s); stopped the broker" in stop.stdout
     assert all(gone(pid) for pid in pids)
     assert not (tmp_path / ".oms" / "stack.json").exists()
     assert "no stack is running" in cli(tmp_path, cli_env, "stop").stdout

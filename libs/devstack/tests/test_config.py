@@ -16,7 +16,16 @@ def test_make_run_defaults(tmp_path: Path) -> None:
         ("customer-svc", "customer_svc", 8003, "oms_customer"),
         ("channel-gateway", "channel_gateway", 8004, "oms_gateway"),
         ("notifier", "notifier", 8005, "oms_notifier"),
+        ("credit-bureau", "oms_devstack.fakes.credit_bureau", 8006, "oms_fake_credit_bureau"),
     ]
+    # The demo stack checks credit against the fake bureau, with callbacks signed.
+    order_env = config.service_env["order-svc"]
+    assert order_env["CREDIT_CHECK_URL"] == "http://127.0.0.1:8006/credit/check"
+    assert order_env["CREDIT_CALLBACK_SECRET"]
+    assert (
+        config.service_env["credit-bureau"]["CREDIT_CALLBACK_SECRET"]
+        == order_env["CREDIT_CALLBACK_SECRET"]
+    )
     assert config.broker_port == 9092
     assert config.kafka_bootstrap is None
     assert config.database_url == "postgresql://postgres@127.0.0.1:5432"

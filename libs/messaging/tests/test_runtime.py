@@ -135,21 +135,30 @@ async def test_relay_leaves_rows_unpublished_when_the_broker_does_not_acknowledg
 class Recorder:
     """A handler that applies an effect, optionally failing for some subjects."""
 
-    def __init__(self, fail_subjects: set[str] | None = None) -> None:
-        self.calls = 0
+    def __init__(self, fail_subjects: set[str] | None = None, echo: bool = False) -> None:
+        self.calls: dict[str, int] = {}
         self.fail_subjects = fail_subjects or set()
+        self.echo = echo
 
     async def __call__(self, uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, AlertRaised)
-        self.calls += 1
+        self.calls[event.subject] = self.calls.get(event.subject, 0) + 1
         if event.subject in self.fail_subjects:
             raise ValueError("this event can never be applied")
         await uow.session.execute(
             effects.insert().values(event_id=envelope.event_id, subject=event.subject)
         )
+        if self.echo:  # an event caused by this one, to check the causation chain
+            await uow.emit(alert(f"echo-{envelope.event_id}"))
 
 
-async def start_runner(db: MigratedDatabase, kafka: KafkaSettings, handler: Recorder, topic: str):
+async def start_runner(
+    db: MigratedDatabase,
+    kafka: KafkaSettings,
+    handler: Recorder,
+    topic: str,
+    apply_batch_max: int = 50,
+):
     await ensure_topics(kafka, [topic])
     producer = create_producer(kafka)
     await producer.start()
@@ -162,6 +171,7 @@ async def start_runner(db: MigratedDatabase, kafka: KafkaSettings, handler: Reco
         dlq_producer=producer,
         max_attempts=3,
         backoff_base=0.01,
+        apply_batch_max=apply_batch_max,
     )
     await runner.start()
     return runner, producer
@@ -206,7 +216,7 @@ async def test_consumer_applies_a_redelivered_event_once_and_dead_letters_poison
         processed = await conn.scalar(select(func.count()).select_from(inbox))
     assert [r.subject for r in rows] == [subject]
     assert processed == 1
-    assert handler.calls == 1 + 3  # the good event once, the doomed one max_attempts times
+    assert handler.calls["doomed"] >= 3  # retried max_attempts times on its own
 
     dead = await read_topic(kafka.bootstrap_servers, dead_letter_topic(topic), 3)
     by_value = {m.value: dict(m.headers) for m in dead}
@@ -214,3 +224,77 @@ async def test_consumer_applies_a_redelivered_event_once_and_dead_letters_poison
     assert b"unparseable" in by_value[b"{not json"]["dlq.error"]
     assert b"v99" in by_value[unknown_version.model_dump_json().encode()]["dlq.error"]
     assert by_value[doomed.model_dump_json().encode()]["dlq.attempts"] == b"3"
+
+
+async def test_a_batch_is_applied_in_few_transactions_and_a_poison_message_in_it_alone(
+    db: MigratedDatabase, kafka: KafkaSettings
+) -> None:
+    """Forty events on one partition, a poison one among them, all waiting before the
+    consumer starts (one fetch): the good ones are applied exactly once in shared
+    transactions, the poison one is dead-lettered alone, and every event a handler emitted
+    names the event that caused it."""
+    topic = f"msgtest.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka, [topic])
+    key = b"one-partition"
+    envelopes = [make_envelope(alert(f"good-{n}", n), producer="test") for n in range(40)]
+    doomed = make_envelope(alert("doomed"), producer="test")
+    batch = [*envelopes[:20], doomed, *envelopes[20:]]
+    producer = create_producer(kafka)
+    await producer.start()
+    try:
+        for envelope in batch:
+            await producer.send_and_wait(topic, envelope.model_dump_json().encode(), key=key)
+    finally:
+        await producer.stop()
+
+    handler = Recorder(fail_subjects={"doomed"}, echo=True)
+    runner, dlq_producer = await start_runner(db, kafka, handler, topic, apply_batch_max=50)
+    try:
+
+        async def settled() -> bool:
+            return runner.stats.applied == 40 and runner.stats.dead_lettered == 1
+
+        await wait_until(settled)
+    finally:
+        await runner.stop()
+        await dlq_producer.stop()
+
+    async with db.engine.connect() as conn:
+        subjects = sorted((await conn.execute(select(effects.c.subject))).scalars())
+        commit_times = (
+            await conn.execute(select(func.count(inbox.c.processed_at.distinct())))
+        ).scalar()
+        echoes = [
+            Envelope.model_validate_json(payload)
+            for payload in (await conn.execute(select(outbox.c.payload))).scalars()
+        ]
+    assert subjects == sorted(f"good-{n}" for n in range(40))
+    # processed_at is the transaction's start time: fewer distinct values than events
+    # means events shared transactions.
+    assert commit_times is not None and commit_times < 40
+    assert sorted(e.payload["subject"] for e in echoes) == sorted(
+        f"echo-{e.event_id}" for e in envelopes
+    )
+    assert all(e.payload["subject"] == f"echo-{e.causation_id}" for e in echoes)
+    dead = await read_topic(kafka.bootstrap_servers, dead_letter_topic(topic), 1)
+    assert [m.value for m in dead] == [doomed.model_dump_json().encode()]
+
+
+async def test_a_transaction_publishes_only_the_newest_snapshot_of_the_same_thing(
+    db: MigratedDatabase,
+) -> None:
+    async with db.uow() as uow:
+        await uow.emit(alert("level", 1), snapshot_of="level:SKU-1")
+        await uow.emit(alert("other", 2))
+        await uow.emit(alert("level", 3), snapshot_of="level:SKU-1")
+        await uow.emit(alert("level", 4), snapshot_of="level:SKU-2")
+        assert [e.payload["message"] for e in uow.emitted] == [
+            "message 2",
+            "message 3",
+            "message 4",
+        ]
+        await uow.commit()
+    async with db.engine.connect() as conn:
+        payloads = (await conn.execute(select(outbox.c.payload).order_by(outbox.c.id))).scalars()
+        messages = [Envelope.model_validate_json(p).payload["message"] for p in payloads]
+    assert messages == ["message 2", "message 3", "message 4"]

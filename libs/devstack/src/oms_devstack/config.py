@@ -16,9 +16,12 @@ from pathlib import Path
 
 from oms_devstack.dburl import DEFAULT_DATABASE_URL
 from oms_devstack.ports import free_ports
-from oms_devstack.specs import DEFAULT_SERVICES, ServiceSpec
+from oms_devstack.specs import DEFAULT_SERVICES, FAKE_CREDIT_BUREAU, ServiceSpec
 
 DEFAULT_BROKER_PORT = 9092
+#: The demo stack's shared secret between the fake bureau's callbacks and order-svc (local
+#: development only; deployments set their own).
+DEMO_CALLBACK_SECRET = "demo-credit-callback-secret"
 
 
 def oms_dir(root: Path) -> Path:
@@ -82,9 +85,20 @@ class StackConfig:
             spec.with_port(int(env[spec.port_env]))
             if spec.port_env and env.get(spec.port_env)
             else spec
-            for spec in DEFAULT_SERVICES
+            for spec in (*DEFAULT_SERVICES, FAKE_CREDIT_BUREAU)
         )
         pg_port = env.get("OMS_PG_PORT")
+        bureau = next(spec for spec in services if spec.name == FAKE_CREDIT_BUREAU.name)
+        # The demo stack checks credit against the fake bureau, which answers "approved"
+        # at once until told otherwise on its /control endpoint.
+        service_env = {
+            "order-svc": {
+                "CREDIT_CHECK_URL": env.get("CREDIT_CHECK_URL")
+                or f"http://127.0.0.1:{bureau.port}/credit/check",
+                "CREDIT_CALLBACK_SECRET": env.get("CREDIT_CALLBACK_SECRET") or DEMO_CALLBACK_SECRET,
+            },
+            bureau.name: {"CREDIT_CALLBACK_SECRET": DEMO_CALLBACK_SECRET},
+        }
         return cls(
             root=root,
             log_dir=oms_dir(root) / "logs",
@@ -94,6 +108,7 @@ class StackConfig:
             kafka_bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             broker_port=int(env.get("OMS_BROKER_PORT") or DEFAULT_BROKER_PORT),
             log_level=env.get("LOG_LEVEL") or "INFO",
+            service_env=service_env,
             detach=detach,
         )
 

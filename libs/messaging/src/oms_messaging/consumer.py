@@ -3,8 +3,11 @@
 For every message: parse the envelope (unparseable -> dead-letter at once), look up a
 handler by event type (none -> not ours, skip), parse the payload (unknown schema version
 or invalid -> dead-letter at once), then in one unit of work record the event id in the
-inbox and run the handler. A redelivered event finds its id in the inbox and changes
-nothing. Offsets are committed after the database, only for partitions still owned.
+inbox and run the handler. Consecutive messages of a partition share one transaction (up
+to ``apply_batch_max``): one commit for many events is where the throughput comes from;
+a chunk that fails is rolled back and replayed message by message. A redelivered event
+finds its id in the inbox and changes nothing. Offsets are committed after the database,
+only for partitions still owned.
 
 Failures: infrastructure errors (database or network down) are retried with capped
 backoff for as long as they last; any other error is retried ``max_attempts`` times and
@@ -18,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -36,6 +39,16 @@ from oms_messaging.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, Envelope, Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A parsed message with the handler that applies it."""
+
+    message: ConsumerRecord[bytes, bytes]
+    envelope: Envelope
+    event: Event
+    handler: Handler
 
 
 @dataclass
@@ -68,6 +81,7 @@ class ConsumerRunner:
         registry: EventRegistry = REGISTRY,
         max_attempts: int = 5,
         batch_max: int = 200,
+        apply_batch_max: int = 50,
         backoff_base: float = 0.1,
         backoff_max: float = 5.0,
     ) -> None:
@@ -80,6 +94,7 @@ class ConsumerRunner:
         self._registry = registry
         self._max_attempts = max_attempts
         self._batch_max = batch_max
+        self._apply_batch_max = max(1, apply_batch_max)
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._stopping = False
@@ -126,14 +141,29 @@ class ConsumerRunner:
                 continue
             offsets: dict[TopicPartition, int] = {}
             for tp, messages in batches.items():
-                for message in messages:
-                    if tp not in self._consumer.assignment():
-                        break  # revoked during the batch: the new owner takes it from here
-                    await self._process(message)
-                    offsets[tp] = message.offset + 1
-                    self.stats.positions[(tp.topic, tp.partition)] = message.offset + 1
+                if tp not in self._consumer.assignment():
+                    continue  # revoked meanwhile: the new owner takes it from here
+                await self._process_partition_batch(messages)
+                if tp not in self._consumer.assignment():
+                    continue  # revoked while applying: the inbox absorbs the re-read
+                offsets[tp] = messages[-1].offset + 1
+                self.stats.positions[(tp.topic, tp.partition)] = messages[-1].offset + 1
             if offsets:
                 await self._commit(offsets)
+
+    async def _process_partition_batch(self, messages: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Apply one partition's messages in order, consecutive ones in shared transactions."""
+        chunk: list[_Prepared] = []
+        for message in messages:
+            prepared = await self._prepare(message)
+            if prepared is None:
+                continue  # skipped or dead-lettered: nothing to apply
+            chunk.append(prepared)
+            if len(chunk) >= self._apply_batch_max:
+                await self._apply_chunk(chunk)
+                chunk = []
+        if chunk:
+            await self._apply_chunk(chunk)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         owned = self._consumer.assignment()
@@ -147,7 +177,8 @@ class ConsumerRunner:
             # committed offset and the inbox absorbs what this consumer already applied.
             log.warning("offset commit skipped: %s", exc)
 
-    async def _process(self, message: ConsumerRecord[bytes, bytes]) -> None:
+    async def _prepare(self, message: ConsumerRecord[bytes, bytes]) -> _Prepared | None:
+        """Parse ``message``; None when it is not ours (skipped) or poison (dead-lettered)."""
         self.stats.consumed += 1
         self.stats.by_topic[message.topic] = self.stats.by_topic.get(message.topic, 0) + 1
         try:
@@ -158,17 +189,23 @@ class ConsumerRunner:
                 f"unparseable envelope: {exc.errors(include_input=False, include_url=False)[:3]}",
                 1,
             )
-            return
+            return None
         handler = self._handlers.get(envelope.event_type)
         if handler is None:
             self.stats.skipped += 1
             self.stats.count(message.topic, "skipped")
-            return
+            return None
         try:
             event = self._registry.parse(envelope)
         except (UnknownEventError, ValidationError) as exc:
             await self._dead_letter(message, f"cannot parse {envelope.event_type}: {exc}", 1)
-            return
+            return None
+        return _Prepared(message, envelope, event, handler)
+
+    @contextlib.contextmanager
+    def _span(self, item: _Prepared) -> Iterator[None]:
+        """The message's correlation id and a consumer span continuing the producer's trace."""
+        message, envelope = item.message, item.envelope
         token = correlation_id_var.set(envelope.correlation_id)
         try:
             with tracer.start_as_current_span(
@@ -184,9 +221,77 @@ class ConsumerRunner:
                     "oms.event_id": str(envelope.event_id),
                 },
             ):
-                await self._apply(message, envelope, event, handler)
+                yield
         finally:
             correlation_id_var.reset(token)
+
+    async def _apply_chunk(self, chunk: list[_Prepared]) -> None:
+        """Apply ``chunk`` in as few transactions as possible, in order.
+
+        The chunk is tried as one transaction. If message ``i`` fails, everything is rolled
+        back; the messages before it are applied again together, message ``i`` alone (with
+        its retries, and the dead-letter topic if it is poison), then the rest together.
+        So one poison message costs a replay, not the batching of the whole chunk, and
+        per-key order is kept.
+        """
+        while chunk:
+            if len(chunk) == 1:
+                await self._apply_one(chunk[0])
+                return
+            failed_at = await self._try_together(chunk)
+            if failed_at is None:
+                return
+            if failed_at >= len(chunk):  # the commit itself failed: go one by one
+                for item in chunk:
+                    await self._apply_one(item)
+                return
+            before = chunk[:failed_at]
+            if before and await self._try_together(before) is not None:
+                for item in before:
+                    await self._apply_one(item)
+            await self._apply_one(chunk[failed_at])
+            chunk = chunk[failed_at + 1 :]
+
+    async def _try_together(self, chunk: list[_Prepared]) -> int | None:
+        """Apply ``chunk`` in one transaction; None on success, else the index that failed
+        (``len(chunk)`` when the commit failed). Nothing is kept of a failed attempt."""
+        outcomes: list[tuple[str, str]] = []
+        index = 0
+        try:
+            async with self._uow_factory(None) as uow:
+                for position, item in enumerate(chunk):
+                    index = position
+                    with self._span(item):
+                        uow.caused_by(item.envelope)
+                        first_time = await uow.mark_processed(
+                            self.name, item.envelope.event_id, item.envelope.event_type
+                        )
+                        if not first_time:
+                            outcomes.append((item.message.topic, "duplicate"))
+                            continue
+                        await item.handler(uow, item.envelope, item.event)
+                        outcomes.append((item.message.topic, "applied"))
+                index = len(chunk)
+                await uow.commit()
+        except Exception as exc:
+            log.info(
+                "batch of %d rolled back at message %d (%s)",
+                len(chunk),
+                index,
+                type(exc).__name__,
+            )
+            return index
+        for topic, outcome in outcomes:
+            if outcome == "duplicate":
+                self.stats.duplicates += 1
+            else:
+                self.stats.applied += 1
+            self.stats.count(topic, outcome)
+        return None
+
+    async def _apply_one(self, item: _Prepared) -> None:
+        with self._span(item):
+            await self._apply(item.message, item.envelope, item.event, item.handler)
 
     async def _apply(
         self,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,6 +36,7 @@ class UnitOfWork:
         self._causation = causation
         self._on_commit = on_commit
         self._emitted: list[Envelope] = []
+        self._snapshots: dict[str, uuid.UUID] = {}
         self._session: AsyncSession | None = None
 
     @property
@@ -52,6 +53,7 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self._session = self._session_factory()
         self._emitted = []
+        self._snapshots = {}
         return self
 
     async def __aexit__(
@@ -65,8 +67,26 @@ class UnitOfWork:
         await self.session.close()
         self._session = None
 
-    async def emit(self, event: Event) -> Envelope:
-        """Write ``event`` to the outbox in this transaction."""
+    def caused_by(self, envelope: Envelope | None) -> None:
+        """Events emitted from now on were caused by ``envelope``.
+
+        A consumer applying several messages in one transaction switches the cause before
+        each handler, so every emitted event still names the message that caused it.
+        """
+        self._causation = envelope
+
+    async def emit(self, event: Event, *, snapshot_of: str | None = None) -> Envelope:
+        """Write ``event`` to the outbox in this transaction.
+
+        ``snapshot_of`` marks a state snapshot (a stock level, say): when this transaction
+        already emitted a snapshot of the same thing, the older one is dropped, so a
+        transaction applying fifty reservations of one SKU publishes its level once.
+        """
+        if snapshot_of is not None:
+            older = self._snapshots.pop(snapshot_of, None)
+            if older is not None:
+                await self.session.execute(delete(outbox).where(outbox.c.event_id == older))
+                self._emitted = [e for e in self._emitted if e.event_id != older]
         envelope = make_envelope(
             event,
             producer=self._producer,
@@ -84,6 +104,8 @@ class UnitOfWork:
             )
         )
         self._emitted.append(envelope)
+        if snapshot_of is not None:
+            self._snapshots[snapshot_of] = envelope.event_id
         return envelope
 
     async def mark_processed(self, consumer: str, event_id: uuid.UUID, event_type: str) -> bool:
@@ -104,6 +126,7 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
         self._emitted = []
+        self._snapshots = {}
 
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]

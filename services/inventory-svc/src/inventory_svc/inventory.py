@@ -364,7 +364,8 @@ class Inventory:
                     available_to_sell=value,
                     abc_class=policy.abc,
                     as_of=now,
-                )
+                ),
+                snapshot_of=f"ChannelStockLevel:{sku}:{channel}",
             )
         return len(atp)
 
@@ -401,7 +402,8 @@ class Inventory:
                     reserved=level.reserved,
                     available=level.available,
                     changed_at=now,
-                )
+                ),
+                snapshot_of=f"StockLevelChanged:{level.sku}:{level.warehouse}",
             )
         for sku in sorted({level.sku for level in levels}):
             row = await self.repo.get_policy(sku)
