@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from oms_servicekit.purge import PurgeTarget
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -564,7 +566,7 @@ def test_deployments_have_probes_resources_and_run_locked_down(overlay: str) -> 
 def test_every_pod_runs_as_non_root_with_read_only_root(overlay: str) -> None:
     docs = render(f"overlays/{overlay}")
     workloads = [d for d in docs if d["kind"] in ("Deployment", "Job", "CronJob")]
-    assert len(workloads) == len(SERVICES) + 2
+    assert len(workloads) == 2 * len(SERVICES) + 1  # deployments, purges, topic job
     for doc in workloads:
         spec = pod_spec(doc)
         assert spec["securityContext"]["runAsNonRoot"] is True, doc["metadata"]["name"]
@@ -672,12 +674,29 @@ def test_topic_job_and_retention_cronjob(overlay: str) -> None:
     config = next(c for n, c in configs.items() if n.startswith("oms-config"))
     assert int(config["data"]["LEDGER_RETENTION_DAYS"]) >= 92, "at least 3 months"
 
-    cron = of_kind(docs, "CronJob")["oms-retention-purge"]
-    assert cron["spec"]["suspend"] is True, "placeholder must stay suspended"
-    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
-    env = {e["name"]: e["value"] for e in pod_spec(cron)["containers"][0]["env"]}
-    assert int(env["OMS_RETENTION_MIN_DAYS"]) >= 90
-    assert int(env["OMS_RETENTION_DAYS"]) >= int(env["OMS_RETENTION_MIN_DAYS"])
+    crons = of_kind(docs, "CronJob")
+    deployments = of_kind(docs, "Deployment")
+    assert {n.removesuffix("-retention-purge") for n in crons} == set(deployments)
+    schedules = set()
+    for name, cron in crons.items():
+        service = name.removesuffix("-retention-purge")
+        assert cron["spec"]["suspend"] is False
+        assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+        schedules.add(cron["spec"]["schedule"])
+        (container,) = pod_spec(cron)["containers"]
+        # The purge runs from the service's own image against the service's own database.
+        (service_container,) = pod_spec(deployments[service])["containers"]
+        assert container["image"] == service_container["image"]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        service_env = {e["name"]: e.get("value") for e in service_container["env"]}
+        assert env["DB_NAME"] == service_env["DB_NAME"]
+        assert int(env["OMS_RETENTION_MIN_DAYS"]) >= 92, "at least 3 months"
+        assert int(env["OMS_RETENTION_DAYS"]) >= int(env["OMS_RETENTION_MIN_DAYS"])
+        assert container["command"][:3] == ["python", "-m", "oms_servicekit.purge"]
+        targets = container["command"][3:]
+        assert "inbox:processed_at" in targets and "outbox:published_at" in targets
+        assert all(PurgeTarget.parse(t) for t in targets)
+    assert len(schedules) == len(crons), "staggered schedules"
 
 
 # -- topics --------------------------------------------------------------------------------

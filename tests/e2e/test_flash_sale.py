@@ -3,7 +3,8 @@
 One SKU with 1,000 units, policy ``live: 60%``; 1,800 buyers on three channels (live,
 tmall, app) place paid orders concurrently through the gateway. Exactly 1,000 units end
 reserved, live holds at most 600, every other order ends in ``exception`` with its
-reason, and the ledger's deltas sum to the stock row.
+reason, and the ledger's deltas sum to the stock row. The same holds with two
+inventory-svc instances sharing the work in one consumer group.
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ import asyncio
 import os
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
+
+from oms_devstack.specs import DEFAULT_SERVICES, INVENTORY_SVC
+from oms_devstack.stack import Stack
 from tests.e2e.conftest import Oms, eventually, order_body
 
 #: The sale's size relative to the issue's (1,000 units, 1,800 buyers). `make test` runs
@@ -50,6 +59,55 @@ async def ledger_sums(oms: Oms, sku: str) -> dict[str, tuple[int, int]]:
 
 
 async def test_flash_sale_never_oversells_nor_passes_the_live_cap(oms: Oms) -> None:
+    await run_flash_sale(oms)
+
+
+#: A second inventory-svc process: same database, same consumer group, its own port.
+INVENTORY_REPLICA = replace(
+    INVENTORY_SVC, name="inventory-svc-b", url_env="INVENTORY_SVC_B_URL", port_env=None
+)
+
+
+@pytest.fixture(scope="module")
+async def replica_stack(artifacts_dir: Path) -> AsyncIterator[Stack]:
+    # Its own broker: the session stack's inventory-svc (same group name) must not take
+    # partitions from these two.
+    stack = Stack.for_tests(
+        artifacts_dir / "e2e-replica-stack",
+        services=(*DEFAULT_SERVICES, INVENTORY_REPLICA),
+    )
+    await stack.start()
+    try:
+        yield stack
+    finally:
+        await stack.stop(drop_databases=True)
+
+
+async def applied_reservations(http: httpx.AsyncClient, base_url: str) -> float:
+    """Order events this inventory-svc instance applied, from its /metrics."""
+    text = (await http.get(f"{base_url}/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("oms_events_consumed_total{")
+        and 'topic="oms.orders"' in line
+        and 'outcome="applied"' in line
+    )
+
+
+async def test_two_inventory_instances_in_one_group_never_oversell_either(
+    replica_stack: Stack, http: httpx.AsyncClient
+) -> None:
+    oms = Oms(replica_stack, http)
+    await oms.setup_catalogue()
+    await run_flash_sale(oms)
+    # Both instances did part of the work (the orders' partitions are spread over both).
+    first = await applied_reservations(http, replica_stack.url("inventory-svc"))
+    second = await applied_reservations(http, replica_stack.url("inventory-svc-b"))
+    assert first > 0 and second > 0, (first, second)
+
+
+async def run_flash_sale(oms: Oms) -> None:
     started = time.monotonic()
     sku = await oms.new_sku({"WH-SH": UNITS})
     r = await oms.http.put(

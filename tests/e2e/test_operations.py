@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+
+import yaml
 
 from tests.e2e.conftest import Oms, eventually, order_body
 
@@ -50,3 +54,49 @@ async def test_metrics_show_http_traffic_events_and_an_empty_outbox_after_a_flow
     assert sample(orders, "oms_outbox_backlog") is not None
     assert re.search(r'^oms_consumer_lag\{.*group="order-svc"', orders, re.M)
     assert sample(orders, "oms_events_dead_lettered_total", group="order-svc") == 0
+
+
+MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
+
+
+def metric_names_in(expr: str) -> set[str]:
+    return set(re.findall(r"\b(oms_[a-z0-9_]+)\b", expr))
+
+
+def referenced_metrics() -> set[str]:
+    """Every metric the shipped alert rules and dashboard query."""
+    rules = yaml.safe_load((MONITORING / "prometheus-rules.yaml").read_text())
+    names: set[str] = set()
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            names |= metric_names_in(rule["expr"])
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            names |= metric_names_in(target["expr"])
+    return names
+
+
+def exposes(text: str, name: str) -> bool:
+    """``name`` has samples, or is declared (a labelled metric with no samples yet)."""
+    base = re.sub(r"_(total|bucket|count|sum)$", "", name)
+    return bool(
+        re.search(rf"^{name}[{{ ]", text, re.M) or re.search(rf"^# TYPE {base} ", text, re.M)
+    )
+
+
+async def test_every_metric_the_dashboard_and_alerts_use_is_exposed(oms: Oms) -> None:
+    sku = await oms.new_sku({"WH-SH": 3})
+    accepted = await oms.post_order("web", order_body(sku))
+    assert accepted.status_code == 202
+    await eventually(
+        lambda: oms.find_order(accepted.json()["order_ref"]), lambda o: o["state"] == "confirmed"
+    )
+    texts = [
+        (await oms.http.get(f"{base}/metrics")).text
+        for base in (oms.orders, oms.inventory, oms.customers, oms.gateway, oms.notifier)
+    ]
+    wanted = referenced_metrics()
+    assert len(wanted) >= 10
+    missing = sorted(name for name in wanted if not any(exposes(t, name) for t in texts))
+    assert missing == []

@@ -8,7 +8,7 @@ change is never published without being stored, nor stored without being publish
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -29,7 +29,7 @@ class UnitOfWork:
         *,
         producer: str,
         causation: Envelope | None = None,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[Sequence[Envelope]], None] | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._producer = producer
@@ -37,6 +37,7 @@ class UnitOfWork:
         self._on_commit = on_commit
         self._emitted: list[Envelope] = []
         self._snapshots: dict[str, uuid.UUID] = {}
+        self._after_commit: list[Callable[[], None]] = []
         self._session: AsyncSession | None = None
 
     @property
@@ -54,6 +55,7 @@ class UnitOfWork:
         self._session = self._session_factory()
         self._emitted = []
         self._snapshots = {}
+        self._after_commit = []
         return self
 
     async def __aexit__(
@@ -118,15 +120,27 @@ class UnitOfWork:
         )
         return result.first() is not None
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction has committed (never if it rolls back).
+
+        For effects outside the database that must only follow a durable change, such as
+        a business counter: a batch that is rolled back and replayed counts once.
+        """
+        self._after_commit.append(callback)
+
     async def commit(self) -> None:
         await self.session.commit()
         if self._emitted and self._on_commit is not None:
-            self._on_commit()
+            self._on_commit(self._emitted)
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     async def rollback(self) -> None:
         await self.session.rollback()
         self._emitted = []
         self._snapshots = {}
+        self._after_commit = []
 
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]

@@ -6,21 +6,25 @@
 - Outbox: backlog and age of the oldest unpublished row (the relay's health in one line).
 - Business gauges: per service, declared as SQL run at scrape time (e.g. orders per
   state), so a restart or a second replica never makes counters disagree with the data.
+- Business counters: every committed event by type (``oms_events_emitted_total``), so
+  rejections, SLA breaches and credit degradations are rates without extra code.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
+
+from oms_contracts import Envelope
 
 if TYPE_CHECKING:
     from oms_servicekit.runtime import ServiceRuntime
@@ -33,6 +37,20 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+EVENTS_EMITTED = Counter(
+    "oms_events_emitted",
+    "Events committed to the outbox, by service and event type (business counters: "
+    "StockRejected, SlaBreached, CreditCheckDegraded, OrderExceptionRaised, ...).",
+    ["service", "event_type"],
+)
+
+
+def count_emitted(service: str, emitted: Sequence[Envelope]) -> None:
+    """Count events a transaction committed (called after the commit, never before)."""
+    for envelope in emitted:
+        EVENTS_EMITTED.labels(service, envelope.event_type).inc()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,8 @@ from oms_servicekit.database import (
     ensure_database,
     run_migrations,
 )
+from oms_servicekit.jobs import run_exclusively
+from oms_servicekit.metrics import count_emitted
 from oms_servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -46,9 +48,18 @@ class ConsumerSpec:
 
 @dataclass
 class PeriodicJob:
+    """Work the service does on a timer, in every replica unless ``exclusive``.
+
+    An exclusive job (a purge, a nightly recompute, a pull connector) runs in one replica
+    at a time: each round first takes a PostgreSQL advisory lock named after the job and
+    skips the round when another replica holds it. The lock belongs to a connection, so a
+    replica that dies mid-run releases it.
+    """
+
     name: str
     interval_s: float
     run: Callable[[], Awaitable[None]]
+    exclusive: bool = False
 
 
 @dataclass
@@ -104,13 +115,19 @@ class ServiceRuntime:
         """A new unit of work; events it emits are published after it commits."""
         if self._state.session_factory is None:
             raise RuntimeError("runtime not started")
-        relay = self._state.relay
         return UnitOfWork(
             self._state.session_factory,
             producer=self.service_name,
             causation=causation,
-            on_commit=relay.wake if relay is not None else None,
+            on_commit=self._committed,
         )
+
+    def _committed(self, emitted: Sequence[Envelope]) -> None:
+        """Events are in the outbox: count them and wake the relay to publish them now."""
+        count_emitted(self.service_name, emitted)
+        relay = self._state.relay
+        if relay is not None:
+            relay.wake()
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -209,6 +226,13 @@ class ServiceRuntime:
         while True:
             await asyncio.sleep(job.interval_s)
             try:
-                await job.run()
+                if job.exclusive:
+                    await self._run_exclusive(job)
+                else:
+                    await job.run()
             except Exception:
                 log.exception("periodic job %s failed", job.name)
+
+    async def _run_exclusive(self, job: PeriodicJob) -> bool:
+        """Run ``job`` if no other replica is running it; False when it was skipped."""
+        return await run_exclusively(self.engine, job.name, job.run)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ from inventory_svc.domain.policy import (
     effective_abc,
     safety_transition,
 )
+from inventory_svc.metrics import count_rejections
 from oms_contracts.events import (
     ChannelSalesPaused,
     ChannelSalesResumed,
@@ -299,6 +301,8 @@ class Inventory:
                 rejected_at=now,
             )
         )
+        reasons = Tally[str](r.reason for r in rejections)
+        self._uow.after_commit(lambda: count_rejections(reasons))
 
     async def release_order(
         self,
