@@ -24,7 +24,11 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings, service_name=SERVICE, migrations_dir=MIGRATIONS, periodic_jobs=jobs
     )
     scheduler = PullScheduler(runtime.uow)
-    jobs.append(PeriodicJob("pull-connectors", settings.pull_tick_s, scheduler.tick))
+    # One replica pulls at a time: the cursor is durable, but two pullers would fetch
+    # every page twice.
+    jobs.append(
+        PeriodicJob("pull-connectors", settings.pull_tick_s, scheduler.tick, exclusive=True)
+    )
     return create_app(title=SERVICE, runtime=runtime, routers=[build_router(settings)])
 
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from inventory_svc.forecasting import record_cancelled_order, record_paid_order
 from inventory_svc.inventory import SYSTEM, Inventory
 from oms_contracts import Envelope, Event
 from oms_contracts.events import OrderCancelled, OrderPaid, OrderShipped
@@ -27,10 +28,13 @@ class ReservationHandler:
     async def on_order_paid(self, uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, OrderPaid)
         await Inventory(uow).reserve_order(event, self._ttl)
+        # Demand is counted at payment, in the same unit of work (see forecasting.py).
+        await record_paid_order(uow, event)
 
     async def on_order_cancelled(self, uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, OrderCancelled)
         await Inventory(uow).release_order(event.order_id, "cancelled")
+        await record_cancelled_order(uow, event.order_id)
 
     async def on_order_shipped(self, uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, OrderShipped)

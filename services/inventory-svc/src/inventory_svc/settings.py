@@ -22,3 +22,6 @@ class InventorySettings(ServiceSettings):
     #: Channel stock sync-out cadence per ABC class (A is published at every change).
     sync_b_interval_s: float = 8 * 3600.0
     sync_c_interval_s: float = 24 * 3600.0
+    #: How often the forecast job looks for A/B forecasts older than yesterday's sales;
+    #: it refits them once a day has closed (so "nightly", shortly after 00:00 UTC).
+    forecast_refresh_interval_s: float = 3600.0
