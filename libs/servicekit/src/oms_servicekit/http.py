@@ -11,24 +11,25 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from oms_messaging.context import correlation_id_var
+from oms_servicekit.auth import Authenticator, AuthSettings, current_principal
 from oms_servicekit.metrics import ScrapeQuery, install_metrics
-from oms_servicekit.problems import Problem, install_problem_handlers
+from oms_servicekit.problems import install_problem_handlers
 from oms_servicekit.runtime import ServiceRuntime
 from oms_servicekit.tracing import install_tracing
 
 CORRELATION_HEADER = "X-Correlation-Id"
 
 
-def require_operator(
-    x_operator: Annotated[str | None, Header(description="Who performs this action")] = None,
+async def require_operator(
+    request: Request,
+    x_operator: Annotated[
+        str | None, Header(description="Who performs this action (AUTH_MODE=dev)")
+    ] = None,
 ) -> str:
-    """The operator identity an operator action must carry."""
-    if x_operator is None or not x_operator.strip():
-        raise Problem(401, "operator identity required (X-Operator header)", field="X-Operator")
-    operator = x_operator.strip()
-    if len(operator) > 128 or any(ord(c) < 32 for c in operator):
-        raise Problem(400, "invalid operator identity", field="X-Operator")
-    return operator
+    """The identity an operator action must carry: the bearer token's subject
+    (AUTH_MODE=jwt) or the X-Operator header (AUTH_MODE=dev). 401 without one."""
+    principal = await current_principal(request)
+    return principal.subject
 
 
 def create_app(
@@ -38,9 +39,13 @@ def create_app(
     routers: list[APIRouter],
     on_started: Callable[[], Awaitable[None]] | None = None,
     metrics: list[ScrapeQuery] | None = None,
+    authenticator: Authenticator | None = None,
 ) -> FastAPI:
+    auth = authenticator or Authenticator(AuthSettings())
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        auth.announce(title)
         await runtime.start()
         if on_started is not None:
             await on_started()
@@ -51,6 +56,7 @@ def create_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.authenticator = auth
     install_problem_handlers(app)
     install_metrics(app, runtime, metrics or [])
     install_tracing(app)
