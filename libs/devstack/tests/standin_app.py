@@ -22,6 +22,7 @@ from typing import Any
 
 store: dict[str, dict[str, Any]] = {"warehouses": {}, "skus": {}, "channels": {}}
 receipts: list[dict[str, Any]] = []
+tag_rules: list[Any] = []
 KEYS = {
     "/warehouses": ("warehouses", "code"),
     "/skus": ("skus", "sku"),
@@ -68,8 +69,18 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200 if ready else 503, {"ready": ready})
         elif self.path == "/env":
             self.reply(200, dict(os.environ))
+        elif self.path == "/tag-rules":
+            self.reply(200, {"rules": tag_rules})
         elif self.path == "/seeded":
             self.reply(200, {**{k: sorted(v) for k, v in store.items()}, "receipts": receipts})
+        else:
+            self.reply(404, {"title": "not found"})
+
+    def do_PUT(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path == "/tag-rules":
+            tag_rules[:] = json.loads(raw)["rules"]
+            self.reply(200, {"rules": tag_rules})
         else:
             self.reply(404, {"title": "not found"})
 

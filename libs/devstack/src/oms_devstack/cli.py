@@ -61,7 +61,11 @@ async def _seed(stack: Stack) -> None:
     if "inventory-svc" not in names or "channel-gateway" not in names:
         return
     try:
-        report = await seed_demo(stack.url("inventory-svc"), stack.url("channel-gateway"))
+        report = await seed_demo(
+            stack.url("inventory-svc"),
+            stack.url("channel-gateway"),
+            customers_url=stack.url("customer-svc") if "customer-svc" in names else None,
+        )
     except DevstackError as exc:
         _say(f"warning: {exc} (the stack runs without complete demo data)")
         return

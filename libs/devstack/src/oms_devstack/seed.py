@@ -1,4 +1,7 @@
-"""Demo data for `make run`: two warehouses, three SKUs with stock, four sales channels.
+"""Demo data for `make run`: two warehouses (Shanghai with cold chain, Beijing, each with
+shipping costs per destination region, for routing), three SKUs with stock, four sales
+channels and, when customer-svc is given, the default tag rule (a customer with two
+cold-chain orders in 90 days is ``cold_chain_sensitive``: their next orders are cold chain).
 
 Idempotent so that every `make run` can seed: a 409 means "already there". Stock receipts are
 *added* quantities, so they are posted only for SKUs this run created; re-running therefore
@@ -25,6 +28,7 @@ WAREHOUSES: list[dict[str, Any]] = [
         "latitude": 31.23,
         "longitude": 121.47,
         "capabilities": ["cold_chain"],
+        "shipping_costs": {"CN-SH": "8", "CN-ZJ": "10", "CN-JS": "10", "CN-BJ": "18"},
     },
     {
         "code": "WH-BJ",
@@ -33,6 +37,16 @@ WAREHOUSES: list[dict[str, Any]] = [
         "latitude": 39.90,
         "longitude": 116.40,
         "capabilities": [],
+        "shipping_costs": {"CN-BJ": "6", "CN-TJ": "8", "CN-HE": "9", "CN-SH": "16"},
+    },
+]
+
+#: Tag rules installed when customer-svc has none yet (an operator's rules are kept).
+TAG_RULES: list[dict[str, str]] = [
+    {
+        "name": "cold-chain-regular",
+        "tag": "cold_chain_sensitive",
+        "expression": "cold_chain_orders_90d >= 2",
     },
 ]
 
@@ -94,10 +108,37 @@ async def _post(
     )
 
 
+async def _seed_tag_rules(
+    client: httpx.AsyncClient, customers_url: str, report: SeedReport
+) -> None:
+    try:
+        current = await client.get(f"{customers_url}/tag-rules")
+        if current.status_code == 200 and current.json().get("rules"):
+            report.existing.append("tag rules")
+            return
+        response = await client.put(
+            f"{customers_url}/tag-rules",
+            json={"rules": TAG_RULES},
+            headers={"X-Operator": "demo-seed"},
+        )
+    except httpx.HTTPError as exc:
+        raise SeedError(f"demo seed: tag rules failed: {exc!r}") from exc
+    if response.status_code != 200:
+        raise SeedError(
+            f"demo seed: PUT tag rules answered {response.status_code}: {response.text[:300]}"
+        )
+    report.created.append("tag rules")
+
+
 async def seed_demo(
-    inventory_url: str, gateway_url: str, *, secret: str | None = None
+    inventory_url: str,
+    gateway_url: str,
+    *,
+    secret: str | None = None,
+    customers_url: str | None = None,
 ) -> SeedReport:
-    """Create the demo warehouses, SKUs, stock and channels over the services' HTTP APIs."""
+    """Create the demo warehouses, SKUs, stock and channels over the services' HTTP APIs
+    (and the default tag rules through customer-svc's, when ``customers_url`` is given)."""
     report = SeedReport()
     channel_secret = secret or demo_secret()
     async with http_client(timeout=15.0) as client:
@@ -130,4 +171,6 @@ async def seed_demo(
         for name in CHANNELS:
             channel = {"name": name, "type": "generic", "secret": channel_secret}
             await _post(client, f"{gateway_url}/channels", channel, f"channel {name}", report)
+        if customers_url:
+            await _seed_tag_rules(client, customers_url, report)
     return report

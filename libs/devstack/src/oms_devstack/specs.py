@@ -75,7 +75,7 @@ NOTIFIER = ServiceSpec(
     db_name="oms_notifier",
     url_env="NOTIFIER_URL",
     port_env="NOTIFIER_PORT",
-    links=("/docs", "/events"),
+    links=("/docs", "/events", "/board"),
 )
 
 #: The OMS services in start-up/print order. They do not depend on each other at start-up.

@@ -10,11 +10,18 @@ from oms_servicekit.http import create_app
 from oms_servicekit.runtime import PeriodicJob, ServiceRuntime
 from oms_servicekit.serve import serve
 from order_svc.adapters.credit_bureau import BureauPolicy, CreditBureauClient
+from order_svc.api.exception_routes import router as exception_router
 from order_svc.api.operator_routes import router as operator_router
 from order_svc.api.routes import router
+from order_svc.api.routing_routes import router as routing_router
+from order_svc.api.sla_routes import router as sla_router
 from order_svc.credit import CreditCheckWorker, credit_config
+from order_svc.domain.sla import SlaPolicy
 from order_svc.handlers import consumer_specs
+from order_svc.metrics import SCRAPE_QUERIES
+from order_svc.routing import routing_config
 from order_svc.settings import OrderSettings
+from order_svc.sla import SlaScheduler, configure
 
 SERVICE = "order-svc"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -37,6 +44,7 @@ def bureau_policy(settings: OrderSettings) -> BureauPolicy:
 def build_app(settings: OrderSettings | None = None) -> FastAPI:
     settings = settings or OrderSettings()
     credit = credit_config(settings)
+    routing = routing_config(settings)
     jobs: list[PeriodicJob] = []
     runtime: ServiceRuntime
 
@@ -50,19 +58,34 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
                 interval_s=settings.credit_worker_interval_s,
                 concurrency=settings.credit_worker_concurrency,
                 slack_s=settings.credit_check_slack_s,
+                routing=routing,
             )
             await worker.run()
 
         jobs.append(PeriodicJob("credit-check-worker", 0.1, run_credit_worker))
 
+    # The SLA policy is checked here, so a bad SLA_DEADLINES_S stops the start-up.
+    configure(SlaPolicy.with_overrides(settings.sla_deadlines_s))
+
+    async def run_sla_scheduler() -> None:
+        scheduler = SlaScheduler(runtime.uow, batch_size=settings.sla_scheduler_batch_size)
+        await scheduler.run_once()
+
+    jobs.append(PeriodicJob("sla-scheduler", settings.sla_scheduler_interval_s, run_sla_scheduler))
+
     runtime = ServiceRuntime(
         settings,
         service_name=SERVICE,
         migrations_dir=MIGRATIONS,
-        consumers=consumer_specs(credit),
+        consumers=consumer_specs(credit, routing),
         periodic_jobs=jobs,
     )
-    app = create_app(title=SERVICE, runtime=runtime, routers=[router, operator_router])
+    app = create_app(
+        title=SERVICE,
+        runtime=runtime,
+        routers=[router, operator_router, sla_router, exception_router, routing_router],
+        metrics=SCRAPE_QUERIES,
+    )
     app.state.settings = settings
     return app
 

@@ -39,6 +39,7 @@ from order_svc.adapters.repository import OrderRepository
 from order_svc.adapters.tables import credit_checks
 from order_svc.domain.order import OrderState
 from order_svc.publishing import order_paid_event, publish_transitions
+from order_svc.routing import RoutingConfig, route_stored_order
 from order_svc.settings import OrderSettings
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ async def apply_decision(
     *,
     expected: Iterable[str],
     now: datetime | None = None,
+    routing: RoutingConfig | None = None,
 ) -> bool:
     """Apply ``decision`` if the check is still in one of the ``expected`` states.
 
@@ -172,8 +174,12 @@ async def apply_decision(
                 degraded_at=now,
             )
         )
+    reserve = False
+    if decision.outcome != "refused":  # credit OK (or treated as OK): route, reserve the stock
+        routed = await route_stored_order(uow, order, routing or RoutingConfig(), now)
+        reserve = routed.outcome != "impossible"
     await publish_transitions(uow, order)
-    if decision.outcome != "refused":  # credit OK (or treated as OK): reserve the stock
+    if reserve:
         await uow.emit(order_paid_event(order, now))
     await repo.save(order)
     return True
@@ -197,8 +203,10 @@ class CreditCheckWorker:
         interval_s: float = 0.2,
         concurrency: int = 50,
         slack_s: float = 1.0,
+        routing: RoutingConfig | None = None,
     ) -> None:
         self._uow = uow_factory
+        self._routing = routing
         self.client = client
         self._interval = interval_s
         self._concurrency = concurrency
@@ -257,7 +265,9 @@ class CreditCheckWorker:
             budget = (check.deadline_at - datetime.now(UTC)).total_seconds()
             decision = await self.client.check(check.request, budget)  # no transaction open
             async with self._uow() as uow:
-                if await apply_decision(uow, check.order_id, decision, expected=["in_flight"]):
+                if await apply_decision(
+                    uow, check.order_id, decision, expected=["in_flight"], routing=self._routing
+                ):
                     await uow.commit()
             log.info(
                 "credit check done",
@@ -293,14 +303,20 @@ class CreditCheckWorker:
             )
             async with self._uow() as uow:
                 decision = CreditDecision.degraded("timeout", detail)
-                if await apply_decision(uow, row.order_id, decision, expected=[row.status]):
+                if await apply_decision(
+                    uow, row.order_id, decision, expected=[row.status], routing=self._routing
+                ):
                     await uow.commit()
                     done += 1
         return done
 
 
 async def record_callback(
-    uow: UnitOfWork, order_id: uuid.UUID, decision: str, reason: str | None
+    uow: UnitOfWork,
+    order_id: uuid.UUID,
+    decision: str,
+    reason: str | None,
+    routing: RoutingConfig | None = None,
 ) -> str:
     """A bureau callback: applied while the check is open and in budget, else recorded.
 
@@ -321,7 +337,9 @@ async def record_callback(
         "approved" if decision == "approved" else "refused", detail=reason or None
     )
     in_budget = row.status in OPEN and now <= row.deadline_at
-    applied = in_budget and await apply_decision(uow, order_id, outcome, expected=OPEN, now=now)
+    applied = in_budget and await apply_decision(
+        uow, order_id, outcome, expected=OPEN, now=now, routing=routing
+    )
     await uow.session.execute(
         update(credit_checks)
         .where(credit_checks.c.order_id == order_id)

@@ -5,6 +5,11 @@ whose worker later emits OrderPaid; otherwise OrderPaid at once asks inventory t
 StockReserved reserves and confirms it; StockRejected parks it in the exception queue
 with the reason; CustomerResolved links it to its customer. Each handler runs in the
 consumer's unit of work, so the order's change and the events it causes commit together.
+
+Routing (order_svc.routing) runs on a paid order before OrderPaid, so inventory reserves
+in the chosen warehouse(s); StockReserved then announces the decision (OrderRouted), and
+a refusal of a pinned warehouse re-routes. The read models routing and the pick list use
+(warehouses, stock, customer profiles and identities) are fed in order_svc.read_models.
 """
 
 from __future__ import annotations
@@ -14,12 +19,16 @@ from typing import Any
 
 from oms_contracts import Envelope, Event
 from oms_contracts.events import (
+    CustomerMerged,
     CustomerResolved,
+    CustomerUpdated,
     OrderConfirmed,
     OrderCreated,
     OrderReceived,
+    StockLevelChanged,
     StockRejected,
     StockReserved,
+    WarehouseUpdated,
 )
 from oms_contracts.topics import Topic
 from oms_messaging import Handler, UnitOfWork
@@ -28,10 +37,29 @@ from order_svc.adapters.repository import OrderRepository
 from order_svc.credit import CreditConfig, record_credit_check
 from order_svc.domain.order import Line, Order, OrderState
 from order_svc.publishing import order_paid_event, publish_transitions
+from order_svc.read_models import (
+    customer_resolved,
+    on_customer_merged,
+    on_customer_updated,
+    on_stock_level_changed,
+    on_warehouse_updated,
+    profile_at_receipt,
+)
+from order_svc.routing import (
+    RoutingConfig,
+    announce_route,
+    reroute_after_refusal,
+    route_paid_order,
+)
+
+#: Order states in which the customer's data is still copied onto the order.
+_CLOSED = {OrderState.SHIPPED, OrderState.DELIVERED, OrderState.CANCELLED, OrderState.REFUNDED}
 
 
-def make_on_order_received(credit: CreditConfig) -> Handler:
-    """The OrderReceived handler; a paid order goes to the credit check when one is set up."""
+def make_on_order_received(credit: CreditConfig, routing: RoutingConfig | None = None) -> Handler:
+    """The OrderReceived handler; a paid order goes to the credit check when one is set up,
+    else it is routed and its stock requested."""
+    routing = routing or RoutingConfig()
 
     async def on_order_received(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, OrderReceived)
@@ -39,6 +67,11 @@ def make_on_order_received(credit: CreditConfig) -> Handler:
         if await repo.exists(event.order_id):
             return  # the same order re-sent under a new event id: already created
         now = datetime.now(UTC)
+        # A buyer known on this channel: the customer's requirements apply from receipt.
+        customer_requirements = await profile_at_receipt(
+            uow, event.order_id, event.channel, event.customer.platform_user_id
+        )
+        requirements = sorted(set(event.delivery_requirements) | set(customer_requirements))
         order = Order.receive(
             id=event.order_id,
             channel=event.channel,
@@ -63,13 +96,22 @@ def make_on_order_received(credit: CreditConfig) -> Handler:
                 currency=order.currency,
                 total=order.total,
                 shipping_address=event.shipping_address,
-                delivery_requirements=event.delivery_requirements,
+                delivery_requirements=requirements,
                 priority=event.priority,
                 created_at=now,
             )
         )
         if order.state is OrderState.PAID and credit.enabled:
             order.start_credit_check(now)  # the worker asks the bureau, then emits OrderPaid
+        if order.state is OrderState.PAID:
+            await route_paid_order(
+                uow,
+                order,
+                routing,
+                now,
+                region=event.shipping_address.region,
+                requirements=requirements,
+            )
         await publish_transitions(uow, order)
         if order.state is OrderState.PAID:
             await uow.emit(order_paid_event(order, now))
@@ -104,49 +146,95 @@ def credit_request(order: Order, event: OrderReceived) -> dict[str, Any]:
 on_order_received = make_on_order_received(CreditConfig(enabled=False, budget_s=0))
 
 
-async def on_stock_reserved(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
-    assert isinstance(event, StockReserved)
-    repo = OrderRepository(uow.session)
-    order = await repo.get_for_update(event.order_id)
-    if order is None or order.state is not OrderState.PAID:
-        return  # not waiting for stock (cancelled meanwhile, or answered before)
-    now = datetime.now(UTC)
-    order.reserve({line.line_no: line.warehouse for line in event.lines}, now)
-    order.confirm(now)
-    await publish_transitions(uow, order)
-    await uow.emit(OrderConfirmed(order_id=order.id, channel=order.channel, confirmed_at=now))
-    await repo.save(order)
+def make_on_stock_reserved(routing: RoutingConfig | None = None) -> Handler:
+    """The StockReserved handler: confirm, then announce where the stock is (OrderRouted)."""
+    config = routing or RoutingConfig()
+
+    async def on_stock_reserved(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, StockReserved)
+        repo = OrderRepository(uow.session)
+        order = await repo.get_for_update(event.order_id)
+        if order is None or order.state is not OrderState.PAID:
+            return  # not waiting for stock (cancelled meanwhile, or answered before)
+        now = datetime.now(UTC)
+        order.reserve({line.line_no: line.warehouse for line in event.lines}, now)
+        order.confirm(now)
+        routed = await announce_route(uow, order, event.lines, config, now)
+        await publish_transitions(uow, order)
+        await uow.emit(OrderConfirmed(order_id=order.id, channel=order.channel, confirmed_at=now))
+        await uow.emit(routed)
+        await repo.save(order)
+
+    return on_stock_reserved
 
 
-async def on_stock_rejected(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
-    assert isinstance(event, StockRejected)
-    repo = OrderRepository(uow.session)
-    order = await repo.get_for_update(event.order_id)
-    if order is None or order.state is not OrderState.PAID:
-        return
-    reasons = ", ".join(f"{line.sku}: {line.reason}" for line in event.lines)
-    order.raise_exception(f"stock_rejected ({reasons})", datetime.now(UTC))
-    await publish_transitions(uow, order)
-    await repo.save(order)
+on_stock_reserved = make_on_stock_reserved()
+
+
+def make_on_stock_rejected(routing: RoutingConfig | None = None) -> Handler:
+    """The StockRejected handler: a pinned warehouse that lacked stock is routed around
+    (OrderPaid again); any other refusal parks the order in the exception queue."""
+    config = routing or RoutingConfig()
+
+    async def on_stock_rejected(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, StockRejected)
+        repo = OrderRepository(uow.session)
+        order = await repo.get_for_update(event.order_id)
+        if order is None or order.state is not OrderState.PAID:
+            return
+        now = datetime.now(UTC)
+        short = [line.line_no for line in event.lines if line.reason == "insufficient"]
+        if len(short) == len(event.lines) and await reroute_after_refusal(
+            uow, order, short, config, now
+        ):
+            await publish_transitions(uow, order)
+            if order.state is OrderState.PAID:
+                await uow.emit(order_paid_event(order, now))
+            await repo.save(order)
+            return
+        reasons = ", ".join(f"{line.sku}: {line.reason}" for line in event.lines)
+        order.raise_exception(f"stock_rejected ({reasons})", now)
+        await publish_transitions(uow, order)
+        await repo.save(order)
+
+    return on_stock_rejected
+
+
+on_stock_rejected = make_on_stock_rejected()
 
 
 async def on_customer_resolved(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
     assert isinstance(event, CustomerResolved)
     repo = OrderRepository(uow.session)
     order = await repo.get_for_update(event.order_id)
+    await customer_resolved(
+        uow,
+        event.order_id,
+        order is not None and order.state not in _CLOSED,
+        event.channel,
+        event.platform_user_id,
+        event.customer_id,
+        event.resolved_at,
+    )
     if order is None or order.customer_id == event.customer_id:
         return
     order.customer_id = event.customer_id
     await repo.save(order)
 
 
-def consumer_specs(credit: CreditConfig | None = None) -> list[ConsumerSpec]:
-    received = make_on_order_received(credit) if credit is not None else on_order_received
+def consumer_specs(
+    credit: CreditConfig | None = None, routing: RoutingConfig | None = None
+) -> list[ConsumerSpec]:
+    credit = credit or CreditConfig(enabled=False, budget_s=0)
     handlers: dict[str, Handler] = {
-        OrderReceived.event_type: received,
-        StockReserved.event_type: on_stock_reserved,
-        StockRejected.event_type: on_stock_rejected,
+        OrderReceived.event_type: make_on_order_received(credit, routing),
+        StockReserved.event_type: make_on_stock_reserved(routing),
+        StockRejected.event_type: make_on_stock_rejected(routing),
         CustomerResolved.event_type: on_customer_resolved,
+        CustomerUpdated.event_type: on_customer_updated,
+        CustomerMerged.event_type: on_customer_merged,
+        WarehouseUpdated.event_type: on_warehouse_updated,
+        StockLevelChanged.event_type: on_stock_level_changed,
     }
-    topics = [Topic.CHANNEL_ORDERS, Topic.RESERVATIONS, Topic.CUSTOMERS]
+    topics = [Topic.CHANNEL_ORDERS, Topic.RESERVATIONS, Topic.CUSTOMERS, Topic.STOCK]
     return [ConsumerSpec(group_id="order-svc", topics=[t.value for t in topics], handlers=handlers)]

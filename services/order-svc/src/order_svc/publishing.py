@@ -7,10 +7,16 @@ from datetime import datetime
 from oms_contracts.events import OrderLine, OrderPaid, OrderStatusChanged
 from oms_messaging import UnitOfWork
 from order_svc.domain.order import Order
+from order_svc.exception_queue import track_exceptions
+from order_svc.sla import track_sla
 
 
 async def publish_transitions(uow: UnitOfWork, order: Order) -> None:
-    """One OrderStatusChanged per transition not yet stored."""
+    """One OrderStatusChanged per transition not yet stored.
+
+    Also the one hook of the SLA clocks and the exception queue: every transition,
+    whoever caused it, starts/stops its stages and opens/closes exceptions here.
+    """
     for t in order.pending:
         await uow.emit(
             OrderStatusChanged(
@@ -23,6 +29,8 @@ async def publish_transitions(uow: UnitOfWork, order: Order) -> None:
                 changed_at=t.at,
             )
         )
+        await track_sla(uow, order, t)
+        await track_exceptions(uow, order, t)
 
 
 def order_paid_event(order: Order, now: datetime) -> OrderPaid:

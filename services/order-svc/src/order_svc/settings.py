@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from oms_servicekit.settings import ServiceSettings
 
 
@@ -29,6 +31,39 @@ class OrderSettings(ServiceSettings):
     credit_worker_concurrency: int = 50
     #: How long past the deadline an in-flight call may still finish on its own.
     credit_check_slack_s: float = 1.0
+
+    # -- SLA clocks and alerts (see order_svc.sla) ------------------------------------
+    #: Overrides of the SLA policy, merged over the defaults (review: normal 2 h, urgent
+    #: 30 min, every channel): stage -> channel ("*" = any) -> order class -> seconds,
+    #: e.g. ``SLA_DEADLINES_S='{"review": {"live": {"urgent": 600}}}'``.
+    sla_deadlines_s: dict[str, dict[str, dict[str, float]]] = {}
+    #: How often the scheduler looks for clocks owing an alert, and how many per batch.
+    sla_scheduler_interval_s: float = 1.0
+    sla_scheduler_batch_size: int = 200
+
+    # -- smart routing (see order_svc.domain.routing and order_svc.routing) -------------
+    #: Score weights: share of the order a warehouse holds, nearness, shipping cost.
+    routing_weight_stock: float = 0.5
+    routing_weight_distance: float = 0.3
+    routing_weight_cost: float = 0.2
+    #: Whether an order may ship in several parcels; per channel, e.g.
+    #: ``ROUTING_SPLIT_BY_CHANNEL='{"live": false}'``, over the default.
+    routing_allow_split: bool = True
+    routing_split_by_channel: dict[str, bool] = {}
+    #: Requirements only a warehouse with the capability of the same name can meet.
+    routing_capability_requirements: list[str] = ["cold_chain"]
+    #: Extra or corrected region centres (region -> [latitude, longitude]).
+    routing_region_centres: dict[str, tuple[float, float]] = {}
+    #: How often an order is re-routed when inventory refuses its pinned warehouse.
+    routing_max_attempts: int = 3
+
+    # -- workflow rules (see order_svc.domain.workflow and order_svc.workflow) -----------
+    #: Orders whose total is above this (in the order's currency) are held for manual
+    #: review by the default ``hold_amount`` rule (the fact ``hold_amount_over``).
+    hold_amount_over: Decimal = Decimal("10000")
+    #: A JSON file with the rule set (a list of rules) used while none is stored through
+    #: ``PUT /workflow/rules``; empty = the shipped defaults.
+    workflow_rules_path: str = ""
 
     def callback_url(self) -> str:
         return self.credit_callback_url or f"http://{self.host}:{self.port}/credit/callback"

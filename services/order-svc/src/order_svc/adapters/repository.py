@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from order_svc.adapters.routing_repository import RoutingRepository
+from order_svc.adapters.sla_store import SlaRepository
 from order_svc.adapters.tables import order_lines, order_transitions, orders
 from order_svc.domain.order import Line, Order, OrderState
 
@@ -147,6 +149,8 @@ class OrderRepository:
             **dict(row._mapping),
             "lines": [dict(r._mapping) for r in lines],
             "history": [dict(r._mapping) for r in history],
+            **await RoutingRepository(self._session).order_extras(order_id),
+            "sla": await SlaRepository(self._session).for_order(order_id),
         }
 
     async def list(

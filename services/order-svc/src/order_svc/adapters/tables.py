@@ -98,3 +98,56 @@ idempotency_keys = Table(
     Column("response", JSONB),
     Column("created_at", DateTime(timezone=True)),
 )
+
+# -- SLA clocks and the exception queue (migration 0005) --------------------------------
+
+order_sla = Table(
+    "order_sla",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("stage", Text, primary_key=True),
+    Column("channel", Text),
+    Column("order_class", Text),
+    Column("started_at", DateTime(timezone=True)),
+    Column("deadline_at", DateTime(timezone=True)),
+    Column("at_risk_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("ended_state", Text),
+    Column("at_risk_sent_at", DateTime(timezone=True)),
+    Column("breached_sent_at", DateTime(timezone=True)),
+)
+
+order_exceptions = Table(
+    "order_exceptions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("order_id", Uuid),
+    Column("channel", Text),
+    Column("cause", Text),
+    Column("detail", Text),
+    Column("state", Text),
+    Column("opened_at", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_by", Text),
+    Column("action", Text),
+    Column("note", Text),
+)
+
+workflow_rule_sets = Table(
+    "workflow_rule_sets",
+    metadata,
+    Column("version", BigInteger, primary_key=True),
+    Column("rules", JSONB),
+    Column("set_by", Text),
+    Column("set_at", DateTime(timezone=True)),
+)
+
+order_workflow_approvals = Table(
+    "order_workflow_approvals",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("rule", Text, primary_key=True),
+    Column("approved_by", Text),
+    Column("approved_at", DateTime(timezone=True)),
+    Column("exception_id", Uuid),
+)

@@ -20,6 +20,7 @@ from order_svc.api.schemas import (
 )
 from order_svc.credit import SIGNATURE_HEADER, record_callback, verify_callback
 from order_svc.domain.order import OrderState
+from order_svc.routing import routing_config
 from order_svc.settings import OrderSettings
 
 router = APIRouter(tags=["orders"])
@@ -93,7 +94,9 @@ async def credit_callback(
         first = exc.errors()[0]
         raise Problem(422, "invalid callback", field=".".join(map(str, first["loc"]))) from None
     async with runtime.uow() as uow:
-        result = await record_callback(uow, body.order_id, body.decision, body.reason)
+        result = await record_callback(
+            uow, body.order_id, body.decision, body.reason, routing_config(settings)
+        )
         if result == "unknown":
             raise Problem(404, f"no credit check for order {body.order_id}")
         await uow.commit()

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oms_contracts.events import Address, CustomerIdentity, OrderLine
 from oms_contracts.events.common import Priority
+from order_svc.api.routing_schemas import CustomerDataOut, RoutingOut
+from order_svc.api.sla_schemas import OrderSlaOut
 
 
 class LineOut(BaseModel):
@@ -59,6 +61,14 @@ class OrderOut(OrderSummary):
     refund_reason: str | None = None
     lines: list[LineOut]
     history: list[TransitionOut]
+    #: The routing decision and its scores (None until the order is routed).
+    routing: RoutingOut | None = None
+    #: The customer's delivery requirements and tags, copied onto the order.
+    customer_requirements: list[str] = []
+    customer_tags: list[str] = []
+    customer_data: CustomerDataOut | None = None
+    #: The order's SLA clocks (stage, deadline, when it ended, alerts sent).
+    sla: list[OrderSlaOut] = []
 
 
 class OrderPage(BaseModel):

@@ -138,9 +138,16 @@ class Order:
     def mark_paid(self, at: datetime) -> None:
         self.move_to(S.PAID, at=at, reason="payment received")
 
-    def reserve(self, warehouses: dict[int, str], at: datetime) -> None:
+    def reserve(
+        self,
+        warehouses: dict[int, str],
+        at: datetime,
+        *,
+        actor: str = SYSTEM,
+        reason: str = "stock reserved",
+    ) -> None:
         """Stock is held for every line; record which warehouse holds each."""
-        self.move_to(S.RESERVED, at=at, reason="stock reserved")
+        self.move_to(S.RESERVED, at=at, actor=actor, reason=reason)
         self.lines = [
             Line(ln.line_no, ln.sku, ln.qty, ln.unit_price, warehouses.get(ln.line_no))
             for ln in self.lines
@@ -148,6 +155,25 @@ class Order:
 
     def confirm(self, at: datetime) -> None:
         self.move_to(S.CONFIRMED, at=at, reason="paid and reserved")
+
+    # -- routing ------------------------------------------------------------------------
+
+    def assign_warehouses(self, warehouses: dict[int, str]) -> None:
+        """Pin lines to the warehouses routing chose (lines not named are unpinned), so
+        the reservation asks for exactly those; only while the stock is not yet held."""
+        if self.state not in (S.PAID, S.CREDIT_CHECK):
+            raise IllegalTransition(self.state, self.state)
+        self.lines = [
+            Line(ln.line_no, ln.sku, ln.qty, ln.unit_price, warehouses.get(ln.line_no))
+            for ln in self.lines
+        ]
+
+    def route(self, detail: str, at: datetime) -> None:
+        """The stock is held where routing said: the order is ready for its warehouse(s)."""
+        self.move_to(S.ROUTED, at=at, reason=f"routed: {detail}")
+
+    def routing_impossible(self, detail: str, at: datetime) -> None:
+        self.raise_exception(f"routing_impossible ({detail})", at)
 
     def raise_exception(self, reason: str, at: datetime, actor: str = SYSTEM) -> None:
         self.move_to(S.EXCEPTION, at=at, actor=actor, reason=reason)

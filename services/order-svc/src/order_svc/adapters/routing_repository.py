@@ -1,0 +1,362 @@
+"""Persistence of routing and customer data: the read models, the copies on orders, the
+routing decisions, and the views the API shows.
+
+Read-model upserts are guarded by the event's own time (``changed_at``/``updated_at``),
+so an older event delivered late never overwrites a newer state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_svc.adapters.routing_tables import (
+    customer_identities,
+    customer_profiles,
+    order_customer_data,
+    order_routes,
+    routing_stock,
+    routing_warehouses,
+)
+from order_svc.adapters.tables import orders
+from order_svc.domain.routing import RoutingDecision, StockView, Warehouse
+
+#: States in which an order still takes the customer's data.
+CLOSED_STATES = ("shipped", "delivered", "cancelled", "refunded")
+
+
+class RoutingRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    # -- warehouses and stock (from inventory-svc) ---------------------------------------
+
+    async def upsert_warehouse(self, values: dict[str, Any]) -> None:
+        stmt = pg_insert(routing_warehouses).values(**values)
+        await self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[routing_warehouses.c.code],
+                set_={k: stmt.excluded[k] for k in values if k != "code"},
+                where=routing_warehouses.c.updated_at <= stmt.excluded.updated_at,
+            )
+        )
+
+    async def upsert_stock(
+        self, sku: str, warehouse: str, on_hand: int, reserved: int, available: int, at: datetime
+    ) -> None:
+        stmt = pg_insert(routing_stock).values(
+            sku=sku,
+            warehouse=warehouse,
+            on_hand=on_hand,
+            reserved=reserved,
+            available=available,
+            changed_at=at,
+        )
+        await self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[routing_stock.c.sku, routing_stock.c.warehouse],
+                set_={
+                    "on_hand": stmt.excluded.on_hand,
+                    "reserved": stmt.excluded.reserved,
+                    "available": stmt.excluded.available,
+                    "changed_at": stmt.excluded.changed_at,
+                },
+                where=routing_stock.c.changed_at <= stmt.excluded.changed_at,
+            )
+        )
+
+    async def warehouses(self) -> list[Warehouse]:
+        rows = await self._session.execute(
+            select(routing_warehouses).order_by(routing_warehouses.c.code)
+        )
+        return [
+            Warehouse(
+                code=r.code,
+                region=r.region,
+                latitude=r.latitude,
+                longitude=r.longitude,
+                capabilities=frozenset(r.capabilities or []),
+                shipping_costs={k: Decimal(str(v)) for k, v in (r.shipping_costs or {}).items()},
+            )
+            for r in rows
+        ]
+
+    async def warehouse_rows(self) -> list[dict[str, Any]]:
+        rows = await self._session.execute(
+            select(routing_warehouses).order_by(routing_warehouses.c.code)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def stock(self, skus: Iterable[str]) -> StockView:
+        rows = await self._session.execute(
+            select(routing_stock.c.sku, routing_stock.c.warehouse, routing_stock.c.available).where(
+                routing_stock.c.sku.in_(sorted(set(skus)))
+            )
+        )
+        return StockView({(r.sku, r.warehouse): r.available for r in rows})
+
+    # -- customers (from customer-svc) ----------------------------------------------------
+
+    async def link_identity(
+        self, channel: str, platform_user_id: str, customer_id: uuid.UUID, at: datetime
+    ) -> None:
+        stmt = pg_insert(customer_identities).values(
+            channel=channel,
+            platform_user_id=platform_user_id,
+            customer_id=customer_id,
+            resolved_at=at,
+        )
+        await self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[
+                    customer_identities.c.channel,
+                    customer_identities.c.platform_user_id,
+                ],
+                set_={
+                    "customer_id": stmt.excluded.customer_id,
+                    "resolved_at": stmt.excluded.resolved_at,
+                },
+                where=customer_identities.c.resolved_at <= stmt.excluded.resolved_at,
+            )
+        )
+
+    async def customer_of(self, channel: str, platform_user_id: str) -> uuid.UUID | None:
+        row = (
+            await self._session.execute(
+                select(customer_identities.c.customer_id).where(
+                    customer_identities.c.channel == channel,
+                    customer_identities.c.platform_user_id == platform_user_id,
+                )
+            )
+        ).first()
+        return None if row is None else await self.surviving(row.customer_id)
+
+    async def surviving(self, customer_id: uuid.UUID) -> uuid.UUID:
+        """The id the customer lives on (merges followed, a few hops at most)."""
+        for _ in range(10):
+            merged_into = (
+                await self._session.execute(
+                    select(customer_profiles.c.merged_into).where(
+                        customer_profiles.c.customer_id == customer_id
+                    )
+                )
+            ).scalar_one_or_none()
+            if merged_into is None:
+                return customer_id
+            customer_id = merged_into
+        return customer_id
+
+    async def upsert_profile(
+        self,
+        customer_id: uuid.UUID,
+        requirements: list[str],
+        tags: list[str],
+        at: datetime,
+    ) -> bool:
+        """Store the profile unless a newer one is stored; True if stored."""
+        stmt = pg_insert(customer_profiles).values(
+            customer_id=customer_id, delivery_requirements=requirements, tags=tags, updated_at=at
+        )
+        result = await self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[customer_profiles.c.customer_id],
+                set_={
+                    "delivery_requirements": stmt.excluded.delivery_requirements,
+                    "tags": stmt.excluded.tags,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+                where=customer_profiles.c.updated_at <= stmt.excluded.updated_at,
+            ).returning(customer_profiles.c.customer_id)
+        )
+        return result.first() is not None
+
+    async def profile(self, customer_id: uuid.UUID) -> dict[str, Any] | None:
+        row = (
+            await self._session.execute(
+                select(customer_profiles).where(customer_profiles.c.customer_id == customer_id)
+            )
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def merge_customer(
+        self, merged_id: uuid.UUID, surviving_id: uuid.UUID, at: datetime
+    ) -> None:
+        """Orders, identities and the profile of ``merged_id`` follow ``surviving_id``."""
+        await self._session.execute(
+            update(orders).where(orders.c.customer_id == merged_id).values(customer_id=surviving_id)
+        )
+        await self._session.execute(
+            update(customer_identities)
+            .where(customer_identities.c.customer_id == merged_id)
+            .values(customer_id=surviving_id)
+        )
+        stmt = pg_insert(customer_profiles).values(
+            customer_id=merged_id, updated_at=at, merged_into=surviving_id
+        )
+        await self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[customer_profiles.c.customer_id],
+                set_={"merged_into": surviving_id},
+            )
+        )
+
+    async def open_orders_of(self, customer_id: uuid.UUID) -> list[uuid.UUID]:
+        rows = await self._session.execute(
+            select(orders.c.id)
+            .where(orders.c.customer_id == customer_id, orders.c.state.not_in(CLOSED_STATES))
+            .order_by(orders.c.id)
+        )
+        return [r.id for r in rows]
+
+    async def copy_to_order(
+        self,
+        order_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        profile: dict[str, Any],
+        source: str,
+        at: datetime,
+    ) -> None:
+        """Copy the profile onto the order, unless this version (or a newer one) of the
+        customer's profile is there already: the first copy's source and time stand."""
+        stmt = pg_insert(order_customer_data).values(
+            order_id=order_id,
+            customer_id=customer_id,
+            delivery_requirements=list(profile["delivery_requirements"] or []),
+            tags=list(profile["tags"] or []),
+            source=source,
+            profile_updated_at=profile["updated_at"],
+            copied_at=at,
+        )
+        await self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[order_customer_data.c.order_id],
+                set_={
+                    k: stmt.excluded[k]
+                    for k in (
+                        "customer_id",
+                        "delivery_requirements",
+                        "tags",
+                        "source",
+                        "profile_updated_at",
+                        "copied_at",
+                    )
+                },
+                where=(order_customer_data.c.profile_updated_at < stmt.excluded.profile_updated_at)
+                | (order_customer_data.c.customer_id != stmt.excluded.customer_id),
+            )
+        )
+
+    async def customer_requirements(self, order_id: uuid.UUID) -> list[str]:
+        row = (
+            await self._session.execute(
+                select(order_customer_data.c.delivery_requirements).where(
+                    order_customer_data.c.order_id == order_id
+                )
+            )
+        ).first()
+        return [] if row is None else list(row.delivery_requirements or [])
+
+    # -- routing decisions ---------------------------------------------------------------
+
+    async def route_of(self, order_id: uuid.UUID) -> dict[str, Any] | None:
+        row = (
+            await self._session.execute(
+                select(order_routes).where(order_routes.c.order_id == order_id)
+            )
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def record_decision(
+        self,
+        order_id: uuid.UUID,
+        decision: RoutingDecision,
+        *,
+        allow_split: bool,
+        excluded: list[str],
+        attempts: int,
+        at: datetime,
+    ) -> None:
+        values: dict[str, Any] = {
+            "outcome": decision.outcome,
+            "reason": decision.reason,
+            "requirements": list(decision.requirements),
+            "shipments": [
+                {
+                    "warehouse": s.warehouse,
+                    "line_nos": list(s.line_nos),
+                    "score": s.score,
+                    "distance_km": s.distance_km,
+                    "shipping_cost": None if s.shipping_cost is None else str(s.shipping_cost),
+                }
+                for s in decision.shipments
+            ],
+            "candidates": [
+                {
+                    "warehouse": c.warehouse,
+                    "score": c.score,
+                    "stock_fit": c.stock_fit,
+                    "distance_km": c.distance_km,
+                    "shipping_cost": None if c.shipping_cost is None else str(c.shipping_cost),
+                }
+                for c in decision.candidates
+            ],
+            "split": decision.split,
+            "allow_split": allow_split,
+            "excluded": sorted(excluded),
+            "attempts": attempts,
+            "decided_at": at,
+            "routed_at": None,
+        }
+        stmt = pg_insert(order_routes).values(order_id=order_id, **values)
+        await self._session.execute(
+            stmt.on_conflict_do_update(index_elements=[order_routes.c.order_id], set_=values)
+        )
+
+    async def mark_routed(
+        self, order_id: uuid.UUID, shipments: list[dict[str, Any]], at: datetime
+    ) -> None:
+        """The stock is held: store the final parcels (where inventory actually holds it)."""
+        values = {"shipments": shipments, "split": len(shipments) > 1, "routed_at": at}
+        stmt = pg_insert(order_routes).values(
+            order_id=order_id,
+            outcome="deferred",
+            reason="routed before routing existed",
+            decided_at=at,
+            **values,
+        )
+        await self._session.execute(
+            stmt.on_conflict_do_update(index_elements=[order_routes.c.order_id], set_=values)
+        )
+
+    # -- what the API shows ---------------------------------------------------------------
+
+    async def order_extras(self, order_id: uuid.UUID) -> dict[str, Any]:
+        """The routing decision and the customer's data of an order, for its views."""
+        route = await self.route_of(order_id)
+        data = (
+            await self._session.execute(
+                select(order_customer_data).where(order_customer_data.c.order_id == order_id)
+            )
+        ).first()
+        return {
+            "routing": None
+            if route is None
+            else {k: v for k, v in route.items() if k != "order_id"},
+            "customer_requirements": [] if data is None else list(data.delivery_requirements or []),
+            "customer_tags": [] if data is None else list(data.tags or []),
+            "customer_data": None
+            if data is None
+            else {
+                "customer_id": data.customer_id,
+                "source": data.source,
+                "profile_updated_at": data.profile_updated_at,
+                "copied_at": data.copied_at,
+            },
+        }

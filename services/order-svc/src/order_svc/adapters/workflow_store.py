@@ -1,0 +1,109 @@
+"""Workflow rules and per-order hold approvals in PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_svc.adapters.routing_tables import order_customer_data
+from order_svc.adapters.tables import (
+    order_transitions,
+    order_workflow_approvals,
+    workflow_rule_sets,
+)
+
+
+class WorkflowStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def active(self) -> dict[str, Any] | None:
+        """The newest stored rule set (version, rules, set_by, set_at), None if none."""
+        row = (
+            await self._session.execute(
+                select(workflow_rule_sets).order_by(workflow_rule_sets.c.version.desc()).limit(1)
+            )
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def store(self, rules: list[dict[str, Any]], set_by: str, at: datetime) -> int:
+        """Store a new version (the older ones stay, as the audit); returns its number."""
+        version = (
+            await self._session.execute(
+                workflow_rule_sets.insert()
+                .values(rules=rules, set_by=set_by, set_at=at)
+                .returning(workflow_rule_sets.c.version)
+            )
+        ).scalar_one()
+        return int(version)
+
+    async def history(self, limit: int) -> list[dict[str, Any]]:
+        rows = await self._session.execute(
+            select(workflow_rule_sets).order_by(workflow_rule_sets.c.version.desc()).limit(limit)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def approvals(self, order_id: uuid.UUID) -> list[str]:
+        """The hold rules an operator approved for this order."""
+        rows = await self._session.execute(
+            select(order_workflow_approvals.c.rule).where(
+                order_workflow_approvals.c.order_id == order_id
+            )
+        )
+        return sorted(r.rule for r in rows)
+
+    async def approve(
+        self,
+        order_id: uuid.UUID,
+        rule: str,
+        approved_by: str,
+        at: datetime,
+        exception_id: uuid.UUID | None,
+    ) -> None:
+        await self._session.execute(
+            pg_insert(order_workflow_approvals)
+            .values(
+                order_id=order_id,
+                rule=rule,
+                approved_by=approved_by,
+                approved_at=at,
+                exception_id=exception_id,
+            )
+            .on_conflict_do_nothing()
+        )
+
+    async def holding_rule(self, order_id: uuid.UUID) -> str | None:
+        """The rule that put the order in ``exception`` last, if a rule did."""
+        actor = (
+            await self._session.execute(
+                select(order_transitions.c.actor)
+                .where(
+                    order_transitions.c.order_id == order_id,
+                    order_transitions.c.to_state == "exception",
+                )
+                .order_by(order_transitions.c.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if actor is None or not str(actor).startswith("rule:"):
+            return None
+        return str(actor).removeprefix("rule:")
+
+    async def customer_data(self, order_id: uuid.UUID) -> tuple[list[str], list[str]]:
+        """The customer's tags and delivery requirements copied onto the order."""
+        row = (
+            await self._session.execute(
+                select(
+                    order_customer_data.c.tags,
+                    order_customer_data.c.delivery_requirements,
+                ).where(order_customer_data.c.order_id == order_id)
+            )
+        ).first()
+        if row is None:
+            return [], []
+        return list(row.tags or []), list(row.delivery_requirements or [])

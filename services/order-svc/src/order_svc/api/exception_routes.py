@@ -1,0 +1,155 @@
+"""The exception queue over HTTP: list, count, and resolve (an audited operator action).
+
+Resolving needs ``X-Operator``; who, which action, when and the note are kept on the
+exception (and in OrderExceptionResolved), the order's own change carries the operator
+as its actor. 404 for an unknown exception, 409 for one already resolved or an action
+the order's state does not allow.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from oms_contracts.events import ExceptionCause, OrderCancelled
+from oms_servicekit.http import OperatorDep, RuntimeDep
+from oms_servicekit.problems import Problem
+from order_svc.adapters.exception_store import OPEN, ExceptionRepository
+from order_svc.adapters.repository import OrderRepository
+from order_svc.api.routes import SettingsDep
+from order_svc.api.sla_schemas import (
+    CauseStats,
+    ExceptionOut,
+    ExceptionPage,
+    ExceptionStats,
+    ResolveIn,
+)
+from order_svc.domain.exceptions import Action, Effect, ResolutionRefused, plan_resolution
+from order_svc.domain.order import OrderState
+from order_svc.exception_queue import close_exception
+from order_svc.publishing import order_paid_event, publish_transitions
+from order_svc.routing import route_stored_order, routing_config
+
+router = APIRouter(tags=["exceptions"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown exception"},
+    409: {"description": "already resolved, or the order's state does not allow the action"},
+}
+
+
+@router.get("/exceptions", response_model=ExceptionPage)
+async def list_exceptions(
+    runtime: RuntimeDep,
+    cause: ExceptionCause | None = None,
+    state: Annotated[
+        Literal["open", "resolved", "all"], Query(description="open (default), resolved or all")
+    ] = "open",
+    channel: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ExceptionPage:
+    """The queue, oldest first; by default only what is still open."""
+    async with runtime.uow() as uow:
+        rows, total = await ExceptionRepository(uow.session).page(
+            cause=cause,
+            state=None if state == "all" else state,
+            channel=channel,
+            limit=limit,
+            offset=offset,
+        )
+    return ExceptionPage(
+        items=[ExceptionOut.model_validate(r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/exceptions/stats", response_model=ExceptionStats)
+async def exception_stats(runtime: RuntimeDep) -> ExceptionStats:
+    """How many exceptions are open and resolved, per cause."""
+    async with runtime.uow() as uow:
+        rows = await ExceptionRepository(uow.session).stats()
+    by_cause = [CauseStats.model_validate(r) for r in rows]
+    return ExceptionStats(
+        open=sum(c.open for c in by_cause),
+        resolved=sum(c.resolved for c in by_cause),
+        by_cause=by_cause,
+    )
+
+
+@router.get("/exceptions/{exception_id}", response_model=ExceptionOut, responses=ERRORS)
+async def get_exception(exception_id: uuid.UUID, runtime: RuntimeDep) -> ExceptionOut:
+    async with runtime.uow() as uow:
+        row = await ExceptionRepository(uow.session).get(exception_id)
+    if row is None:
+        raise Problem(404, f"unknown exception {exception_id}")
+    return ExceptionOut.model_validate(row)
+
+
+@router.post("/exceptions/{exception_id}/resolve", response_model=ExceptionOut, responses=ERRORS)
+async def resolve_exception(
+    exception_id: uuid.UUID,
+    body: ResolveIn,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    operator: OperatorDep,
+) -> ExceptionOut:
+    """Retry (back to paid, routed and its stock asked for again), release (the order goes
+    on as it is) or cancel (the order is cancelled and its stock released)."""
+    action = Action(body.action)
+    async with runtime.uow() as uow:
+        exceptions = ExceptionRepository(uow.session)
+        seen = await exceptions.get(exception_id)
+        if seen is None:
+            raise Problem(404, f"unknown exception {exception_id}")
+        # Lock the order before the exception, as every transition does: no deadlock.
+        orders = OrderRepository(uow.session)
+        order = await orders.get_for_update(seen["order_id"])
+        row = await exceptions.get(exception_id, lock=True)
+        assert row is not None  # exceptions are never deleted
+        if row["state"] != OPEN:
+            raise Problem(409, f"exception {exception_id} was already resolved ({row['action']})")
+        if order is None:
+            raise Problem(409, f"the order {row['order_id']} of this exception is unknown")
+        try:
+            effect = plan_resolution(action, row["cause"], order.state)
+        except ResolutionRefused as exc:
+            raise Problem(
+                409, str(exc), title="Action not allowed", state=order.state.value
+            ) from None
+        now = datetime.now(UTC)
+        await close_exception(uow, row, action=action, actor=operator, note=body.note, at=now)
+        why = f"exception {row['cause']} resolved: {action.value}" + (
+            f" ({body.note})" if body.note else ""
+        )
+        if effect is Effect.RESUME:
+            order.move_to(OrderState.PAID, at=now, actor=operator, reason=why)
+            # Routed afresh (stock and warehouses may have changed); impossible again
+            # parks it again, under a new exception.
+            routed = await route_stored_order(uow, order, routing_config(settings), now)
+            await publish_transitions(uow, order)
+            if routed.outcome != "impossible":
+                await uow.emit(order_paid_event(order, now))
+        elif effect is Effect.CANCEL:
+            order.cancel(why, operator, now)
+            await publish_transitions(uow, order)  # also closes the order's other exceptions
+            await uow.emit(
+                OrderCancelled(
+                    order_id=order.id,
+                    channel=order.channel,
+                    reason=why,
+                    actor=operator,
+                    cancelled_at=now,
+                )
+            )
+            await orders.set_details(order.id, cancelled_at=now, cancel_reason=why)
+        await orders.save(order)
+        view = await exceptions.get(exception_id)
+        await uow.commit()
+    assert view is not None
+    return ExceptionOut.model_validate({**view, "order_state": order.state.value})

@@ -1,0 +1,143 @@
+"""SLA clocks: started and stopped by transitions, alerted by a scheduler.
+
+:func:`track_sla` runs for every published transition (``publish_transitions``), so a
+stage's clock starts and stops in the same transaction as the order's change. The
+:class:`SlaScheduler` is a periodic job: in one unit of work it claims due clocks with
+``FOR UPDATE SKIP LOCKED`` (replicas never share a row), emits ``SlaAtRisk`` or
+``SlaBreached``, marks the clock and, for a breach, opens a ``sla_breached`` exception,
+all in that transaction: an alert is sent once, or not at all and retried.
+
+The policy is the process's configuration: the composition root calls
+:func:`configure` with the one built from settings; until then the defaults apply.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from oms_contracts.events import SlaAtRisk, SlaBreached
+from oms_messaging import UnitOfWork
+from order_svc.adapters.sla_store import Clock, SlaRepository
+from order_svc.domain.order import Order, Transition
+from order_svc.domain.sla import (
+    Alert,
+    SlaPolicy,
+    deadline_for,
+    due_alert,
+    stages_finished,
+    stages_started,
+)
+from order_svc.exception_queue import open_exception
+
+log = logging.getLogger(__name__)
+
+_policy: SlaPolicy = SlaPolicy.with_overrides()
+
+
+def configure(policy: SlaPolicy) -> None:
+    """Set the policy new clocks are started with (clocks already running keep theirs)."""
+    global _policy
+    _policy = policy
+
+
+def current_policy() -> SlaPolicy:
+    return _policy
+
+
+async def track_sla(uow: UnitOfWork, order: Order, transition: Transition) -> None:
+    """Start the stages ``transition`` enters and stop the ones it ends."""
+    repo = SlaRepository(uow.session)
+    for stage in stages_started(transition.to_state):
+        deadline = deadline_for(_policy, stage.name, order.channel, order.priority, transition.at)
+        if deadline is not None:
+            await repo.start(order.id, order.channel, order.priority, deadline)
+    finished = [stage.name for stage in stages_finished(transition.to_state)]
+    if finished:
+        await repo.end(order.id, finished, transition.at, transition.to_state.value)
+
+
+class SlaScheduler:
+    """Sends the alerts open clocks owe; run it every second or so."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        *,
+        batch_size: int = 200,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._uow = uow_factory
+        self._batch_size = batch_size
+        self._clock = clock
+
+    async def run_once(self) -> int:
+        """Sweep until nothing is due (batch by batch); the number of alerts sent."""
+        total = 0
+        while True:
+            sent, claimed = await self.sweep()
+            total += sent
+            if claimed < self._batch_size:
+                return total
+
+    async def sweep(self) -> tuple[int, int]:
+        """One batch in one transaction: (alerts sent, clocks claimed)."""
+        now = self._clock()
+        sent = 0
+        async with self._uow() as uow:
+            repo = SlaRepository(uow.session)
+            clocks = await repo.claim_due(now, self._batch_size)
+            for clock in clocks:
+                if await self._alert(uow, repo, clock, now):
+                    sent += 1
+            await uow.commit()
+        if sent:
+            log.info("SLA alerts sent", extra={"alerts": sent})
+        return sent, len(clocks)
+
+    async def _alert(
+        self, uow: UnitOfWork, repo: SlaRepository, clock: Clock, now: datetime
+    ) -> bool:
+        alert = due_alert(
+            clock.deadline,
+            at_risk_sent=clock.at_risk_sent,
+            breached_sent=clock.breached_sent,
+            now=now,
+        )
+        if alert is Alert.AT_RISK:
+            await uow.emit(
+                SlaAtRisk(
+                    order_id=clock.order_id,
+                    channel=clock.channel,
+                    order_class=clock.order_class,
+                    stage=clock.stage,
+                    deadline=clock.deadline.deadline_at,
+                    raised_at=now,
+                )
+            )
+            await repo.mark_sent(clock, at=now, at_risk=True)
+            return True
+        if alert is Alert.BREACHED:
+            await uow.emit(
+                SlaBreached(
+                    order_id=clock.order_id,
+                    channel=clock.channel,
+                    order_class=clock.order_class,
+                    stage=clock.stage,
+                    deadline=clock.deadline.deadline_at,
+                    raised_at=now,
+                )
+            )
+            # A warning nobody got before the deadline is marked, never sent late.
+            await repo.mark_sent(clock, at=now, at_risk=not clock.at_risk_sent, breached=True)
+            await open_exception(
+                uow,
+                order_id=clock.order_id,
+                channel=clock.channel,
+                cause="sla_breached",
+                detail=f"{clock.stage} deadline {clock.deadline.deadline_at.isoformat()} passed",
+                at=now,
+            )
+            return True
+        return False
