@@ -3,6 +3,7 @@ a 4xx problem+json naming the field at fault, and a refused request changes noth
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -195,3 +196,15 @@ async def test_unknown_sku_and_duplicate_warehouse(client: httpx.AsyncClient) ->
     assert_problem(await client.post("/warehouses", json=SHANGHAI), 409, "code")
     bad = {**BEIJING, "code": "WH-NEW", "latitude": 123}
     assert_problem(await client.post("/warehouses", json=bad), 422, "latitude")
+
+
+@pytest.mark.parametrize("text", ["bad\x00name", "bad\ud800name"])
+async def test_text_the_database_cannot_store_is_422_and_nothing_is_stored(
+    client: httpx.AsyncClient, text: str
+) -> None:
+    body = {**BEIJING, "code": "WH-ODD", "name": text}
+    raw = json.dumps(body).encode()  # ASCII escapes carry the odd characters
+    r = await client.post("/warehouses", content=raw, headers={"Content-Type": "application/json"})
+    assert_problem(r, 422)
+    codes = {w["code"] for w in (await client.get("/warehouses")).json()}
+    assert "WH-ODD" not in codes

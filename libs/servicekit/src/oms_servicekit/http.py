@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from oms_messaging.context import correlation_id_var
 from oms_servicekit.auth import Authenticator, AuthSettings, current_principal
 from oms_servicekit.metrics import ScrapeQuery, install_metrics
-from oms_servicekit.problems import install_problem_handlers
+from oms_servicekit.problems import document_problems, install_problem_handlers
 from oms_servicekit.runtime import ServiceRuntime
 from oms_servicekit.tracing import install_tracing
 
@@ -58,6 +58,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.authenticator = auth
     install_problem_handlers(app)
+    document_problems(app)
     install_metrics(app, runtime, metrics or [])
     install_tracing(app)
 

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oms_messaging.errors import is_transient
@@ -71,6 +72,101 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
+#: SQLSTATEs of text the database cannot store: character_not_in_repertoire (NUL),
+#: untranslatable_character.
+_UNSTORABLE_TEXT = {"22021", "22P05"}
+
+
+def is_unstorable_text(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) is text the database cannot take."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, UnicodeError):
+            return True
+        orig = getattr(current, "orig", None)
+        if getattr(orig, "sqlstate", None) in _UNSTORABLE_TEXT:
+            return True
+        if getattr(current, "sqlstate", None) in _UNSTORABLE_TEXT:
+            return True
+        if isinstance(orig, BaseException) and isinstance(orig.__cause__, UnicodeError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+#: Every operation may answer these with problem+json (auth, validation, conflicts, size,
+#: media type, rate limits, an unavailable database).
+PROBLEM_STATUSES = {
+    "400": "Bad request",
+    "401": "No or invalid credentials",
+    "403": "Not allowed",
+    "404": "Not found",
+    "409": "Conflicts with the current state",
+    "413": "Body too large",
+    "415": "Unsupported media type",
+    "422": "Invalid request (the field at fault is named)",
+    "429": "Too many requests (see Retry-After)",
+    "503": "Temporarily unavailable; nothing was changed (see Retry-After)",
+}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details, with the field at fault where there is one.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "field": {"type": ["string", "null"]},
+        "errors": {
+            "type": ["array", "null"],
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": ["string", "null"]},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the service does: every error is problem+json.
+
+    FastAPI documents 422 as its own JSON shape; clients (and the API fuzzing tests) must
+    see the problem+json our handlers really send, for every 4xx an operation can give.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = PROBLEM_SCHEMA
+        content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                responses = operation["responses"]
+                for code, description in PROBLEM_STATUSES.items():
+                    entry = responses.setdefault(code, {"description": description})
+                    entry["content"] = content
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -116,8 +212,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_unstorable_text(exc):
+            # A NUL or an unpaired surrogate reached the database: refused, nothing stored.
+            log.info("request rejected: unstorable text", extra={"path": request.url.path})
+            return problem_response(
+                422,
+                "text contains characters that cannot be stored (NUL or unpaired surrogates)",
+                title="Request validation failed",
+                instance=request.url.path,
+            )
         if is_transient(exc):
             # The database is unreachable or overloaded: nothing was changed, try again.
             log.warning(
@@ -132,3 +236,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             )
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(500, "internal error", instance=request.url.path)
+
+    # Database and text-encoding errors get their own registrations: those are answered
+    # by the exception middleware (a 4xx or a 503 is an answer, not a crash), while the
+    # catch-all below is answered by the server-error middleware, which re-raises.
+    app.add_exception_handler(DBAPIError, _unexpected)  # type: ignore[arg-type]
+    app.add_exception_handler(UnicodeError, _unexpected)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
