@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from oms_messaging.context import correlation_id_var
 from oms_servicekit.auth import Authenticator, AuthSettings, current_principal
+from oms_servicekit.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from oms_servicekit.metrics import ScrapeQuery, install_metrics
 from oms_servicekit.problems import document_problems, install_problem_handlers
 from oms_servicekit.runtime import ServiceRuntime
@@ -40,6 +41,8 @@ def create_app(
     on_started: Callable[[], Awaitable[None]] | None = None,
     metrics: list[ScrapeQuery] | None = None,
     authenticator: Authenticator | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_limit_exempt: tuple[str, ...] = (),
 ) -> FastAPI:
     auth = authenticator or Authenticator(AuthSettings())
 
@@ -61,6 +64,7 @@ def create_app(
     document_problems(app)
     install_metrics(app, runtime, metrics or [])
     install_tracing(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, exempt=body_limit_exempt)
 
     @app.middleware("http")
     async def correlation(

@@ -29,7 +29,14 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     jobs.append(
         PeriodicJob("pull-connectors", settings.pull_tick_s, scheduler.tick, exclusive=True)
     )
-    return create_app(title=SERVICE, runtime=runtime, routers=[build_router(settings)])
+    return create_app(
+        title=SERVICE,
+        runtime=runtime,
+        routers=[build_router(settings)],
+        # Webhooks enforce their own per-channel limit (and audit the refusal); imports
+        # stream files far above the general cap, row by row.
+        body_limit_exempt=("/webhooks/", "/imports/"),
+    )
 
 
 def main() -> None:
