@@ -16,7 +16,7 @@ MODULES := oms_contracts oms_messaging oms_servicekit oms_devstack order_svc inv
 	customer_svc channel_gateway notifier
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run stop status test test-unit lint format contracts bench clean
+.PHONY: help venv run stop status test test-unit lint format contracts bench clean browser
 
 help:
 	@echo "make run [DETACH=1]  start broker, database, the five services and demo data"
@@ -24,7 +24,8 @@ help:
 	@echo "make test            install what is needed and run every test"
 	@echo "make lint            ruff (lint + format check) and mypy"
 	@echo "make contracts       regenerate libs/contracts/schemas from the event models"
-	@echo "make bench [QUICK=1] run the benchmarks (bench/results/)"
+	@echo "make bench [QUICK=1] [SCENARIO='a b'] [SCALE=0.1]"
+	@echo "                     run the benchmarks (bench/results/; python -m bench --list)"
 
 $(STAMP): requirements/constraints.txt requirements/dev.in $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -44,8 +45,21 @@ stop: $(STAMP)
 status: $(STAMP)
 	$(PY) -m oms_devstack status
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The board's browser test drives Debian's chromium (Playwright's own download cannot
+# work here). Installed when missing and we are root; otherwise that test is skipped.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium for the board's browser test"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+		|| echo "could not install chromium: the browser test will be skipped"; \
+	elif [ ! -x $(CHROMIUM) ]; then \
+		echo "no $(CHROMIUM) (install Debian's chromium as root): the browser test will be skipped"; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -60,7 +74,7 @@ contracts: $(STAMP)
 	$(PY) -m oms_contracts.schema_export
 
 bench: $(STAMP)
-	$(PY) -m bench $(if $(QUICK),--quick)
+	$(PY) -m bench $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE)) $(SCENARIO)
 
 clean:
 	rm -rf $(VENV) .oms .pytest_cache .mypy_cache .ruff_cache

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifier.adapters.tables import alerts, events
+from notifier.adapters.tables import alerts, audit_log, events
+from notifier.domain.rules import AlertSpec
 from oms_contracts import Envelope
-from oms_contracts.events import AlertRaised
 
 
 class EventLog:
@@ -53,28 +55,91 @@ class AlertRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, alert: AlertRaised, *, source: str) -> bool:
-        """Store ``alert`` as open unless its id is stored; True if stored now."""
+    async def insert(
+        self, spec: AlertSpec, *, alert_id: uuid.UUID, raised_at: datetime, source: str
+    ) -> bool:
+        """Store the alert ``spec`` describes as open; False (nothing stored) when its id
+        is known or a live alert of its dedupe key exists (same cause, same subject)."""
         result = await self._session.execute(
             pg_insert(alerts)
             .values(
-                id=alert.alert_id,
-                alert_type=alert.alert_type,
-                severity=alert.severity,
-                subject=alert.subject,
-                message=alert.message,
-                details=alert.model_dump(mode="json")["details"],
+                id=alert_id,
+                alert_type=spec.alert_type,
+                severity=spec.severity,
+                subject=spec.subject,
+                message=spec.message,
+                details=spec.details,
                 source=source,
-                raised_at=alert.raised_at,
+                raised_at=raised_at,
                 state="open",
+                event_type=spec.event_type,
+                dedupe_key=spec.dedupe_key,
+                channel=spec.channel,
+                warehouse=spec.warehouse,
             )
-            .on_conflict_do_nothing(index_elements=[alerts.c.id])
+            .on_conflict_do_nothing()
             .returning(alerts.c.id)
         )
         return result.first() is not None
 
-    async def latest(self, *, limit: int, state: str | None = None) -> list[dict[str, Any]]:
+    async def latest(
+        self,
+        *,
+        limit: int,
+        state: str | None = None,
+        alert_type: str | None = None,
+        since: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest first; ``alert_type`` matches the cause or the event type."""
         query = select(alerts).order_by(alerts.c.raised_at.desc(), alerts.c.id).limit(limit)
         if state:
             query = query.where(alerts.c.state == state)
+        if alert_type:
+            query = query.where(
+                or_(alerts.c.alert_type == alert_type, alerts.c.event_type == alert_type)
+            )
+        if since is not None:
+            query = query.where(alerts.c.raised_at >= since)
         return [dict(r._mapping) for r in await self._session.execute(query)]
+
+    async def get(self, alert_id: uuid.UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+        query = select(alerts).where(alerts.c.id == alert_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).first()
+        return dict(row._mapping) if row is not None else None
+
+    async def acknowledge(self, alert_id: uuid.UUID, *, operator: str, at: datetime) -> None:
+        await self._session.execute(
+            update(alerts)
+            .where(alerts.c.id == alert_id)
+            .values(state="acknowledged", acknowledged_by=operator, acknowledged_at=at)
+        )
+        await audit(self._session, "alert", str(alert_id), "acknowledge", operator)
+
+    async def resolve_live(self, dedupe_key: str, *, actor: str, at: datetime) -> list[uuid.UUID]:
+        """Resolve the live alert of ``dedupe_key`` (if any): the cause is dealt with, so a
+        new occurrence is a new alert."""
+        rows = await self._session.execute(
+            update(alerts)
+            .where(alerts.c.dedupe_key == dedupe_key, alerts.c.state != "resolved")
+            .values(state="resolved", resolved_by=actor, resolved_at=at)
+            .returning(alerts.c.id)
+        )
+        return [r.id for r in rows]
+
+
+async def audit(
+    session: AsyncSession,
+    entity: str,
+    entity_id: str,
+    action: str,
+    actor: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One line of the audit log (in the caller's transaction)."""
+    await session.execute(
+        audit_log.insert().values(
+            entity=entity, entity_id=entity_id, action=action, actor=actor, detail=detail or {}
+        )
+    )

@@ -1,7 +1,7 @@
 """SQLAlchemy Core tables of notifier (the schema itself is in migrations/)."""
 
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, Uuid
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData()
 
@@ -37,4 +37,94 @@ alerts = Table(
     Column("raised_at", DateTime(timezone=True)),
     Column("state", Text),
     Column("created_at", DateTime(timezone=True)),
+    #: What subscriptions match on (SlaBreached, OrderExceptionRaised, ...).
+    Column("event_type", Text),
+    #: Cause and subject: one live (not resolved) alert per key.
+    Column("dedupe_key", Text),
+    Column("channel", Text),
+    Column("warehouse", Text),
+    Column("acknowledged_by", Text),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("resolved_by", Text),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+
+#: Who wants which alerts where (webhook URL, e-mail address or the board).
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", Text),
+    Column("event_types", ARRAY(Text)),
+    Column("channel", Text),
+    Column("warehouse", Text),
+    Column("target_type", Text),
+    Column("target", Text),
+    Column("secret", Text),
+    Column("created_by", Text),
+    Column("created_at", DateTime(timezone=True)),
+    Column("deleted_by", Text),
+    Column("deleted_at", DateTime(timezone=True)),
+)
+
+#: Alerts per subscription, alert type and minute (what decides digesting).
+alert_windows = Table(
+    "alert_windows",
+    metadata,
+    Column("subscription_id", Uuid, primary_key=True),
+    Column("alert_type", Text, primary_key=True),
+    Column("window_start", DateTime(timezone=True), primary_key=True),
+    Column("alerts", Integer),
+    Column("digest_id", Uuid),
+)
+
+#: One minute's overflow of one alert type for one subscription, sent as one message.
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("subscription_id", Uuid),
+    Column("alert_type", Text),
+    Column("window_start", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True)),
+)
+
+digest_alerts = Table(
+    "digest_alerts",
+    metadata,
+    Column("digest_id", Uuid, primary_key=True),
+    Column("alert_id", Uuid, primary_key=True),
+)
+
+#: One alert (or digest) to one subscription, with its retry state.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("subscription_id", Uuid),
+    Column("alert_id", Uuid),
+    Column("digest_id", Uuid),
+    Column("state", Text),
+    Column("attempts", Integer),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("give_up_at", DateTime(timezone=True)),
+    Column("claimed_until", DateTime(timezone=True)),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+#: Who changed a subscription or acknowledged an alert, and when.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("entity", Text),
+    Column("entity_id", Text),
+    Column("action", Text),
+    Column("actor", Text),
+    Column("detail", JSONB),
+    Column("at", DateTime(timezone=True)),
 )

@@ -1,0 +1,114 @@
+"""Handlers of the events that become alerts (and of the one that resolves them).
+
+Every handler also records the event in the event log, as every notifier handler does.
+The alert itself is made by a pure rule (:mod:`notifier.domain.rules`) and raised by
+:func:`notifier.alerting.raise_alert`, which dedupes it and plans its deliveries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from notifier.adapters.repository import AlertRepository, EventLog
+from notifier.alerting import AlertingConfig, raise_alert
+from notifier.domain import rules
+from notifier.domain.rules import AlertSpec
+from oms_contracts import Envelope, Event
+from oms_contracts.events import (
+    AlertRaised,
+    ChannelSalesPaused,
+    CreditCheckDegraded,
+    CustomerUpdated,
+    OrderExceptionRaised,
+    OrderExceptionResolved,
+    SlaAtRisk,
+    SlaBreached,
+    StockLow,
+    StockRejected,
+)
+from oms_messaging import Handler, UnitOfWork
+
+Clock = Callable[[], datetime]
+SERVICE = "notifier"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _spec_for(event: Event, envelope: Envelope) -> AlertSpec | None:
+    """The alert an event calls for (None: not an alert event)."""
+    if isinstance(event, SlaAtRisk):
+        return rules.sla_at_risk(event)
+    if isinstance(event, SlaBreached):
+        return rules.sla_breached(event)
+    if isinstance(event, StockLow):
+        return rules.stock_low(event)
+    if isinstance(event, ChannelSalesPaused):
+        return rules.channel_sales_paused(event)
+    if isinstance(event, CreditCheckDegraded):
+        return rules.credit_check_degraded(event)
+    if isinstance(event, OrderExceptionRaised):
+        return rules.order_exception(event)
+    if isinstance(event, StockRejected):
+        return rules.stock_rejected(event, envelope.event_id)
+    if isinstance(event, CustomerUpdated):
+        return rules.customer_updated(event, envelope.event_id)
+    return None
+
+
+def alert_handlers(
+    config: AlertingConfig | None = None, clock: Clock = utcnow
+) -> dict[str, Handler]:
+    """Handlers for every alert event, raising with ``config`` at ``clock()`` time."""
+    config = config or AlertingConfig()
+
+    async def on_alert_event(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        await EventLog(uow.session).record(envelope)
+        spec = _spec_for(event, envelope)
+        if spec is not None:
+            await raise_alert(uow, spec, source=SERVICE, now=clock(), config=config)
+
+    async def on_alert_raised(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        """Alerts raised by any service are stored and delivered (ours are stored
+        already: a no-op then, by their id)."""
+        assert isinstance(event, AlertRaised)
+        await EventLog(uow.session).record(envelope)
+        await raise_alert(
+            uow,
+            rules.foreign_alert(event),
+            source=envelope.producer,
+            now=clock(),
+            config=config,
+            alert_id=event.alert_id,
+            raised_at=event.raised_at,
+            announce=False,
+        )
+
+    async def on_exception_resolved(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        """The cause is dealt with: its alert is resolved, so a new occurrence alerts again."""
+        assert isinstance(event, OrderExceptionResolved)
+        await EventLog(uow.session).record(envelope)
+        await AlertRepository(uow.session).resolve_live(
+            rules.exception_key(event.cause, event.order_id),
+            actor=event.actor,
+            at=event.resolved_at,
+        )
+
+    handlers: dict[str, Handler] = {
+        model.event_type: on_alert_event
+        for model in (
+            SlaAtRisk,
+            SlaBreached,
+            StockLow,
+            ChannelSalesPaused,
+            CreditCheckDegraded,
+            OrderExceptionRaised,
+            StockRejected,
+            CustomerUpdated,
+        )
+    }
+    handlers[AlertRaised.event_type] = on_alert_raised
+    handlers[OrderExceptionResolved.event_type] = on_exception_resolved
+    return handlers
