@@ -29,6 +29,13 @@ def parse_args(argv: Sequence[str] | None, scenarios: list[Scenario]) -> argpars
     parser.add_argument(
         "--quick", action="store_true", help="small sizes (all scenarios in < 3 min on 2 cores)"
     )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="fraction of the full sizes (orders, rows, customers) for a full run, e.g. 0.1 "
+        "for 5,000 instead of 50,000 orders; ignored with --quick",
+    )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument(
         "--kafka-bootstrap",
@@ -40,6 +47,8 @@ def parse_args(argv: Sequence[str] | None, scenarios: list[Scenario]) -> argpars
         "--log-level", default="INFO", help="services' log level (default INFO, as deployed)"
     )
     args = parser.parse_args(argv)
+    if not 0 < args.scale <= 10:
+        parser.error("--scale must be in (0, 10]")
     unknown = [n for n in args.scenarios if n not in names]
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}; known: {', '.join(names)}")
@@ -54,7 +63,7 @@ async def run_one(ctx: BenchContext, scenario: Scenario, machine: dict[str, obje
     result = Result(scenario=scenario.name, title=scenario.title, quick=ctx.quick)
     # How busy the machine is with nothing of ours running: a shared box skews the absolute
     # figures (the same-run reference shares the contention, so ratios suffer less).
-    busy = await asyncio.to_thread(psutil.cpu_percent, 1.0)
+    busy = await asyncio.to_thread(psutil.cpu_percent, 0.5)
     load = [round(x, 2) for x in os.getloadavg()]
     if busy > BUSY_PCT:
         result.notes.append(
@@ -68,6 +77,8 @@ async def run_one(ctx: BenchContext, scenario: Scenario, machine: dict[str, obje
         result.error = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
     result.duration_s = round(time.perf_counter() - started, 1)
+    if not ctx.quick and ctx.scale != 1.0:
+        result.notes.append(f"Sizes are {ctx.scale:g} x the full sizes (--scale).")
     result.machine = machine | ctx.environment | {"cpu_busy_before_pct": busy, "loadavg": load}
     return result
 
@@ -75,6 +86,7 @@ async def run_one(ctx: BenchContext, scenario: Scenario, machine: dict[str, obje
 async def run_all(ctx: BenchContext, chosen: list[Scenario], order: list[str]) -> bool:
     machine = machine_info(ctx.root)
     ok = True
+    started = time.perf_counter()
     for scenario in chosen:
         print(f"== {scenario.name}: {scenario.title} ({'quick' if ctx.quick else 'full'})")
         result = await run_one(ctx, scenario, machine)
@@ -82,6 +94,8 @@ async def run_all(ctx: BenchContext, chosen: list[Scenario], order: list[str]) -
         ok = ok and result.ok
     summary = write_summary(ctx.results_dir, order)
     print(f"results: {summary.parent.relative_to(ctx.root)}/ (SUMMARY.md, <scenario>.json/.md)")
+    outcome = "ok" if ok else "FAILED"
+    print(f"{len(chosen)} scenario(s) in {time.perf_counter() - started:.0f} s: {outcome}")
     return ok
 
 
@@ -99,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results_dir=RESULTS_DIR,
         kafka_bootstrap=args.kafka_bootstrap,
         log_level=args.log_level,
+        scale=args.scale,
     )
     try:
         ok = asyncio.run(run_all(ctx, chosen, [s.name for s in scenarios]))

@@ -44,12 +44,18 @@ class BenchContext:
     #: An external broker for the stacks (default: each stack runs its own tansu).
     kafka_bootstrap: str | None = None
     log_level: str = "INFO"
+    #: Fraction of the full sizes that :meth:`scaled` gives in a full run (``--scale``).
+    scale: float = 1.0
     #: Filled by scenarios with what they learn about the environment (server versions).
     environment: dict[str, Any] = field(default_factory=dict)
 
     def size(self, full: T, quick: T) -> T:
         """The parameter for this run's mode."""
         return quick if self.quick else full
+
+    def scaled(self, full: int, quick: int) -> int:
+        """A count: ``quick`` in a quick run, else ``full`` times ``--scale`` (at least 1)."""
+        return quick if self.quick else max(1, round(full * self.scale))
 
     def log_dir(self, scenario: str) -> Path:
         path = self.results_dir / "logs" / scenario

@@ -219,7 +219,7 @@ def summary_markdown(results: list[dict[str, Any]], sections: list[str]) -> str:
     lines = [
         "# Benchmark summary",
         "",
-        "Latest result of each scenario (`python -m bench [--quick] [scenario ...]`). "
+        "Latest result of each scenario (`python -m bench [--quick] [--scale F] [scenario ...]`). "
         "Ratio = ours / reference, both measured in the same run.",
         "",
         "| scenario | run | figure | ours | reference | ratio | checks |",

@@ -1,0 +1,193 @@
+"""double11: a promotion day's paid orders through the whole stack, as fast as it takes them.
+
+Ours: N paid orders posted as signed webhooks to channel-gateway from 4 channels by C
+concurrent channel clients (each its own connection; a 503/429 answer is retried with the
+same body after a back-off, as channels do), all five services running. Figures: orders/s
+from the first post to the last order confirmed (order-svc's database, polled every
+0.5 s), webhook ack p50/p99, post -> confirmed p50/p95/p99 for every order (the
+``confirmed`` transition's time minus the client's send time; same host, same clock),
+and the peak RSS of each service while it runs.
+
+Checks: oversold units, lost orders (acknowledged, missing in order-svc), duplicated
+orders (two orders for one channel order, or orders nobody posted), all must be 0.
+
+Reference: the broker's produce+consume round trip of N messages of an order event's
+size, on the same broker, in the same run (the transport's limit; an order crosses it
+several times).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+from bench.channels import ClientPool, Post, post_all
+from bench.harness import BenchContext, Stalled, wait_for_progress
+from bench.kafka import produce_consume_round_trip
+from bench.oms import OmsClient, http_client, order_body
+from bench.procstat import MIB, RssSampler
+from bench.registry import scenario
+from bench.report import Result
+from bench.stackprobe import (
+    confirmed_count,
+    duplicate_channel_orders,
+    orders_by_id,
+    seconds_between,
+    service_pids,
+    stock_totals,
+)
+from bench.stats import percentile, rate
+
+CHANNELS = ("web", "app", "live", "tmall")
+WAREHOUSES = ["WH-SH", "WH-BJ"]
+CLIENTS = 64
+MESSAGE_BYTES = 1024
+
+
+def sku(i: int) -> str:
+    return f"D11-{i:04d}"
+
+
+@scenario(
+    "double11",
+    "50,000 paid orders through the gateway from 4 channels: orders/s, latency, memory",
+    order=60,
+)
+async def run(ctx: BenchContext, result: Result) -> None:
+    orders = ctx.scaled(full=50_000, quick=50)
+    sku_count = ctx.size(full=500, quick=20)
+    per_sku = -(-orders // sku_count) + 10  # per warehouse: stock is never the limit
+    secret = secrets.token_hex(16)
+    result.parameters = {
+        "orders": orders,
+        "channels": len(CHANNELS),
+        "client_concurrency": CLIENTS,
+        "skus": sku_count,
+        "stock_per_sku_per_warehouse": per_sku,
+        "services": "all five",
+    }
+    result.notes += [
+        "orders/s = accepted orders / (last confirmed - first post); post -> confirmed is "
+        "measured for every order from order-svc's transition times.",
+        "Peak RSS per service is the kernel's high-water mark, reset when posting starts "
+        "(or the largest 0.1 s sample where a reset is not permitted).",
+        "The benchmark client (signing, HTTP) runs on the same cores as the stack.",
+    ]
+    warm = [Post(ch, order_body(sku(0))) for ch in CHANNELS]
+    posts = [
+        Post(CHANNELS[i % len(CHANNELS)], order_body(sku(i % sku_count))) for i in range(orders)
+    ]
+
+    async with ctx.stack(result) as stack, ClientPool(CLIENTS) as pool:
+        gateway = stack.url("channel-gateway")
+        with result.phase("seed"):
+            async with http_client() as http:
+                oms = OmsClient(stack, http)
+                await oms.add_warehouses(WAREHOUSES)
+                await oms.add_channels(list(CHANNELS), secret)
+                await oms.add_skus(
+                    {sku(i): dict.fromkeys(WAREHOUSES, per_sku) for i in range(sku_count)}
+                )
+        with result.phase("reference"):
+            round_trip = await produce_consume_round_trip(
+                stack.kafka_bootstrap, orders, MESSAGE_BYTES
+            )
+        with result.phase("warm-up"):
+            await post_all(pool, gateway, warm, secret)
+            baseline = sum(1 for p in warm if p.accepted)
+            await wait_for_progress(lambda: confirmed_count(stack), baseline, interval_s=0.5)
+
+        async with RssSampler(service_pids(stack)) as memory:
+            with result.phase("ours"):
+                stats = await post_all(pool, gateway, posts, secret)
+                accepted = [p for p in posts if p.accepted]
+                try:
+                    _, done = await wait_for_progress(
+                        lambda: confirmed_count(stack),
+                        baseline + len(accepted),
+                        interval_s=0.5,
+                        stall_s=120,
+                    )
+                except Stalled as exc:
+                    result.error = f"Stalled: {exc}"
+                    done = time.perf_counter()
+        done_wall = time.time() - (time.perf_counter() - done)
+
+        with result.phase("checks"):
+            await asyncio.sleep(1.0)  # anything created twice would show by now
+            refs = {p.order_ref for p in accepted if p.order_ref}
+            found = await orders_by_id(stack, refs)
+            _, total = await confirmed_count(stack)
+            duplicates = await duplicate_channel_orders(stack)
+            _, reserved, oversold = await stock_totals(stack)
+
+    first_post = min(p.sent for p in posts)
+    first_wall = min(p.sent_wall for p in posts)
+    confirm_s = [
+        s
+        for p in accepted
+        if p.order_ref in found
+        and (s := seconds_between(p.sent_wall, found[p.order_ref]["confirmed_at"])) is not None
+    ]
+    acks = [p.ack_ms for p in accepted]
+    result.measure(
+        "orders_per_s",
+        "orders/s, first post to last confirmed",
+        rate(len(accepted), done - first_post),
+        "/s",
+        reference=round_trip.per_second,
+        reference_label="broker produce+consume round trip",
+    )
+    result.measure(
+        "webhooks_per_s",
+        "webhooks acked/s",
+        rate(len(accepted), max(p.acked for p in posts) - first_post),
+        "/s",
+    )
+    for pct in (50, 99):
+        result.measure(f"ack_p{pct}_ms", f"webhook ack p{pct}", percentile(acks, pct), "ms")
+    for pct in (50, 95, 99):
+        value = percentile(confirm_s, pct)
+        result.measure(
+            f"confirm_p{pct}_ms",
+            f"post -> confirmed p{pct}",
+            None if value is None else value * 1000,
+            "ms",
+        )
+    for name in stack.names:
+        peak = memory.peak(name)
+        result.measure(
+            f"peak_rss_{name.replace('-', '_')}",
+            f"peak RSS {name}",
+            None if peak is None else peak / MIB,
+            "MiB",
+        )
+    confirmed = sum(1 for r in found.values() if r["confirmed_at"] is not None)
+    result.details |= {
+        "accepted": len(accepted),
+        "statuses": {str(k): v for k, v in stats.statuses.items()},
+        "retries_503_429": stats.retries,
+        "client_errors": dict(stats.errors),
+        "seconds_first_post_to_last_confirmed": done - first_post,
+        "wall_first_post_to_last_confirmed": done_wall - first_wall,
+        "states": {
+            s: sum(1 for r in found.values() if r["state"] == s)
+            for s in {r["state"] for r in found.values()}
+        },
+        "peak_rss_source": "VmHWM (reset)" if memory.reset_ok else "0.1 s samples",
+        "reference": vars(round_trip) | {"per_second": round_trip.per_second},
+    }
+    result.check("posts_refused", "posts not accepted", len(posts) - len(accepted), 0)
+    result.check("lost", "lost orders (acknowledged, not in order-svc)", len(refs) - len(found), 0)
+    result.check(
+        "duplicated",
+        "duplicated orders (same channel order twice, or not posted)",
+        duplicates + max(0, total - baseline - len(refs)),
+        0,
+    )
+    result.check("not_confirmed", "accepted orders not confirmed", len(refs) - confirmed, 0)
+    result.check("oversold", "oversold units", oversold, 0)
+    result.check(
+        "reserved_matches", "reserved units - confirmed orders", reserved - confirmed - baseline, 0
+    )

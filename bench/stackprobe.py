@@ -1,0 +1,113 @@
+"""Looking inside a running stack's databases and processes at the end of a scenario.
+
+Read-only SQL on the services' own databases (never through their APIs, so the checks
+cost the stack nothing while it works) and the services' process ids for memory figures.
+
+"Confirmed" means the order has passed through ``confirmed`` (its transition exists):
+the workflow rules may move a confirmed order on at once (to ``routed`` by default), so
+its current state is not the test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+import asyncpg
+
+from bench.harness import service_dsn
+from oms_devstack.stack import Stack
+
+
+def service_pids(stack: Stack) -> dict[str, int]:
+    """Pid of every running service of the stack."""
+    return {name: pid for name in stack.names if (pid := stack.pid(name)) is not None}
+
+
+#: The order has passed through ``confirmed`` (whatever state the workflow moved it to).
+_WAS_CONFIRMED = (
+    "EXISTS (SELECT 1 FROM order_transitions t WHERE t.order_id = o.id "
+    "AND t.to_state = 'confirmed')"
+)
+
+
+async def order_progress(stack: Stack) -> tuple[int, int]:
+    """(settled: confirmed or in exception, all orders) in order-svc right now."""
+    conn = await asyncpg.connect(service_dsn(stack, "order-svc"))
+    try:
+        row = await conn.fetchrow(
+            f"SELECT count(*) FILTER (WHERE o.state = 'exception' OR {_WAS_CONFIRMED}) "
+            "AS settled, count(*) AS total FROM orders o"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return int(row["settled"]), int(row["total"])
+
+
+async def confirmed_count(stack: Stack) -> tuple[int, int]:
+    """(confirmed, all orders) in order-svc right now."""
+    conn = await asyncpg.connect(service_dsn(stack, "order-svc"))
+    try:
+        row = await conn.fetchrow(
+            f"SELECT count(*) FILTER (WHERE {_WAS_CONFIRMED}) AS confirmed, "
+            "count(*) AS total FROM orders o"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return int(row["confirmed"]), int(row["total"])
+
+
+async def orders_by_id(stack: Stack, ids: Iterable[str]) -> dict[str, asyncpg.Record]:
+    """id -> (channel, channel_order_id, state, exception_reason, confirmed_at) of ``ids``.
+
+    ``confirmed_at`` is the time of the ``confirmed`` transition (None: never confirmed).
+    """
+    conn = await asyncpg.connect(service_dsn(stack, "order-svc"))
+    try:
+        rows = await conn.fetch(
+            "SELECT o.id::text AS id, o.channel, o.channel_order_id, o.state, "
+            "o.exception_reason, "
+            "(SELECT min(t.at) FROM order_transitions t "
+            " WHERE t.order_id = o.id AND t.to_state = 'confirmed') AS confirmed_at "
+            "FROM orders o WHERE o.id = ANY($1::uuid[])",
+            [uuid.UUID(i) for i in ids],
+        )
+    finally:
+        await conn.close()
+    return {r["id"]: r for r in rows}
+
+
+async def duplicate_channel_orders(stack: Stack) -> int:
+    """Orders beyond the first for any (channel, channel order id) in order-svc."""
+    conn = await asyncpg.connect(service_dsn(stack, "order-svc"))
+    try:
+        value = await conn.fetchval(
+            "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM orders "
+            "GROUP BY channel, channel_order_id HAVING count(*) > 1) d"
+        )
+    finally:
+        await conn.close()
+    return int(value)
+
+
+async def stock_totals(stack: Stack, skus: list[str] | None = None) -> tuple[int, int, int]:
+    """(on hand, reserved, oversold units) in inventory-svc, for ``skus`` or all."""
+    conn = await asyncpg.connect(service_dsn(stack, "inventory-svc"))
+    try:
+        row = await conn.fetchrow(
+            "SELECT coalesce(sum(on_hand), 0) AS on_hand, coalesce(sum(reserved), 0) AS reserved,"
+            " coalesce(sum(greatest(reserved - on_hand, 0)), 0) AS oversold FROM stock"
+            " WHERE $1::text[] IS NULL OR sku = ANY($1::text[])",
+            skus,
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return int(row["on_hand"]), int(row["reserved"]), int(row["oversold"])
+
+
+def seconds_between(wall_start: float, at: datetime | None) -> float | None:
+    return None if at is None else at.timestamp() - wall_start
