@@ -64,7 +64,7 @@ browser:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy $(foreach m,$(MODULES),-p $(m))
+	$(VENV)/bin/mypy $(foreach m,$(MODULES),-p $(m)) -p bench
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
