@@ -90,7 +90,7 @@ async def test_a_shopify_order_is_confirmed_with_mapped_skus_then_cancelled(oms:
     r = await deliver(oms, channel, "orders/create", body)
     assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
     ref = r.json()["order_ref"]
-    order = await eventually(lambda: oms.find_order(ref), lambda o: o["state"] == "confirmed")
+    order = await eventually(lambda: oms.find_order(ref), lambda o: o["state"] == "routed")
     assert order["lines"][0]["sku"] == sku
 
     cancelled = body | {"cancelled_at": datetime.now(UTC).isoformat(), "cancel_reason": "customer"}

@@ -203,10 +203,10 @@ async def test_orders_survive_broker_freeze_db_cuts_kills_and_poison(
         return [o["state"] for o in orders]
 
     final = await eventually(
-        states, lambda s: all(x in ("confirmed", "exception") for x in s), timeout=180
+        states, lambda s: all(x in ("routed", "exception") for x in s), timeout=180
     )
-    # Not oversold, and stock agrees exactly with the confirmed orders.
-    assert final.count("confirmed") == STOCK
+    # Not oversold, and stock agrees exactly with the routed (reserved) orders.
+    assert final.count("routed") == STOCK
     assert final.count("exception") == len(accepted) - STOCK
     stock = await oms.stock(sku)
     assert (stock["on_hand"], stock["reserved"], stock["available"]) == (STOCK, STOCK, 0)

@@ -24,12 +24,13 @@ async def test_a_signed_paid_order_is_confirmed_with_its_stock_reserved_and_hist
     assert r.json()["status"] == "accepted"
     ref = r.json()["order_ref"]
 
-    order = await eventually(lambda: oms.find_order(ref), lambda o: o["state"] == "confirmed")
+    order = await eventually(lambda: oms.find_order(ref), lambda o: o["state"] == "routed")
     assert [h["to_state"] for h in order["history"]] == [
         "received",
         "paid",
         "reserved",
         "confirmed",
+        "routed",
     ]
     assert all(h["at"] for h in order["history"])
     assert order["channel"] == "web" and order["channel_order_id"] == body["channel_order_id"]
@@ -41,7 +42,7 @@ async def test_a_signed_paid_order_is_confirmed_with_its_stock_reserved_and_hist
 
     order = await eventually(lambda: oms.find_order(ref), lambda o: o["customer_id"] is not None)
     listed = (
-        await oms.http.get(f"{oms.orders}/orders", params={"channel": "web", "status": "confirmed"})
+        await oms.http.get(f"{oms.orders}/orders", params={"channel": "web", "status": "routed"})
     ).json()
     assert ref in [o["id"] for o in listed["items"]]
 
@@ -63,7 +64,7 @@ async def test_the_same_channel_order_twice_is_one_order(oms: Oms) -> None:
     assert again.json() == {"order_ref": first.json()["order_ref"], "status": "duplicate"}
 
     await eventually(
-        lambda: oms.find_order(first.json()["order_ref"]), lambda o: o["state"] == "confirmed"
+        lambda: oms.find_order(first.json()["order_ref"]), lambda o: o["state"] == "routed"
     )
     await asyncio.sleep(1)  # give a wrongly created second order time to show up
     assert (await oms.stock(sku))["reserved"] == 1
@@ -95,7 +96,7 @@ async def test_bad_deliveries_are_refused_and_create_nothing(oms: Oms) -> None:
     accepted = await oms.post_order("tmall", body)
     assert accepted.status_code == 202, accepted.text
     await eventually(
-        lambda: oms.find_order(accepted.json()["order_ref"]), lambda o: o["state"] == "confirmed"
+        lambda: oms.find_order(accepted.json()["order_ref"]), lambda o: o["state"] == "routed"
     )
     assert (await oms.stock(sku))["reserved"] == 1
 
@@ -110,8 +111,8 @@ async def test_fifty_concurrent_orders_for_twenty_units_reserve_exactly_twenty(o
     async def states() -> list[str]:
         return [o["state"] for o in await asyncio.gather(*(oms.find_order(ref) for ref in refs))]
 
-    final = await eventually(states, lambda s: all(x in ("confirmed", "exception") for x in s), 60)
-    assert final.count("confirmed") == 20
+    final = await eventually(states, lambda s: all(x in ("routed", "exception") for x in s), 60)
+    assert final.count("routed") == 20
     assert final.count("exception") == 30
     stock = await oms.stock(sku)
     assert (stock["on_hand"], stock["reserved"], stock["available"]) == (20, 20, 0)

@@ -148,7 +148,7 @@ async def run_flash_sale(oms: Oms) -> None:
         async def probe(ref: str) -> None:
             async with gate:
                 order = await oms.find_order(ref)
-            if order["state"] in ("confirmed", "exception"):
+            if order["state"] in ("routed", "exception"):
                 final[ref] = order
 
         await asyncio.gather(*(probe(ref) for ref in pending))
@@ -168,8 +168,8 @@ async def run_flash_sale(oms: Oms) -> None:
     settled = time.monotonic()
 
     states = Counter(order["state"] for order in final.values())
-    assert states == {"confirmed": UNITS, "exception": len(buyers) - UNITS}
-    confirmed_by_channel = Counter(ch for ch, ref in placed if final[ref]["state"] == "confirmed")
+    assert states == {"routed": UNITS, "exception": len(buyers) - UNITS}
+    confirmed_by_channel = Counter(ch for ch, ref in placed if final[ref]["state"] == "routed")
     assert confirmed_by_channel["live"] <= LIVE_CAP
     reasons = Counter(
         "channel_cap"

@@ -26,7 +26,7 @@ async def test_metrics_show_http_traffic_events_and_an_empty_outbox_after_a_flow
     accepted = await oms.post_order("web", order_body(sku))
     assert accepted.status_code == 202
     await eventually(
-        lambda: oms.find_order(accepted.json()["order_ref"]), lambda o: o["state"] == "confirmed"
+        lambda: oms.find_order(accepted.json()["order_ref"]), lambda o: o["state"] == "routed"
     )
 
     gateway = (await oms.http.get(f"{oms.gateway}/metrics")).text
@@ -90,7 +90,7 @@ async def test_every_metric_the_dashboard_and_alerts_use_is_exposed(oms: Oms) ->
     accepted = await oms.post_order("web", order_body(sku))
     assert accepted.status_code == 202
     await eventually(
-        lambda: oms.find_order(accepted.json()["order_ref"]), lambda o: o["state"] == "confirmed"
+        lambda: oms.find_order(accepted.json()["order_ref"]), lambda o: o["state"] == "routed"
     )
     texts = [
         (await oms.http.get(f"{base}/metrics")).text

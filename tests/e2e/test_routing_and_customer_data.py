@@ -46,13 +46,13 @@ async def picklist(oms: Oms, ref: str) -> dict[str, Any]:
 
 
 async def place_confirmed(oms: Oms, channel: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Post the order; wait until it is confirmed and linked to its customer."""
+    """Post the order; wait until it is routed and linked to its customer."""
     r = await oms.post_order(channel, body)
     assert r.status_code == 202, r.text
     ref = r.json()["order_ref"]
     return await eventually(  # type: ignore[no-any-return]
         lambda: oms.find_order(ref),
-        lambda o: o["state"] == "confirmed" and o["customer_id"] is not None,
+        lambda o: o["state"] == "routed" and o["customer_id"] is not None,
     )
 
 

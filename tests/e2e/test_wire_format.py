@@ -62,7 +62,7 @@ async def test_every_message_of_the_first_flow_matches_the_committed_schemas(
     sku = await oms.new_sku({"WH-BJ": 3})
     accepted = await oms.post_order("live", order_body(sku))
     rejected = await oms.post_order("live", order_body(sku, qty=9))
-    for r, state in ((accepted, "confirmed"), (rejected, "exception")):
+    for r, state in ((accepted, "routed"), (rejected, "exception")):
         await eventually(
             lambda r=r: oms.find_order(r.json()["order_ref"]), lambda o, s=state: o["state"] == s
         )

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from oms_contracts.events import Address, CustomerIdentity, OrderLine, OrderReceived
 from oms_devstack.fakes.credit_bureau import FakeCreditBureau
@@ -170,6 +170,23 @@ async def wait_left_credit_check(
         await asyncio.sleep(0.05)
 
 
+async def seconds_in_credit_check(db: MigratedDatabase, order_id: uuid.UUID) -> float:
+    """Time between entering and leaving credit_check, from the order's own history."""
+    async with db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT from_state, to_state, at FROM order_transitions"
+                    " WHERE order_id = :id ORDER BY id"
+                ),
+                {"id": order_id},
+            )
+        ).all()
+    entered = next(r.at for r in rows if r.to_state == "credit_check")
+    left = next(r.at for r in rows if r.from_state == "credit_check")
+    return float((left - entered).total_seconds())
+
+
 async def events_of(db: MigratedDatabase, order_id: uuid.UUID, event_type: str) -> list[Any]:
     return [
         row["envelope"]
@@ -237,12 +254,13 @@ async def test_a_hanging_bureau_costs_the_budget_and_degrades_the_order_once(
 ) -> None:
     bureau.configure(mode="hang")
     run_worker(CreditBureauClient(policy(bureau)))
-    started = time.monotonic()
     order_ids = [await place(db) for _ in range(3)]
-    views = [await wait_left_credit_check(db, oid, timeout=BUDGET_S + 5) for oid in order_ids]
-    elapsed = time.monotonic() - started
-    # No order stays in credit_check past the budget (plus the small slack).
-    assert BUDGET_S * 0.9 <= elapsed <= BUDGET_S + SLACK_S + 1.0, elapsed
+    views = [await wait_left_credit_check(db, oid, timeout=BUDGET_S + 30) for oid in order_ids]
+    for order_id in order_ids:
+        # As the service recorded it: the order left credit_check when the budget was
+        # spent (the bureau had its time), not later (plus the worker's small slack).
+        spent = await seconds_in_credit_check(db, order_id)
+        assert BUDGET_S * 0.9 <= spent <= BUDGET_S + SLACK_S + 1.0, spent
     for order_id, view in zip(order_ids, views, strict=True):
         assert view["state"] == "paid" and view["credit_degraded"] is True
         degraded = await events_of(db, order_id, "CreditCheckDegraded")

@@ -200,6 +200,7 @@ async def test_an_order_is_picked_shipped_delivered_and_refunded_by_operators(
         "paid",
         "reserved",
         "confirmed",
+        "routed",
         "picking",
         "shipped",
         "delivered",

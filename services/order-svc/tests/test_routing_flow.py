@@ -240,7 +240,13 @@ async def test_a_paid_order_is_routed_before_its_stock_is_requested_and_shown_on
 
     await reserve(db, order_id, {1: ("A", "WH-BJ")})
     order = (await api.get(f"/orders/{order_id}")).json()
-    assert order["state"] == "confirmed"  # the state a reserved order rests in by default
+    assert order["state"] == "routed"  # the state a reserved order rests in by default
+    assert [(h["to_state"], h["actor"]) for h in order["history"]][-3:] == [
+        ("reserved", "rule:reserve_when_credit_ok"),
+        ("confirmed", "rule:confirm_reserved"),
+        ("routed", "rule:route_confirmed"),
+    ]
+    assert order["history"][-1]["reason"] == "routed: WH-BJ"
     assert order["routing"]["routed_at"] is not None
     [routed] = await events_of(db, order_id, "OrderRouted")
     assert routed["split"] is False
@@ -255,17 +261,17 @@ async def test_a_paid_order_is_routed_before_its_stock_is_requested_and_shown_on
     ]
 
 
-async def test_with_the_state_switch_on_a_routed_order_moves_on_to_routed(
+async def test_a_routed_order_rests_in_routed_until_an_operator_hands_it_to_the_warehouse(
     db: MigratedDatabase, api: httpx.AsyncClient
 ) -> None:
     await warehouses(db)
     await stock(db, "A", "WH-SH", 5)
-    config = RoutingConfig(advance_state=True)
-    order_id = await place(db, received("A"), config)
-    await reserve(db, order_id, {1: ("A", "WH-SH")}, routing=config)
+    order_id = await place(db, received("A"))
+    await reserve(db, order_id, {1: ("A", "WH-SH")})
     order = (await api.get(f"/orders/{order_id}")).json()
     assert [h["to_state"] for h in order["history"]][-3:] == ["reserved", "confirmed", "routed"]
     assert order["history"][-1]["reason"] == "routed: WH-SH"
+    assert order["state"] == "routed"  # release_to_picking ships disabled
     # An operator hands it to the warehouse from there.
     r = await api.post(f"/orders/{order_id}/pick", headers={"X-Operator": "alice"})
     assert r.status_code == 200 and r.json()["state"] == "picking"

@@ -221,7 +221,7 @@ async def test_an_order_confirmed_in_time_is_never_alerted(
 ) -> None:
     order_id = await place(api)
     await reserve(db, order_id)
-    assert (await api.get(f"/orders/{order_id}")).json()["state"] == "confirmed"
+    assert (await api.get(f"/orders/{order_id}")).json()["state"] == "routed"
 
     assert await scheduler_at(db, later(ALLOWANCE_S * 10)).run_once() == 0
     assert await events(db, "SlaAtRisk") == [] and await events(db, "SlaBreached") == []
@@ -346,8 +346,8 @@ async def test_retry_puts_the_order_back_to_paid_and_asks_for_stock_again(
         f"/exceptions/{exception_id}/resolve", json={"action": "retry"}, headers=OPERATOR
     )
     assert_problem(again, 409)
-    await reserve(db, order_id)  # the retried reservation succeeds: confirmed
-    assert (await api.get(f"/orders/{order_id}")).json()["state"] == "confirmed"
+    await reserve(db, order_id)  # the retried reservation succeeds: confirmed, routed
+    assert (await api.get(f"/orders/{order_id}")).json()["state"] == "routed"
     stats = (await api.get("/exceptions/stats")).json()
     assert (stats["open"], stats["resolved"]) == (0, 1)
     listed = (await api.get("/exceptions", params={"state": "resolved"})).json()

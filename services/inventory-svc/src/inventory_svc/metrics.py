@@ -18,6 +18,9 @@ RESERVATION_LINES_REJECTED = Counter(
     "(insufficient, channel_cap, channel_paused, unknown_sku).",
     ["reason"],
 )
+# Every reason exists from the start (at 0), so rates and alerts work before the first one.
+for _reason in ("insufficient", "channel_cap", "channel_paused", "unknown_sku"):
+    RESERVATION_LINES_REJECTED.labels(_reason)
 
 
 def count_rejections(reasons: Tally[str]) -> None:

@@ -15,6 +15,7 @@ from order_svc.api.operator_routes import router as operator_router
 from order_svc.api.routes import router
 from order_svc.api.routing_routes import router as routing_router
 from order_svc.api.sla_routes import router as sla_router
+from order_svc.api.workflow_routes import router as workflow_router
 from order_svc.credit import CreditCheckWorker, credit_config
 from order_svc.domain.sla import SlaPolicy
 from order_svc.handlers import consumer_specs
@@ -22,6 +23,7 @@ from order_svc.metrics import SCRAPE_QUERIES
 from order_svc.routing import routing_config
 from order_svc.settings import OrderSettings
 from order_svc.sla import SlaScheduler, configure
+from order_svc.workflow import workflow_config
 
 SERVICE = "order-svc"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,6 +47,8 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
     settings = settings or OrderSettings()
     credit = credit_config(settings)
     routing = routing_config(settings)
+    # Checked here, so a bad WORKFLOW_RULES_PATH stops the start-up.
+    workflow = workflow_config(settings)
     jobs: list[PeriodicJob] = []
     runtime: ServiceRuntime
 
@@ -59,6 +63,7 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
                 concurrency=settings.credit_worker_concurrency,
                 slack_s=settings.credit_check_slack_s,
                 routing=routing,
+                workflow=workflow,
             )
             await worker.run()
 
@@ -77,13 +82,20 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
         settings,
         service_name=SERVICE,
         migrations_dir=MIGRATIONS,
-        consumers=consumer_specs(credit, routing),
+        consumers=consumer_specs(credit, routing, workflow),
         periodic_jobs=jobs,
     )
     app = create_app(
         title=SERVICE,
         runtime=runtime,
-        routers=[router, operator_router, sla_router, exception_router, routing_router],
+        routers=[
+            router,
+            operator_router,
+            sla_router,
+            exception_router,
+            routing_router,
+            workflow_router,
+        ],
         metrics=SCRAPE_QUERIES,
     )
     app.state.settings = settings

@@ -6,7 +6,8 @@ runtime starts) claims pending rows with ``FOR UPDATE SKIP LOCKED`` in a short
 transaction, calls the bureau with no transaction open, and then, in one unit of work,
 moves the order on:
 
-- approved -> ``paid`` and OrderPaid (inventory reserves);
+- approved -> ``paid``, then the workflow rules: held for review, or OrderPaid
+  (inventory reserves);
 - refused -> ``exception`` with the bureau's reason;
 - degraded (timeout, open breaker, error) -> ``paid`` as "credit OK", the order flagged
   ``credit_degraded`` and one CreditCheckDegraded;
@@ -39,8 +40,9 @@ from order_svc.adapters.repository import OrderRepository
 from order_svc.adapters.tables import credit_checks
 from order_svc.domain.order import OrderState
 from order_svc.publishing import order_paid_event, publish_transitions
-from order_svc.routing import RoutingConfig, route_stored_order
+from order_svc.routing import RoutingConfig
 from order_svc.settings import OrderSettings
+from order_svc.workflow import WorkflowConfig, continue_paid_order
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,7 @@ async def apply_decision(
     expected: Iterable[str],
     now: datetime | None = None,
     routing: RoutingConfig | None = None,
+    workflow: WorkflowConfig | None = None,
 ) -> bool:
     """Apply ``decision`` if the check is still in one of the ``expected`` states.
 
@@ -175,9 +178,10 @@ async def apply_decision(
             )
         )
     reserve = False
-    if decision.outcome != "refused":  # credit OK (or treated as OK): route, reserve the stock
-        routed = await route_stored_order(uow, order, routing or RoutingConfig(), now)
-        reserve = routed.outcome != "impossible"
+    if decision.outcome != "refused":  # credit OK (or treated as OK): the rules go on
+        reserve = await continue_paid_order(
+            uow, order, workflow or WorkflowConfig(), routing or RoutingConfig(), now
+        )
     await publish_transitions(uow, order)
     if reserve:
         await uow.emit(order_paid_event(order, now))
@@ -204,9 +208,11 @@ class CreditCheckWorker:
         concurrency: int = 50,
         slack_s: float = 1.0,
         routing: RoutingConfig | None = None,
+        workflow: WorkflowConfig | None = None,
     ) -> None:
         self._uow = uow_factory
         self._routing = routing
+        self._workflow = workflow
         self.client = client
         self._interval = interval_s
         self._concurrency = concurrency
@@ -266,7 +272,12 @@ class CreditCheckWorker:
             decision = await self.client.check(check.request, budget)  # no transaction open
             async with self._uow() as uow:
                 if await apply_decision(
-                    uow, check.order_id, decision, expected=["in_flight"], routing=self._routing
+                    uow,
+                    check.order_id,
+                    decision,
+                    expected=["in_flight"],
+                    routing=self._routing,
+                    workflow=self._workflow,
                 ):
                     await uow.commit()
             log.info(
@@ -304,7 +315,12 @@ class CreditCheckWorker:
             async with self._uow() as uow:
                 decision = CreditDecision.degraded("timeout", detail)
                 if await apply_decision(
-                    uow, row.order_id, decision, expected=[row.status], routing=self._routing
+                    uow,
+                    row.order_id,
+                    decision,
+                    expected=[row.status],
+                    routing=self._routing,
+                    workflow=self._workflow,
                 ):
                     await uow.commit()
                     done += 1
@@ -317,6 +333,7 @@ async def record_callback(
     decision: str,
     reason: str | None,
     routing: RoutingConfig | None = None,
+    workflow: WorkflowConfig | None = None,
 ) -> str:
     """A bureau callback: applied while the check is open and in budget, else recorded.
 
@@ -338,7 +355,7 @@ async def record_callback(
     )
     in_budget = row.status in OPEN and now <= row.deadline_at
     applied = in_budget and await apply_decision(
-        uow, order_id, outcome, expected=OPEN, now=now, routing=routing
+        uow, order_id, outcome, expected=OPEN, now=now, routing=routing, workflow=workflow
     )
     await uow.session.execute(
         update(credit_checks)

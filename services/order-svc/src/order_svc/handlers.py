@@ -1,10 +1,12 @@
 """Event handlers of order-svc: orders advance as the other services answer.
 
 OrderReceived creates the order (paid -> the credit check when a bureau is configured,
-whose worker later emits OrderPaid; otherwise OrderPaid at once asks inventory to reserve);
-StockReserved reserves and confirms it; StockRejected parks it in the exception queue
-with the reason; CustomerResolved links it to its customer. Each handler runs in the
-consumer's unit of work, so the order's change and the events it causes commit together.
+whose worker later emits OrderPaid; otherwise the workflow rules hold it for review or
+OrderPaid at once asks inventory to reserve); StockReserved reserves it and the rules
+move it on (by default to ``confirmed`` and ``routed``); StockRejected parks it in the
+exception queue with the reason; CustomerResolved links it to its customer. Each
+handler runs in the consumer's unit of work, so the order's change and the events it
+causes commit together.
 
 Routing (order_svc.routing) runs on a paid order before OrderPaid, so inventory reserves
 in the chosen warehouse(s); StockReserved then announces the decision (OrderRouted), and
@@ -49,17 +51,22 @@ from order_svc.routing import (
     RoutingConfig,
     announce_route,
     reroute_after_refusal,
-    route_paid_order,
 )
+from order_svc.workflow import WorkflowConfig, advance_reserved_order, continue_paid_order
 
 #: Order states in which the customer's data is still copied onto the order.
 _CLOSED = {OrderState.SHIPPED, OrderState.DELIVERED, OrderState.CANCELLED, OrderState.REFUNDED}
 
 
-def make_on_order_received(credit: CreditConfig, routing: RoutingConfig | None = None) -> Handler:
+def make_on_order_received(
+    credit: CreditConfig,
+    routing: RoutingConfig | None = None,
+    workflow: WorkflowConfig | None = None,
+) -> Handler:
     """The OrderReceived handler; a paid order goes to the credit check when one is set up,
-    else it is routed and its stock requested."""
+    else the workflow rules hold it or route it and request its stock."""
     routing = routing or RoutingConfig()
+    workflow = workflow or WorkflowConfig()
 
     async def on_order_received(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, OrderReceived)
@@ -103,17 +110,17 @@ def make_on_order_received(credit: CreditConfig, routing: RoutingConfig | None =
         )
         if order.state is OrderState.PAID and credit.enabled:
             order.start_credit_check(now)  # the worker asks the bureau, then emits OrderPaid
-        if order.state is OrderState.PAID:
-            await route_paid_order(
-                uow,
-                order,
-                routing,
-                now,
-                region=event.shipping_address.region,
-                requirements=requirements,
-            )
+        reserve = order.state is OrderState.PAID and await continue_paid_order(
+            uow,
+            order,
+            workflow,
+            routing,
+            now,
+            region=event.shipping_address.region,
+            requirements=requirements,
+        )
         await publish_transitions(uow, order)
-        if order.state is OrderState.PAID:
+        if reserve:
             await uow.emit(order_paid_event(order, now))
         await repo.add(
             order,
@@ -146,9 +153,13 @@ def credit_request(order: Order, event: OrderReceived) -> dict[str, Any]:
 on_order_received = make_on_order_received(CreditConfig(enabled=False, budget_s=0))
 
 
-def make_on_stock_reserved(routing: RoutingConfig | None = None) -> Handler:
-    """The StockReserved handler: confirm, then announce where the stock is (OrderRouted)."""
+def make_on_stock_reserved(
+    routing: RoutingConfig | None = None, workflow: WorkflowConfig | None = None
+) -> Handler:
+    """The StockReserved handler: record where the stock is, reserve, let the workflow
+    rules move the order on (confirmed, routed), announce the route (OrderRouted)."""
     config = routing or RoutingConfig()
+    rules = workflow or WorkflowConfig()
 
     async def on_stock_reserved(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, StockReserved)
@@ -157,11 +168,14 @@ def make_on_stock_reserved(routing: RoutingConfig | None = None) -> Handler:
         if order is None or order.state is not OrderState.PAID:
             return  # not waiting for stock (cancelled meanwhile, or answered before)
         now = datetime.now(UTC)
-        order.reserve({line.line_no: line.warehouse for line in event.lines}, now)
-        order.confirm(now)
         routed = await announce_route(uow, order, event.lines, config, now)
+        warehouses = {line.line_no: line.warehouse for line in event.lines}
+        steps = await advance_reserved_order(uow, order, warehouses, rules, now)
         await publish_transitions(uow, order)
-        await uow.emit(OrderConfirmed(order_id=order.id, channel=order.channel, confirmed_at=now))
+        if any(step.target is OrderState.CONFIRMED for step in steps):
+            await uow.emit(
+                OrderConfirmed(order_id=order.id, channel=order.channel, confirmed_at=now)
+            )
         await uow.emit(routed)
         await repo.save(order)
 
@@ -223,12 +237,14 @@ async def on_customer_resolved(uow: UnitOfWork, envelope: Envelope, event: Event
 
 
 def consumer_specs(
-    credit: CreditConfig | None = None, routing: RoutingConfig | None = None
+    credit: CreditConfig | None = None,
+    routing: RoutingConfig | None = None,
+    workflow: WorkflowConfig | None = None,
 ) -> list[ConsumerSpec]:
     credit = credit or CreditConfig(enabled=False, budget_s=0)
     handlers: dict[str, Handler] = {
-        OrderReceived.event_type: make_on_order_received(credit, routing),
-        StockReserved.event_type: make_on_stock_reserved(routing),
+        OrderReceived.event_type: make_on_order_received(credit, routing, workflow),
+        StockReserved.event_type: make_on_stock_reserved(routing, workflow),
         StockRejected.event_type: make_on_stock_rejected(routing),
         CustomerResolved.event_type: on_customer_resolved,
         CustomerUpdated.event_type: on_customer_updated,

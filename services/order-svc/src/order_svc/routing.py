@@ -23,7 +23,7 @@ from oms_contracts.events import OrderRouted, ReservedLine, RoutedShipment
 from oms_messaging import UnitOfWork
 from order_svc.adapters.routing_repository import RoutingRepository
 from order_svc.adapters.tables import orders
-from order_svc.domain.order import Order, OrderState
+from order_svc.domain.order import Order
 from order_svc.domain.routing import (
     DEFAULT_CAPABILITY_REQUIREMENTS,
     REGION_CENTRES,
@@ -43,7 +43,6 @@ class RoutingConfig:
     capability_requirements: frozenset[str] = DEFAULT_CAPABILITY_REQUIREMENTS
     centres: Mapping[str, tuple[float, float]] = field(default_factory=lambda: REGION_CENTRES)
     max_attempts: int = 3
-    advance_state: bool = False
 
     def split_allowed(self, channel: str) -> bool:
         return self.split_by_channel.get(channel, self.allow_split)
@@ -61,7 +60,6 @@ def routing_config(settings: OrderSettings) -> RoutingConfig:
         capability_requirements=frozenset(settings.routing_capability_requirements),
         centres={**REGION_CENTRES, **settings.routing_region_centres},
         max_attempts=settings.routing_max_attempts,
-        advance_state=settings.routing_advances_state,
     )
 
 
@@ -207,7 +205,8 @@ async def announce_route(
     now: datetime,
 ) -> OrderRouted:
     """The stock is held: store where (inventory's answer is the truth) and emit
-    OrderRouted with each parcel's score; optionally move the order on to ``routed``."""
+    OrderRouted with each parcel's score. Moving the order on to ``routed`` is the
+    workflow rules' business (order_svc.workflow)."""
     repo = RoutingRepository(uow.session)
     route_row = await repo.route_of(order.id) or {}
     scores = {c["warehouse"]: c for c in route_row.get("candidates") or []}
@@ -233,6 +232,4 @@ async def announce_route(
         requirements=list(route_row.get("requirements") or []),
         routed_at=now,
     )
-    if config.advance_state and order.state is OrderState.CONFIRMED:
-        order.route(", ".join(s.warehouse for s in shipments), now)
     return event

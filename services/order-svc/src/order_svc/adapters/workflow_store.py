@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,8 +15,16 @@ from order_svc.adapters.routing_tables import order_customer_data
 from order_svc.adapters.tables import (
     order_transitions,
     order_workflow_approvals,
+    orders,
     workflow_rule_sets,
 )
+
+
+@dataclass(frozen=True)
+class OrderContext:
+    tags: list[str]
+    requirements: list[str]
+    approved: list[str]
 
 
 class WorkflowStore:
@@ -94,16 +103,30 @@ class WorkflowStore:
             return None
         return str(actor).removeprefix("rule:")
 
-    async def customer_data(self, order_id: uuid.UUID) -> tuple[list[str], list[str]]:
-        """The customer's tags and delivery requirements copied onto the order."""
+    async def context(self, order_id: uuid.UUID) -> OrderContext:
+        """What the rules need besides the order itself, in one round trip: the
+        customer's tags, the order's and the customer's delivery requirements, and the
+        approved holds. Works before the order row is stored (at receipt)."""
+        data = order_customer_data.c
         row = (
             await self._session.execute(
                 select(
-                    order_customer_data.c.tags,
-                    order_customer_data.c.delivery_requirements,
-                ).where(order_customer_data.c.order_id == order_id)
+                    select(data.tags).where(data.order_id == order_id).scalar_subquery(),
+                    select(data.delivery_requirements)
+                    .where(data.order_id == order_id)
+                    .scalar_subquery(),
+                    select(orders.c.delivery_requirements)
+                    .where(orders.c.id == order_id)
+                    .scalar_subquery(),
+                    select(func.array_agg(order_workflow_approvals.c.rule))
+                    .where(order_workflow_approvals.c.order_id == order_id)
+                    .scalar_subquery(),
+                )
             )
-        ).first()
-        if row is None:
-            return [], []
-        return list(row.tags or []), list(row.delivery_requirements or [])
+        ).one()
+        tags, customer_requirements, order_requirements, approved = row
+        return OrderContext(
+            tags=sorted(tags or []),
+            requirements=sorted(set(customer_requirements or []) | set(order_requirements or [])),
+            approved=sorted(approved or []),
+        )

@@ -19,6 +19,7 @@ from oms_servicekit.http import OperatorDep, RuntimeDep
 from oms_servicekit.problems import Problem
 from order_svc.adapters.exception_store import OPEN, ExceptionRepository
 from order_svc.adapters.repository import OrderRepository
+from order_svc.adapters.workflow_store import WorkflowStore
 from order_svc.api.routes import SettingsDep
 from order_svc.api.sla_schemas import (
     CauseStats,
@@ -27,11 +28,18 @@ from order_svc.api.sla_schemas import (
     ExceptionStats,
     ResolveIn,
 )
-from order_svc.domain.exceptions import Action, Effect, ResolutionRefused, plan_resolution
+from order_svc.domain.exceptions import (
+    REVIEW_CAUSE,
+    Action,
+    Effect,
+    ResolutionRefused,
+    plan_resolution,
+)
 from order_svc.domain.order import OrderState
 from order_svc.exception_queue import close_exception
 from order_svc.publishing import order_paid_event, publish_transitions
-from order_svc.routing import route_stored_order, routing_config
+from order_svc.routing import routing_config
+from order_svc.workflow import continue_paid_order, workflow_config
 
 router = APIRouter(tags=["exceptions"])
 
@@ -99,8 +107,10 @@ async def resolve_exception(
     settings: SettingsDep,
     operator: OperatorDep,
 ) -> ExceptionOut:
-    """Retry (back to paid, routed and its stock asked for again), release (the order goes
-    on as it is) or cancel (the order is cancelled and its stock released)."""
+    """Retry (back to paid, through the workflow rules again, routed and its stock asked
+    for), release (the order goes on as it is; for a manual review hold, the reviewer's
+    approval: it resumes like a retry) or cancel (the order is cancelled and its stock
+    released)."""
     action = Action(body.action)
     async with runtime.uow() as uow:
         exceptions = ExceptionRepository(uow.session)
@@ -128,12 +138,21 @@ async def resolve_exception(
             f" ({body.note})" if body.note else ""
         )
         if effect is Effect.RESUME:
+            if row["cause"] == REVIEW_CAUSE:
+                # The reviewer approved what the hold rule flagged: that rule does not
+                # hold this order again (the others still apply).
+                store = WorkflowStore(uow.session)
+                rule = await store.holding_rule(order.id)
+                if rule is not None:
+                    await store.approve(order.id, rule, operator, now, row["id"])
             order.move_to(OrderState.PAID, at=now, actor=operator, reason=why)
-            # Routed afresh (stock and warehouses may have changed); impossible again
-            # parks it again, under a new exception.
-            routed = await route_stored_order(uow, order, routing_config(settings), now)
+            # Through the rules again, routed afresh (stock and warehouses may have
+            # changed); a hold or an impossible route parks it again, under a new exception.
+            reserve = await continue_paid_order(
+                uow, order, workflow_config(settings), routing_config(settings), now
+            )
             await publish_transitions(uow, order)
-            if routed.outcome != "impossible":
+            if reserve:
                 await uow.emit(order_paid_event(order, now))
         elif effect is Effect.CANCEL:
             order.cancel(why, operator, now)

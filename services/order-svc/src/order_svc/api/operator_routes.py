@@ -48,6 +48,7 @@ from order_svc.domain.order import IllegalTransition, Order, OrderState
 from order_svc.handlers import make_on_order_received
 from order_svc.publishing import publish_transitions
 from order_svc.routing import routing_config
+from order_svc.workflow import workflow_config
 
 router = APIRouter(tags=["operator"])
 
@@ -118,7 +119,9 @@ async def place_order(
             priority=body.priority,
             received_at=now,
         )
-        handler = make_on_order_received(credit_config(settings), routing_config(settings))
+        handler = make_on_order_received(
+            credit_config(settings), routing_config(settings), workflow_config(settings)
+        )
         await handler(uow, make_envelope(event, producer="order-svc"), event)
         view = await repo.view(order_id)
         content = jsonable_encoder(OrderOut.model_validate(view))

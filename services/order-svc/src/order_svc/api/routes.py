@@ -22,6 +22,7 @@ from order_svc.credit import SIGNATURE_HEADER, record_callback, verify_callback
 from order_svc.domain.order import OrderState
 from order_svc.routing import routing_config
 from order_svc.settings import OrderSettings
+from order_svc.workflow import workflow_config
 
 router = APIRouter(tags=["orders"])
 
@@ -95,7 +96,12 @@ async def credit_callback(
         raise Problem(422, "invalid callback", field=".".join(map(str, first["loc"]))) from None
     async with runtime.uow() as uow:
         result = await record_callback(
-            uow, body.order_id, body.decision, body.reason, routing_config(settings)
+            uow,
+            body.order_id,
+            body.decision,
+            body.reason,
+            routing_config(settings),
+            workflow_config(settings),
         )
         if result == "unknown":
             raise Problem(404, f"no credit check for order {body.order_id}")

@@ -93,6 +93,20 @@ class CreditCallbackOut(BaseModel):
     status: Literal["applied", "late"]
 
 
+class CustomerIn(CustomerIdentity):
+    """The contract's customer identity, refusing unknown fields at the API edge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LineIn(OrderLine):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AddressIn(Address):
+    model_config = ConfigDict(extra="forbid")
+
+
 class NewOrderIn(BaseModel):
     """An order placed directly by a front end (``POST /orders``)."""
 
@@ -101,12 +115,12 @@ class NewOrderIn(BaseModel):
     channel: str = Field(default="direct", min_length=1, max_length=64)
     #: The front end's own reference; generated when absent.
     channel_order_id: str | None = Field(default=None, min_length=1, max_length=128)
-    customer: CustomerIdentity
-    lines: list[OrderLine] = Field(min_length=1, max_length=500)
+    customer: CustomerIn
+    lines: list[LineIn] = Field(min_length=1, max_length=500)
     currency: str = Field(min_length=3, max_length=3)
     paid: bool = False
     paid_at: datetime | None = None
-    shipping_address: Address
+    shipping_address: AddressIn
     delivery_requirements: list[str] = Field(default=[], max_length=50)
     notes: str | None = Field(default=None, max_length=2000)
     priority: Priority = "normal"

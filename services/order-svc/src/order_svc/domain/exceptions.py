@@ -34,6 +34,9 @@ ADVISORY_CAUSES = frozenset({"credit_degraded", "sla_breached"})
 
 FALLBACK_CAUSE = "manual_review"
 
+#: The cause of orders held for a person's look (workflow hold rules use it).
+REVIEW_CAUSE = "manual_review"
+
 _REASON = re.compile(r"^\s*([a-z_]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 
 
@@ -72,7 +75,8 @@ def plan_resolution(action: Action, cause: str, order_state: OrderState) -> Effe
       ``paid`` and the step that failed (reservation, routing) runs again. For a
       refused credit check this is the operator's override.
     - release: the order continues as it is; refused while a holding cause still holds
-      it (nothing would move it on: retry or cancel it instead).
+      it (nothing would move it on: retry or cancel it instead), except a manual review
+      hold: releasing it is the reviewer's approval, and the order resumes like a retry.
     - cancel: the order is cancelled (already cancelled: the exception just closes).
     """
     held = order_state is OrderState.EXCEPTION and cause not in ADVISORY_CAUSES
@@ -83,6 +87,8 @@ def plan_resolution(action: Action, cause: str, order_state: OrderState) -> Effe
             )
         return Effect.RESUME
     if action is Action.RELEASE:
+        if held and cause == REVIEW_CAUSE:
+            return Effect.RESUME
         if held:
             raise ResolutionRefused("the order is held by this exception: retry or cancel it")
         return Effect.NONE

@@ -202,7 +202,7 @@ def _parse_rule(i: int, item: Mapping[str, Any]) -> WorkflowRule:
     if not isinstance(name, str) or not name.strip():
         raise RuleSetError(i, "name", "a rule needs a name")
     try:
-        state = OrderState(item.get("state"))
+        state = OrderState(str(item.get("state")))
     except ValueError:
         raise RuleSetError(i, "state", f"unknown state {item.get('state')!r}") from None
     if state not in RULE_TARGETS:
@@ -225,7 +225,7 @@ def _parse_rule(i: int, item: Mapping[str, Any]) -> WorkflowRule:
     target: OrderState | None = None
     if action == "advance":
         try:
-            target = OrderState(item.get("target"))
+            target = OrderState(str(item.get("target")))
         except ValueError:
             raise RuleSetError(i, "target", f"unknown state {item.get('target')!r}") from None
         if target not in RULE_TARGETS[state]:
@@ -335,7 +335,9 @@ def next_step(
             continue
         if rule.action == "hold":
             assert rule.reason is not None  # parse_rules requires it
-            return Step(rule.name, "hold", S.EXCEPTION, render_reason(rule.reason, facts, shown or {}))
+            return Step(
+                rule.name, "hold", S.EXCEPTION, render_reason(rule.reason, facts, shown or {})
+            )
         assert rule.target is not None
         template = rule.reason or DEFAULT_REASONS[rule.target]
         return Step(rule.name, "advance", rule.target, render_reason(template, facts, shown or {}))
@@ -365,7 +367,11 @@ def advance(
         if order.state not in RULE_TARGETS or order.state is S.PAID:
             break
         step = next_step(
-            rules, order.state, {**facts, "state": order.state.value}, approved=approved, shown=shown
+            rules,
+            order.state,
+            {**facts, "state": order.state.value},
+            approved=approved,
+            shown=shown,
         )
         if step is None:
             break
