@@ -27,12 +27,12 @@ from oms_contracts.events import Address, CustomerIdentity, OrderLine, OrderRece
 from oms_devstack.fakes.credit_bureau import FakeCreditBureau
 from oms_devstack.ports import free_port
 from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
+from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase
 from order_svc.adapters.credit_bureau import BureauPolicy, CreditBureauClient
 from order_svc.adapters.repository import OrderRepository
 from order_svc.adapters.tables import credit_checks
 from order_svc.api.routes import router
-from order_svc.bootstrap import MIGRATIONS, SERVICE
+from order_svc.bootstrap import SERVICE
 from order_svc.credit import CreditCheckWorker, CreditConfig, sign_callback
 from order_svc.handlers import make_on_order_received
 from order_svc.settings import OrderSettings
@@ -41,18 +41,6 @@ CONSUMER = "order-svc"
 BUDGET_S = 2.0
 SLACK_S = 0.5
 SECRET = "callback-secret-123"
-
-
-@pytest.fixture(scope="module")
-async def database() -> AsyncIterator[MigratedDatabase]:
-    async with migrated_database(MIGRATIONS, "test_order_credit", producer=SERVICE) as db:
-        yield db
-
-
-@pytest.fixture
-async def db(database: MigratedDatabase) -> MigratedDatabase:
-    await database.truncate()
-    return database
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ are applied exactly as the consumer runner applies them, the API is called over 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 
 from oms_contracts import Event
 from oms_contracts.events import (
@@ -29,45 +27,14 @@ from oms_contracts.events import (
     WarehouseUpdated,
 )
 from oms_messaging import Handler
-from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
+from oms_servicekit.testing import MigratedDatabase
 from order_svc.adapters.credit_bureau import CreditDecision
 from order_svc.adapters.routing_repository import RoutingRepository
-from order_svc.api.operator_routes import router as operator_router
-from order_svc.api.routes import router
-from order_svc.api.routing_routes import router as routing_router
-from order_svc.bootstrap import MIGRATIONS, SERVICE
 from order_svc.credit import CreditConfig, apply_decision
 from order_svc.handlers import consumer_specs, make_on_order_received
 from order_svc.routing import RoutingConfig
-from order_svc.settings import OrderSettings
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-async def database() -> AsyncIterator[MigratedDatabase]:
-    async with migrated_database(MIGRATIONS, "test_order_routing", producer=SERVICE) as db:
-        yield db
-
-
-@pytest.fixture
-async def db(database: MigratedDatabase) -> MigratedDatabase:
-    await database.truncate()
-    return database
-
-
-@pytest.fixture
-async def api(db: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        title=SERVICE,
-        runtime=DatabaseOnlyRuntime(db, producer=SERVICE),  # type: ignore[arg-type]
-        routers=[router, operator_router, routing_router],
-    )
-    app.state.settings = OrderSettings()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://order-svc") as client:
-        yield client
 
 
 def handlers(routing: RoutingConfig | None = None) -> dict[str, Handler]:

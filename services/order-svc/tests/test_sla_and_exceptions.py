@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,20 +23,13 @@ from oms_contracts.events import (
     StockRejected,
     StockReserved,
 )
-from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
+from oms_servicekit.testing import MigratedDatabase
 from order_svc import sla
 from order_svc.adapters.repository import OrderRepository
 from order_svc.adapters.tables import order_sla, order_transitions, orders
-from order_svc.api.exception_routes import router as exception_router
-from order_svc.api.operator_routes import router as operator_router
-from order_svc.api.routes import router
-from order_svc.api.sla_routes import router as sla_router
-from order_svc.bootstrap import MIGRATIONS, SERVICE
 from order_svc.domain.sla import SlaPolicy
 from order_svc.handlers import on_stock_rejected, on_stock_reserved
 from order_svc.publishing import publish_transitions
-from order_svc.settings import OrderSettings
 from order_svc.sla import SlaScheduler
 
 OPERATOR = {"X-Operator": "alice"}
@@ -45,37 +38,12 @@ CONSUMER = "order-svc"
 ALLOWANCE_S = 100
 
 
-@pytest.fixture(scope="module")
-async def database() -> AsyncIterator[MigratedDatabase]:
-    async with migrated_database(MIGRATIONS, "test_order_sla", producer=SERVICE) as db:
-        yield db
-
-
 @pytest.fixture(autouse=True)
 def policy() -> Iterator[None]:
     before = sla.current_policy()
     sla.configure(SlaPolicy.with_overrides({"review": {"web": {"normal": ALLOWANCE_S}}}))
     yield
     sla.configure(before)
-
-
-@pytest.fixture
-async def db(database: MigratedDatabase) -> MigratedDatabase:
-    await database.truncate()
-    return database
-
-
-@pytest.fixture
-async def api(db: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        title=SERVICE,
-        runtime=DatabaseOnlyRuntime(db, producer=SERVICE),  # type: ignore[arg-type]
-        routers=[router, operator_router, sla_router, exception_router],
-    )
-    app.state.settings = OrderSettings()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://order-svc") as client:
-        yield client
 
 
 def scheduler_at(db: MigratedDatabase, at: datetime, batch_size: int = 200) -> SlaScheduler:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,14 +25,8 @@ from oms_contracts.events import (
     ReservedLine,
     StockReserved,
 )
-from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
+from oms_servicekit.testing import MigratedDatabase
 from order_svc.adapters.credit_bureau import CreditDecision
-from order_svc.api.exception_routes import router as exception_router
-from order_svc.api.operator_routes import router as operator_router
-from order_svc.api.routes import router
-from order_svc.api.workflow_routes import router as workflow_router
-from order_svc.bootstrap import MIGRATIONS, SERVICE
 from order_svc.credit import CreditConfig, apply_decision
 from order_svc.domain.workflow import DEFAULT_RULES, RuleSetError
 from order_svc.handlers import consumer_specs, make_on_order_received
@@ -41,31 +34,6 @@ from order_svc.settings import OrderSettings
 from order_svc.workflow import workflow_config
 
 OPERATOR = {"X-Operator": "alice"}
-
-
-@pytest.fixture(scope="module")
-async def database() -> AsyncIterator[MigratedDatabase]:
-    async with migrated_database(MIGRATIONS, "test_order_workflow", producer=SERVICE) as db:
-        yield db
-
-
-@pytest.fixture
-async def db(database: MigratedDatabase) -> MigratedDatabase:
-    await database.truncate()
-    return database
-
-
-@pytest.fixture
-async def api(db: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        title=SERVICE,
-        runtime=DatabaseOnlyRuntime(db, producer=SERVICE),  # type: ignore[arg-type]
-        routers=[router, operator_router, exception_router, workflow_router],
-    )
-    app.state.settings = OrderSettings()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://order-svc") as client:
-        yield client
 
 
 async def apply(db: MigratedDatabase, event: Event) -> None:
