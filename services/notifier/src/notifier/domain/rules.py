@@ -107,6 +107,17 @@ def exception_key(cause: str, order_id: uuid.UUID | str) -> str:
     return f"{cause}:{order_id}"
 
 
+def sla_details(event: SlaAtRisk | SlaBreached) -> dict[str, str]:
+    """What an SLA alert carries (no personal data: the order id says where to look)."""
+    return {
+        "order_id": str(event.order_id),
+        "channel": event.channel,
+        "order_class": event.order_class,
+        "stage": event.stage,
+        "deadline": event.deadline.isoformat(),
+    }
+
+
 def sla_at_risk(event: SlaAtRisk) -> AlertSpec:
     return AlertSpec(
         event_type="SlaAtRisk",
@@ -118,13 +129,7 @@ def sla_at_risk(event: SlaAtRisk) -> AlertSpec:
             f" (deadline {event.deadline.isoformat()})"
         ),
         dedupe_key=f"sla_at_risk:{event.order_id}:{event.stage}",
-        details={
-            "order_id": str(event.order_id),
-            "channel": event.channel,
-            "order_class": event.order_class,
-            "stage": event.stage,
-            "deadline": event.deadline.isoformat(),
-        },
+        details=sla_details(event),
         channel=event.channel,
     )
 
@@ -141,13 +146,7 @@ def sla_breached(event: SlaBreached) -> AlertSpec:
         ),
         # The same cause as OrderExceptionRaised(sla_breached): one alert per order.
         dedupe_key=exception_key("sla_breached", event.order_id),
-        details={
-            "order_id": str(event.order_id),
-            "channel": event.channel,
-            "order_class": event.order_class,
-            "stage": event.stage,
-            "deadline": event.deadline.isoformat(),
-        },
+        details=sla_details(event),
         channel=event.channel,
     )
 
