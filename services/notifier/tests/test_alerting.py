@@ -22,6 +22,7 @@ from oms_contracts.events import (
     OrderExceptionResolved,
     RejectedLine,
     SlaAtRisk,
+    SlaBreached,
     StockLow,
     StockRejected,
 )
@@ -135,6 +136,34 @@ async def test_one_alert_per_cause_and_order_whichever_event_comes_first(db, dis
     # Another cause of the same order is another alert.
     await dispatch(exception(order, "manual_review"))
     assert len(await rows_of(db, alerts)) == 2
+
+
+def breached(order_id: uuid.UUID) -> SlaBreached:
+    return SlaBreached(
+        order_id=order_id,
+        channel="web",
+        order_class="normal",
+        stage="review",
+        deadline=T0,
+        raised_at=T0,
+    )
+
+
+async def test_subscribers_of_either_event_of_one_cause_get_the_one_alert(db, dispatch) -> None:
+    """An SLA breach arrives as SlaBreached and as OrderExceptionRaised(sla_breached), on
+    two topics, in either order: one alert, delivered to the subscribers of both types,
+    once each, however often the events come."""
+    by_exception = await subscribe(db, ["OrderExceptionRaised"])
+    by_breach = await subscribe(db, ["SlaBreached"], target="http://127.0.0.1:9/sla")
+    order = uuid.uuid4()
+
+    await dispatch(exception(order, "sla_breached"))
+    await dispatch(breached(order))
+    await dispatch(breached(order))  # the same cause again (a new event id): nothing new
+
+    [alert] = await rows_of(db, alerts)
+    planned = sorted((d["subscription_id"], d["alert_id"]) for d in await rows_of(db, deliveries))
+    assert planned == sorted([(by_exception, alert["id"]), (by_breach, alert["id"])])
 
 
 async def test_a_redelivered_event_sends_nothing_new(db, dispatch, read_outbox) -> None:

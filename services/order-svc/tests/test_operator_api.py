@@ -217,3 +217,24 @@ async def test_a_refund_before_shipment_releases_the_stock(
     assert r.status_code == 200 and r.json()["state"] == "refunded"
     assert len(await events(database, order_id, "OrderCancelled")) == 1
     assert len(await events(database, order_id, "OrderRefunded")) == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ({"unit_price": "-5.00"}, "lines.0.unit_price"),
+        ({"unit_price": "56772132398477180.00"}, "lines.0.unit_price"),
+        ({"qty": 50_697_530}, "lines.0.qty"),
+        ({"sku": ""}, "lines.0.sku"),
+        ({"state": "shipped"}, "lines.0.state"),
+    ],
+)
+async def test_out_of_range_or_unknown_line_values_are_422_naming_the_field(
+    api: httpx.AsyncClient, line: dict[str, Any], field: str
+) -> None:
+    body = new_order()
+    body["lines"][0].update(line)
+    problem = assert_problem(await api.post("/orders", json=body), 422)
+    assert field in {e["field"] for e in problem["errors"]}, problem
+    r = await api.get("/orders", params={"limit": 500})
+    assert body["channel_order_id"] not in {o["channel_order_id"] for o in r.json()["items"]}

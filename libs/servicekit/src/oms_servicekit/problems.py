@@ -72,9 +72,9 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
-#: SQLSTATEs of text the database cannot store: character_not_in_repertoire (NUL),
-#: untranslatable_character.
-_UNSTORABLE_TEXT = {"22021", "22P05"}
+#: SQLSTATEs of values the database cannot store: character_not_in_repertoire (NUL),
+#: untranslatable_character, numeric_value_out_of_range, string_data_right_truncation.
+_UNSTORABLE_TEXT = {"22021", "22P05", "22003", "22001"}
 
 
 def is_unstorable_text(exc: BaseException) -> bool:
@@ -218,7 +218,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             log.info("request rejected: unstorable text", extra={"path": request.url.path})
             return problem_response(
                 422,
-                "text contains characters that cannot be stored (NUL or unpaired surrogates)",
+                "a value cannot be stored: out of range, too long, or text with NUL or"
+                " unpaired surrogates",
                 title="Request validation failed",
                 instance=request.url.path,
             )

@@ -59,6 +59,7 @@ async def raise_alert(
         spec, alert_id=alert_id, raised_at=raised_at, source=source
     ):
         log.info("alert deduplicated", extra={"dedupe_key": spec.dedupe_key})
+        await _serve_late_subscribers(session, spec, wanted, now=now, config=config)
         return None
     if announce and not spec.notice:
         await uow.emit(
@@ -83,6 +84,27 @@ async def raise_alert(
         },
     )
     return alert_id
+
+
+async def _serve_late_subscribers(
+    session: AsyncSession,
+    spec: AlertSpec,
+    wanted: list[dict[str, Any]],
+    *,
+    now: datetime,
+    config: AlertingConfig,
+) -> None:
+    """The same cause reached us by another event type (an SLA breach and its exception
+    event, say): subscribers of this type who have not had the live alert get it now."""
+    if not wanted:
+        return
+    alert_id = await AlertRepository(session).live_id(spec.dedupe_key)
+    if alert_id is None:
+        return
+    served = await DeliveryRepository(session).subscriptions_served(alert_id)
+    late = [sub for sub in wanted if sub["id"] not in served]
+    if late:
+        await plan_deliveries(session, alert_id, spec, late, now=now, config=config)
 
 
 async def _matching(session: AsyncSession, spec: AlertSpec) -> list[dict[str, Any]]:

@@ -121,6 +121,17 @@ class DeliveryRepository:
         )
         return digest_id
 
+    async def subscriptions_served(self, alert_id: uuid.UUID) -> set[uuid.UUID]:
+        """Subscriptions that already have ``alert_id`` on its way (alone or in a digest)."""
+        direct = select(deliveries.c.subscription_id).where(deliveries.c.alert_id == alert_id)
+        via_digest = (
+            select(deliveries.c.subscription_id)
+            .join(digest_alerts, digest_alerts.c.digest_id == deliveries.c.digest_id)
+            .where(digest_alerts.c.alert_id == alert_id)
+        )
+        rows = await self._session.execute(direct.union(via_digest))
+        return {r[0] for r in rows}
+
     async def add_to_digest(self, digest_id: uuid.UUID, alert_id: uuid.UUID) -> None:
         await self._session.execute(
             pg_insert(digest_alerts)

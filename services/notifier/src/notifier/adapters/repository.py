@@ -117,6 +117,16 @@ class AlertRepository:
         )
         await audit(self._session, "alert", str(alert_id), "acknowledge", operator)
 
+    async def live_id(self, dedupe_key: str) -> uuid.UUID | None:
+        """The open or acknowledged alert of ``dedupe_key``, if there is one."""
+        row = await self._session.execute(
+            select(alerts.c.id).where(
+                alerts.c.dedupe_key == dedupe_key, alerts.c.state != "resolved"
+            )
+        )
+        found = row.first()
+        return found.id if found is not None else None
+
     async def resolve_live(self, dedupe_key: str, *, actor: str, at: datetime) -> list[uuid.UUID]:
         """Resolve the live alert of ``dedupe_key`` (if any): the cause is dealt with, so a
         new occurrence is a new alert."""

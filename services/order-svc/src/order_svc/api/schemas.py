@@ -102,6 +102,11 @@ class CustomerIn(CustomerIdentity):
 class LineIn(OrderLine):
     model_config = ConfigDict(extra="forbid")
 
+    line_no: int = Field(ge=1, le=500)
+    sku: str = Field(min_length=1, max_length=64)
+    qty: int = Field(ge=1, le=100_000)
+    unit_price: Decimal = Field(ge=0, le=Decimal("1000000"), decimal_places=2)
+
 
 class AddressIn(Address):
     model_config = ConfigDict(extra="forbid")
