@@ -347,6 +347,23 @@ def test_compose_secrets_come_from_the_environment() -> None:
     assert postgres.startswith("${POSTGRES_PASSWORD:?"), "the database password is required"
 
 
+def test_compose_services_authenticate_with_jwt_configured_from_the_environment() -> None:
+    # Issue 11: jwt is the deploy default; issuer and audience are required variables and
+    # the key source (JWKS URL or PEM) comes from the environment, never a literal.
+    for name in SERVICES:
+        env = compose_services()[name]["environment"]
+        assert env["AUTH_MODE"] == "jwt", name
+        assert str(env["JWT_ISSUER"]).startswith("${JWT_ISSUER:?"), name
+        assert str(env["JWT_AUDIENCE"]).startswith("${JWT_AUDIENCE:?"), name
+        assert env["JWT_JWKS_URL"] == "${JWT_JWKS_URL:-}", name
+        assert env["JWT_PUBLIC_KEY"] == "${JWT_PUBLIC_KEY:-}", name
+    seed = compose_services()["seed"]["environment"]
+    assert seed["OMS_SEED_TOKEN"] == "${OMS_SEED_TOKEN:-}"
+    example = (DEPLOY / ".env.example").read_text().splitlines()
+    for key in ("JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL", "JWT_PUBLIC_KEY", "OMS_SEED_TOKEN"):
+        assert f"{key}=" in example, f".env.example must list {key} (empty)"
+
+
 def test_compose_topic_job_seed_and_fakes() -> None:
     services = compose_services()
     init = services["kafka-init"]
@@ -399,7 +416,8 @@ def _docker_compose() -> list[str]:
 
 
 def _compose_env(tmp_path: Path, **values: str) -> tuple[dict[str, str], Path]:
-    env = {k: v for k, v in os.environ.items() if k not in ("POSTGRES_PASSWORD", "OMS_DEMO_SECRET")}
+    required = ("POSTGRES_PASSWORD", "OMS_DEMO_SECRET", "JWT_ISSUER", "JWT_AUDIENCE")
+    env = {k: v for k, v in os.environ.items() if k not in required}
     env.update(values)
     empty = tmp_path / "empty.env"  # ignore a developer's deploy/.env
     empty.write_text("")
@@ -408,7 +426,13 @@ def _compose_env(tmp_path: Path, **values: str) -> tuple[dict[str, str], Path]:
 
 def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     base = _docker_compose()
-    env, env_file = _compose_env(tmp_path, POSTGRES_PASSWORD="test-only", OMS_DEMO_SECRET="x")
+    env, env_file = _compose_env(
+        tmp_path,
+        POSTGRES_PASSWORD="test-only",
+        OMS_DEMO_SECRET="x",
+        JWT_ISSUER="https://id.test/",
+        JWT_AUDIENCE="oms",
+    )
     cmd = [*base, "--env-file", str(env_file), "config", "-q"]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
@@ -656,6 +680,25 @@ def test_no_secret_values_are_rendered(target: str) -> None:
                 assert not SECRETISH.search(key), f"{key} belongs in the Secret"
                 assert key != "DATABASE_URL", "DATABASE_URL belongs in the Secret"
                 assert not CREDENTIALS_IN_URL.search(value), f"credentials in {key}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_services_authenticate_with_jwt_in_every_overlay(overlay: str) -> None:
+    # Issue 11: AUTH_MODE=jwt with an issuer, an audience and a JWKS URL in the ConfigMap
+    # every Deployment reads; no signing key anywhere in the manifests.
+    docs = render(f"overlays/{overlay}")
+    [config] = [d for d in docs if d["kind"] == "ConfigMap" and
+                d["metadata"]["name"].startswith("oms-config")]  # fmt: skip
+    data = config["data"]
+    assert data["AUTH_MODE"] == "jwt"
+    assert data["JWT_ISSUER"].startswith("https://")
+    assert data["JWT_AUDIENCE"]
+    assert data["JWT_JWKS_URL"].startswith("https://")
+    assert "JWT_PUBLIC_KEY" not in data and "PRIVATE KEY" not in str(docs)
+    for name, deployment in of_kind(docs, "Deployment").items():
+        sources = pod_spec(deployment)["containers"][0].get("envFrom") or []
+        refs = {s.get("configMapRef", {}).get("name", "") for s in sources}
+        assert any(r.startswith("oms-config") for r in refs), f"{name} does not read oms-config"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -1,4 +1,4 @@
-"""``python -m oms_devstack``: run, stop, status, sign.
+"""``python -m oms_devstack``: run, stop, status, sign, token.
 
 Failures the launcher understands (port taken, no database, a service that will not start)
 are printed as their message, without a traceback: the message says what to do.
@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,17 @@ from oms_devstack.signing import SIGNATURE_HEADER, signature
 from oms_devstack.specs import ServiceSpec
 from oms_devstack.stack import Stack
 from oms_devstack.state import StackState, state_path
+from oms_devstack.tokens import (
+    ALL_ROLES,
+    DEFAULT_TTL_S,
+    SEED_ROLES,
+    jwt_service_env,
+    key_path,
+    mint,
+    parse_roles,
+)
+
+AUTH_MODES = ("dev", "jwt")
 
 
 def _say(message: str) -> None:
@@ -55,7 +67,15 @@ def _check_not_running(root: Path) -> None:
         )
 
 
-async def _seed(stack: Stack) -> None:
+def _auth_mode(flag: str | None) -> str:
+    """``--auth``, else ``OMS_AUTH`` or ``AUTH`` (``make run AUTH=jwt``), else dev."""
+    mode = flag or os.environ.get("OMS_AUTH") or os.environ.get("AUTH") or "dev"
+    if mode not in AUTH_MODES:
+        raise DevstackError(f"unknown auth mode {mode!r}; use one of {', '.join(AUTH_MODES)}")
+    return mode
+
+
+async def _seed(stack: Stack, token: str | None) -> None:
     """Seed demo data; a failure is reported but leaves the (still useful) stack running."""
     names = stack.names
     if "inventory-svc" not in names or "channel-gateway" not in names:
@@ -65,6 +85,7 @@ async def _seed(stack: Stack) -> None:
             stack.url("inventory-svc"),
             stack.url("channel-gateway"),
             customers_url=stack.url("customer-svc") if "customer-svc" in names else None,
+            token=token,
         )
     except DevstackError as exc:
         _say(f"warning: {exc} (the stack runs without complete demo data)")
@@ -72,8 +93,15 @@ async def _seed(stack: Stack) -> None:
     _say(report.summary())
 
 
-async def _run(root: Path, detach: bool, seed: bool) -> int:
+async def _run(root: Path, detach: bool, seed: bool, auth: str) -> int:
     config = StackConfig.from_env(root, detach=detach)
+    seed_token: str | None = None
+    if auth == "jwt":
+        # The services trust only the demo key under .oms/; the seed gets its own token.
+        config.common_env.update(jwt_service_env(root))
+        seed_token = mint(root, "demo-seed", SEED_ROLES, ttl_s=3600)
+    else:
+        config.common_env["AUTH_MODE"] = "dev"  # whatever the shell says
     _check_not_running(root)
     stack = Stack(config)
     stack.check_ports_free()
@@ -99,10 +127,11 @@ async def _run(root: Path, detach: bool, seed: bool) -> int:
     starting.result()  # re-raises a start-up failure (the stack is already stopped then)
 
     if seed:
-        await _seed(stack)
+        await _seed(stack, seed_token)
     state = StackState.of(stack)
     state.save(state_path(root))
     secret = demo_secret()
+    _say(_auth_banner(auth, root))
     if detach:
         _say(
             render(
@@ -174,6 +203,24 @@ async def _status(root: Path) -> int:
     return 0 if all(ready) and broker_ok else 1
 
 
+def _auth_banner(auth: str, root: Path) -> str:
+    if auth == "jwt":
+        return (
+            f"AUTH_MODE=jwt: the services trust the demo key {key_path(root)}. Mint a token:\n"
+            "  python -m oms_devstack token --sub alice --roles orders:write,orders:read\n"
+            "  and send it as 'Authorization: Bearer <token>'."
+        )
+    return (
+        "!!! AUTH_MODE=dev: the services trust the X-Operator header as the caller and grant "
+        "it EVERY role. Local development only. For tokens: make run AUTH=jwt"
+    )
+
+
+def _token(root: Path, subject: str, roles: str, ttl_s: int) -> int:
+    print(mint(root, subject, parse_roles(roles), ttl_s=ttl_s), flush=True)
+    return 0
+
+
 def _sign(channel: str, secret: str, body_path: str, timestamp: int | None) -> int:
     body = sys.stdin.buffer.read() if body_path == "-" else Path(body_path).read_bytes()
     _say(f"{SIGNATURE_HEADER}: {signature(secret, body, timestamp)}")
@@ -196,6 +243,12 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start PostgreSQL (if needed), broker, services; seed demo")
     run.add_argument("--detach", action="store_true", help="run in the background and exit")
     run.add_argument("--no-seed", action="store_true", help="skip the demo data")
+    run.add_argument(
+        "--auth",
+        choices=AUTH_MODES,
+        default=None,
+        help="dev (X-Operator, every role) or jwt (demo tokens); default: $AUTH or dev",
+    )
     sub.add_parser("stop", help="stop the stack recorded in .oms/stack.json")
     sub.add_parser("status", help="readiness of each service and the broker")
     sign = sub.add_parser("sign", help=f"print the {SIGNATURE_HEADER} header for a body")
@@ -203,6 +256,16 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("--secret", default=None, help="channel secret (default: demo secret)")
     sign.add_argument("--body", required=True, help="file with the raw body, or - for stdin")
     sign.add_argument("--timestamp", type=int, default=None, help="unix seconds (default: now)")
+    token = sub.add_parser("token", help="print a demo JWT signed by the key under .oms/")
+    token.add_argument("--sub", required=True, help="the subject (who the caller is)")
+    token.add_argument(
+        "--roles",
+        default=",".join(ALL_ROLES),
+        help="comma-separated roles (default: all of them)",
+    )
+    token.add_argument(
+        "--ttl", type=int, default=DEFAULT_TTL_S, help="seconds of validity (default: 8 h)"
+    )
     return parser
 
 
@@ -212,11 +275,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     root: Path = args.root.absolute()
     try:
         if args.command == "run":
-            return asyncio.run(_run(root, args.detach, not args.no_seed))
+            return asyncio.run(_run(root, args.detach, not args.no_seed, _auth_mode(args.auth)))
         if args.command == "stop":
             return _stop(root)
         if args.command == "status":
             return asyncio.run(_status(root))
+        if args.command == "token":
+            return _token(root, args.sub, args.roles, args.ttl)
         return _sign(args.channel, args.secret or demo_secret(), args.body, args.timestamp)
     except DevstackError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -109,7 +109,7 @@ async def _post(
 
 
 async def _seed_tag_rules(
-    client: httpx.AsyncClient, customers_url: str, report: SeedReport
+    client: httpx.AsyncClient, customers_url: str, report: SeedReport, auth: dict[str, str]
 ) -> None:
     try:
         current = await client.get(f"{customers_url}/tag-rules")
@@ -119,7 +119,7 @@ async def _seed_tag_rules(
         response = await client.put(
             f"{customers_url}/tag-rules",
             json={"rules": TAG_RULES},
-            headers={"X-Operator": "demo-seed"},
+            headers={"X-Operator": "demo-seed", **auth},
         )
     except httpx.HTTPError as exc:
         raise SeedError(f"demo seed: tag rules failed: {exc!r}") from exc
@@ -136,18 +136,25 @@ async def seed_demo(
     *,
     secret: str | None = None,
     customers_url: str | None = None,
+    token: str | None = None,
 ) -> SeedReport:
     """Create the demo warehouses, SKUs, stock and channels over the services' HTTP APIs
-    (and the default tag rules through customer-svc's, when ``customers_url`` is given)."""
+    (and the default tag rules through customer-svc's, when ``customers_url`` is given).
+
+    With ``AUTH_MODE=jwt`` the services want a bearer token holding ``inventory:adjust``,
+    ``channels:admin`` (and ``customers:pii`` for the tag rules): ``token``, or else
+    ``OMS_SEED_TOKEN`` from the environment. Without one only dev mode accepts the seed."""
     report = SeedReport()
+    bearer = token or os.environ.get("OMS_SEED_TOKEN", "")
+    auth = {"Authorization": f"Bearer {bearer}"} if bearer else {}
     channel_secret = secret or demo_secret()
     async with http_client(timeout=15.0) as client:
         for warehouse in WAREHOUSES:
             label = f"warehouse {warehouse['code']}"
-            await _post(client, f"{inventory_url}/warehouses", warehouse, label, report)
+            await _post(client, f"{inventory_url}/warehouses", warehouse, label, report, auth)
         new_skus = set()
         for sku in SKUS:
-            if await _post(client, f"{inventory_url}/skus", sku, f"sku {sku['sku']}", report):
+            if await _post(client, f"{inventory_url}/skus", sku, f"sku {sku['sku']}", report, auth):
                 new_skus.add(sku["sku"])
         for sku_code, warehouse_code, qty in RECEIPTS:
             if sku_code not in new_skus:
@@ -164,13 +171,13 @@ async def seed_demo(
                 receipt,
                 f"stock {sku_code}@{warehouse_code} +{qty}",
                 report,
-                headers={"X-Operator": "demo-seed"},
+                headers={"X-Operator": "demo-seed", **auth},
             )
             if not created:
                 raise SeedError(f"demo seed: stock receipt {sku_code}@{warehouse_code} got 409")
         for name in CHANNELS:
             channel = {"name": name, "type": "generic", "secret": channel_secret}
-            await _post(client, f"{gateway_url}/channels", channel, f"channel {name}", report)
+            await _post(client, f"{gateway_url}/channels", channel, f"channel {name}", report, auth)
         if customers_url:
-            await _seed_tag_rules(client, customers_url, report)
+            await _seed_tag_rules(client, customers_url, report, auth)
     return report

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from oms_servicekit.problems import Problem
@@ -191,3 +191,36 @@ def require_role(role: str) -> Callable[[Request], Awaitable[Principal]]:
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def operator_with_role(role: str) -> Callable[..., Awaitable[str]]:
+    """A dependency: the subject of a caller holding ``role`` (401 unauthenticated, 403
+    without the role), for operator actions that record who did them in their audit."""
+    check = require_role(role)
+
+    async def dependency(
+        request: Request,
+        x_operator: Annotated[
+            str | None, Header(description="Who performs this action (AUTH_MODE=dev)")
+        ] = None,
+    ) -> str:
+        # x_operator is declared so OpenAPI documents the dev-mode header; the
+        # authenticator reads it (or the bearer token) from the request itself.
+        return (await check(request)).subject
+
+    return dependency
+
+
+def role_in_jwt_mode(role: str) -> Callable[[Request], Awaitable[Principal | None]]:
+    """A dependency for routes that were open before roles existed (placing an order,
+    catalogue set-up, reads): ``AUTH_MODE=jwt`` demands a token holding ``role`` (401/403);
+    dev mode admits the caller as before, with or without an ``X-Operator`` header, so
+    the ``make run`` front ends and scripts keep working unchanged."""
+    check = require_role(role)
+
+    async def dependency(request: Request) -> Principal | None:
+        if authenticator_of(request).mode == "dev":
+            return None
+        return await check(request)
+
+    return dependency

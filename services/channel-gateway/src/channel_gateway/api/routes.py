@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from channel_gateway.adapters.repository import Channel, GatewayRepository
+from channel_gateway.api.roles import ADMIN_IN_JWT_MODE, ChannelsAdmin
 from channel_gateway.api.schemas import (
     ChannelIn,
     ChannelOut,
@@ -43,7 +44,7 @@ from channel_gateway.domain.signature import SignatureError, verify, verify_plat
 from channel_gateway.imports import CSV_TYPES, XLSX_TYPE, csv_rows, parse_row, xlsx_rows
 from channel_gateway.ingest import ingest, ingest_many
 from channel_gateway.settings import GatewaySettings
-from oms_servicekit.http import OperatorDep, RuntimeDep
+from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -105,6 +106,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         response_model=ChannelOut,
         tags=["channels"],
         responses={409: {"description": "the channel exists"}},
+        dependencies=ADMIN_IN_JWT_MODE,
     )
     async def add_channel(body: ChannelIn, runtime: RuntimeDep) -> ChannelOut:
         config = ChannelSettings.model_validate(body.model_dump(exclude={"name", "secret"}))
@@ -139,6 +141,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         response_model=ChannelOut,
         tags=["channels"],
         responses={404: _PROBLEMS[404]},
+        dependencies=ADMIN_IN_JWT_MODE,
     )
     async def patch_channel(channel: str, body: ChannelPatch, runtime: RuntimeDep) -> ChannelOut:
         async with runtime.uow() as uow:
@@ -163,6 +166,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         response_model=SkuMapOut,
         tags=["channels"],
         responses={404: _PROBLEMS[404]},
+        dependencies=ADMIN_IN_JWT_MODE,
     )
     async def put_sku_map(channel: str, body: SkuMapIn, runtime: RuntimeDep) -> SkuMapOut:
         for key, value in body.mapping.items():
@@ -403,7 +407,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
     async def import_orders(
         request: Request,
         runtime: RuntimeDep,
-        operator: OperatorDep,
+        operator: ChannelsAdmin,
         channel: Annotated[str, Query(min_length=1, max_length=64)],
     ) -> ImportResult:
         """Orders from a CSV or XLSX file (one single-line order per row), streamed.

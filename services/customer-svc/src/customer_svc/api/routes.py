@@ -1,7 +1,8 @@
 """customer-svc HTTP API: resolve identities, profiles and cards, merges, tags, imports.
 
-Personal data (phone, e-mail, street address) is answered in full only to callers whose
-``X-Roles`` header holds ``customers:pii``; everyone else gets it masked.
+Personal data (phone, e-mail, street address) is answered in full only to callers holding
+``customers:pii`` (the token's roles; in dev mode the ``X-Roles`` header); everyone else
+gets it masked. Which role each change needs: see ``customer_svc.api.roles``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from customer_svc.adapters.tables import (
     merge_proposals,
     tag_rules,
 )
+from customer_svc.api.roles import PII_IN_JWT_MODE, CustomersOperator, PiiEditor, SeesPii
 from customer_svc.api.schemas import (
     CardOut,
     ChannelPolicyIn,
@@ -63,25 +65,15 @@ from customer_svc.profiles import (
     unmerge_customer,
 )
 from customer_svc.resolution import ResolvedCustomer, resolve_customer
-from oms_servicekit.http import OperatorDep, RuntimeDep
+from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 
 router = APIRouter()
 
-PII_ROLE = "customers:pii"
 #: How many of the latest orders a card lists.
 CARD_LAST_ORDERS = 10
 #: Rows a CSV import takes at most.
 IMPORT_MAX_ROWS = 10_000
-
-
-def _sees_pii(x_roles: str | None) -> bool:
-    return x_roles is not None and PII_ROLE in {r.strip() for r in x_roles.split(",")}
-
-
-RolesHeader = Annotated[
-    str | None, Header(description=f"Comma-separated roles; {PII_ROLE} sees personal data")
-]
 
 
 def _check_contacts(body: ResolveIn) -> None:
@@ -121,6 +113,7 @@ def _proposal_out(resolved: ResolvedCustomer) -> MergeProposalOut | None:
         200: {"description": "an existing customer matched"},
         201: {"description": "a new customer was created (maybe with a merge proposal)"},
     },
+    dependencies=PII_IN_JWT_MODE,
 )
 async def resolve(body: ResolveIn, runtime: RuntimeDep, response: Response) -> ResolveOut:
     """The customer id of a channel identity: exact identity, then phone (E.164), then
@@ -147,6 +140,7 @@ _ADDRESS_COLUMNS = ("region", "city", "line1", "postal_code")
     response_model=list[ImportRowOut],
     tags=["customers"],
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    dependencies=PII_IN_JWT_MODE,
 )
 async def import_customers(request: Request, runtime: RuntimeDep) -> list[ImportRowOut]:
     """A CSV with a header row (channel, platform_user_id, name, phone, email, region,
@@ -212,7 +206,7 @@ async def _import_row(runtime: Any, n: int, row: dict[str, Any]) -> ImportRowOut
     tags=["customers"],
     responses={404: {"description": "unknown customer"}, 409: {"description": "merged"}},
 )
-async def merge(body: MergeIn, runtime: RuntimeDep, operator: OperatorDep) -> MergeOut:
+async def merge(body: MergeIn, runtime: RuntimeDep, operator: CustomersOperator) -> MergeOut:
     """Merge ``merged_id`` into ``surviving_id`` (identities, orders, tags follow the
     survivor); audited and announced (``CustomerMerged``) in one transaction."""
     async with runtime.uow() as uow:
@@ -230,7 +224,9 @@ async def merge(body: MergeIn, runtime: RuntimeDep, operator: OperatorDep) -> Me
     tags=["customers"],
     responses={404: {"description": "not merged"}, 409: {"description": "orders since"}},
 )
-async def unmerge(customer_id: uuid.UUID, runtime: RuntimeDep, operator: OperatorDep) -> MergeOut:
+async def unmerge(
+    customer_id: uuid.UUID, runtime: RuntimeDep, operator: CustomersOperator
+) -> MergeOut:
     """Undo the merge of ``customer_id`` (the merged one) while no order has been placed
     since the merge."""
     async with runtime.uow() as uow:
@@ -283,11 +279,9 @@ async def _customer_out(session: Any, customer_id: uuid.UUID, pii: bool) -> Cust
     tags=["customers"],
     responses={404: {"description": "unknown customer"}},
 )
-async def get_customer(
-    customer_id: uuid.UUID, runtime: RuntimeDep, x_roles: RolesHeader = None
-) -> CustomerOut:
+async def get_customer(customer_id: uuid.UUID, runtime: RuntimeDep, pii: SeesPii) -> CustomerOut:
     async with runtime.uow() as uow:
-        return await _customer_out(uow.session, customer_id, _sees_pii(x_roles))
+        return await _customer_out(uow.session, customer_id, pii)
 
 
 @router.patch(
@@ -300,7 +294,8 @@ async def patch_customer(
     customer_id: uuid.UUID,
     body: CustomerPatch,
     runtime: RuntimeDep,
-    x_roles: RolesHeader = None,
+    pii: SeesPii,
+    editor: PiiEditor,
     x_operator: Annotated[str | None, Header()] = None,
 ) -> CustomerOut:
     """Change profile fields; each channel the customer is known on may require some
@@ -343,11 +338,17 @@ async def patch_customer(
                 .where(customers.c.id == customer_id)
                 .values(**{k: patch[k] for k in changed})
             )
-            await audit(session, x_operator or "api", "update", customer_id, {"fields": changed})
+            await audit(
+                session,
+                editor.subject if editor else (x_operator or "api"),
+                "update",
+                customer_id,
+                {"fields": changed},
+            )
             await emit_updated(uow, customer_id, changed)
         await uow.commit()
     async with runtime.uow() as uow:
-        return await _customer_out(uow.session, customer_id, _sees_pii(x_roles))
+        return await _customer_out(uow.session, customer_id, pii)
 
 
 @router.put(
@@ -356,7 +357,7 @@ async def patch_customer(
     tags=["customers"],
 )
 async def put_channel_policy(
-    channel: str, body: ChannelPolicyIn, runtime: RuntimeDep, operator: OperatorDep
+    channel: str, body: ChannelPolicyIn, runtime: RuntimeDep, operator: CustomersOperator
 ) -> ChannelPolicyIn:
     """Which profile fields a channel requires (checked on every PATCH)."""
     async with runtime.uow() as uow:
@@ -373,9 +374,8 @@ async def put_channel_policy(
 
 
 @router.get("/customers/{customer_id}/card", response_model=CardOut, tags=["customers"])
-async def card(customer_id: uuid.UUID, runtime: RuntimeDep, x_roles: RolesHeader = None) -> CardOut:
+async def card(customer_id: uuid.UUID, runtime: RuntimeDep, pii: SeesPii) -> CardOut:
     """Everything about a customer on one card."""
-    pii = _sees_pii(x_roles)
     async with runtime.uow() as uow:
         session = uow.session
         customer = await _customer_out(session, customer_id, pii)
@@ -446,6 +446,7 @@ async def _require_customer(session: Any, customer_id: uuid.UUID) -> None:
     response_model=ComplaintOut,
     status_code=201,
     tags=["customers"],
+    dependencies=PII_IN_JWT_MODE,
 )
 async def add_complaint(
     customer_id: uuid.UUID, body: ComplaintIn, runtime: RuntimeDep
@@ -474,7 +475,7 @@ async def add_complaint(
 
 @router.post("/customers/{customer_id}/tags", response_model=list[TagOut], tags=["tags"])
 async def operator_tags(
-    customer_id: uuid.UUID, body: TagsIn, runtime: RuntimeDep, operator: OperatorDep
+    customer_id: uuid.UUID, body: TagsIn, runtime: RuntimeDep, operator: CustomersOperator
 ) -> list[TagOut]:
     """Add or remove tags by hand (source ``operator``; rules never remove those)."""
     async with runtime.uow() as uow:
@@ -500,7 +501,9 @@ async def get_tag_rules(runtime: RuntimeDep) -> TagRulesIn:
     tags=["tags"],
     responses={422: {"description": "a rule does not compile (with its position)"}},
 )
-async def put_tag_rules(body: TagRulesIn, runtime: RuntimeDep, operator: OperatorDep) -> TagRulesIn:
+async def put_tag_rules(
+    body: TagRulesIn, runtime: RuntimeDep, operator: CustomersOperator
+) -> TagRulesIn:
     """Replace the tag rules. Each expression is checked (syntax and known facts) before
     any is stored; rules apply to each customer at its next order, complaint or merge."""
     names = [r.name for r in body.rules]

@@ -25,9 +25,10 @@ from inventory_svc.api.forecast_schemas import (
     SupplyOut,
     UpliftOut,
 )
+from inventory_svc.api.roles import InventoryAdjuster
 from inventory_svc.domain.replenishment import DEFAULT_LEAD_TIME_DAYS
 from oms_messaging import UnitOfWork
-from oms_servicekit.http import OperatorDep, RuntimeDep
+from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 
 router = APIRouter()
@@ -98,7 +99,7 @@ async def get_forecast(
 
 
 @router.post("/forecast/refresh", response_model=RefreshOut, tags=["forecast"])
-async def refresh_forecasts(runtime: RuntimeDep, operator: OperatorDep) -> RefreshOut:
+async def refresh_forecasts(runtime: RuntimeDep, operator: InventoryAdjuster) -> RefreshOut:
     """Run the nightly job now: refit A and B SKUs, renew and announce their suggestions."""
     summary = await forecasting.nightly_refresh(runtime.uow, force=True)
     return RefreshOut(
@@ -117,7 +118,7 @@ def _promotion_out(row: dict[str, object]) -> PromotionOut:
 
 @router.post("/promotions", status_code=201, response_model=PromotionOut, tags=["forecast"])
 async def add_promotion(
-    body: PromotionIn, runtime: RuntimeDep, operator: OperatorDep
+    body: PromotionIn, runtime: RuntimeDep, operator: InventoryAdjuster
 ) -> PromotionOut:
     """Put a promotion in the calendar; the forecasts of its SKUs are refitted on next use."""
     if body.end_date < body.start_date:
@@ -175,7 +176,7 @@ def _supply_out(sku: str, row: dict[str, object] | None) -> SupplyOut:
     responses={404: {"description": "unknown SKU"}},
 )
 async def put_supply(
-    sku: str, body: SupplyIn, runtime: RuntimeDep, operator: OperatorDep
+    sku: str, body: SupplyIn, runtime: RuntimeDep, operator: InventoryAdjuster
 ) -> SupplyOut:
     """Set the SKU's supplier lead time and the units on order per warehouse."""
     for warehouse, qty in body.on_order.items():
@@ -211,7 +212,7 @@ async def get_supply(sku: str, runtime: RuntimeDep) -> SupplyOut:
 
 @router.post("/sales-history/import", response_model=SalesImportOut, tags=["forecast"])
 async def import_sales(
-    body: SalesImportIn, runtime: RuntimeDep, operator: OperatorDep
+    body: SalesImportIn, runtime: RuntimeDep, operator: InventoryAdjuster
 ) -> SalesImportOut:
     """Backfill daily demand (e.g. from the system before this one); the rows' days and
     channels replace what an earlier import said, and the SKUs' forecasts are refitted."""

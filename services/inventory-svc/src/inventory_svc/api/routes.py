@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from inventory_svc.adapters.stock_repository import Change, StockRepository
+from inventory_svc.api.roles import ADJUST_IN_JWT_MODE, InventoryAdjuster
 from inventory_svc.api.schemas import (
     AbcOut,
     AdjustmentIn,
@@ -34,7 +35,7 @@ from inventory_svc.domain.policy import ChannelCap
 from inventory_svc.inventory import Inventory, Policy, Refused
 from oms_contracts.events import WarehouseUpdated
 from oms_messaging import UnitOfWork
-from oms_servicekit.http import OperatorDep, RuntimeDep
+from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 
 router = APIRouter()
@@ -87,6 +88,7 @@ def _warehouse_row(values: dict[str, Any]) -> dict[str, Any]:
     response_model=WarehouseOut,
     tags=["warehouses"],
     responses={409: {"description": "a warehouse with this code exists"}},
+    dependencies=ADJUST_IN_JWT_MODE,
 )
 async def add_warehouse(body: WarehouseIn, runtime: RuntimeDep) -> WarehouseOut:
     """Add a warehouse; ``WarehouseUpdated`` tells routing about it."""
@@ -105,6 +107,7 @@ async def add_warehouse(body: WarehouseIn, runtime: RuntimeDep) -> WarehouseOut:
     response_model=WarehouseOut,
     tags=["warehouses"],
     responses={404: {"description": "unknown warehouse"}},
+    dependencies=ADJUST_IN_JWT_MODE,
 )
 async def update_warehouse(code: str, body: WarehouseUpdate, runtime: RuntimeDep) -> WarehouseOut:
     """Replace a warehouse's master data; ``WarehouseUpdated`` tells routing about it."""
@@ -140,6 +143,7 @@ async def list_warehouses(runtime: RuntimeDep) -> list[WarehouseOut]:
     response_model=SkuOut,
     tags=["skus"],
     responses={409: {"description": "the SKU exists"}},
+    dependencies=ADJUST_IN_JWT_MODE,
 )
 async def add_sku(body: SkuIn, runtime: RuntimeDep) -> SkuOut:
     async with runtime.uow() as uow:
@@ -194,6 +198,7 @@ async def _policy_out(inventory: Inventory, policy: Policy) -> PolicyOut:
     response_model=PolicyOut,
     tags=["skus"],
     responses={404: {"description": "unknown SKU"}},
+    dependencies=ADJUST_IN_JWT_MODE,
 )
 async def put_policy(sku: str, body: PolicyIn, runtime: RuntimeDep) -> PolicyOut:
     """Set the SKU's safety stock, channel caps, channels to pause when low, ABC override."""
@@ -235,7 +240,7 @@ async def get_policy(sku: str, runtime: RuntimeDep) -> PolicyOut:
 
 
 @router.post("/abc/recompute", response_model=AbcOut, tags=["skus"])
-async def recompute_abc(runtime: RuntimeDep, operator: OperatorDep) -> AbcOut:
+async def recompute_abc(runtime: RuntimeDep, operator: InventoryAdjuster) -> AbcOut:
     """Recompute every SKU's ABC class from the last 90 days of sales value now."""
     async with runtime.uow() as uow:
         classes = await Inventory(uow).recompute_abc(datetime.now(UTC))
@@ -247,7 +252,9 @@ async def recompute_abc(runtime: RuntimeDep, operator: OperatorDep) -> AbcOut:
 
 
 @router.post("/stock/receipts", status_code=201, response_model=StockOut, tags=["stock"])
-async def receive_stock(body: ReceiptIn, operator: OperatorDep, runtime: RuntimeDep) -> StockOut:
+async def receive_stock(
+    body: ReceiptIn, operator: InventoryAdjuster, runtime: RuntimeDep
+) -> StockOut:
     """Goods arrived at a warehouse: on hand goes up, with a ledger row naming the operator."""
     async with runtime.uow() as uow:
         inventory = Inventory(uow)
@@ -272,7 +279,9 @@ async def receive_stock(body: ReceiptIn, operator: OperatorDep, runtime: Runtime
     tags=["stock"],
     responses={409: {"description": "on hand would fall below zero or below reserved"}},
 )
-async def adjust_stock(body: AdjustmentIn, operator: OperatorDep, runtime: RuntimeDep) -> StockOut:
+async def adjust_stock(
+    body: AdjustmentIn, operator: InventoryAdjuster, runtime: RuntimeDep
+) -> StockOut:
     """Correct on hand (damage, loss, found, cycle count): all of it or nothing."""
     async with runtime.uow() as uow:
         inventory = Inventory(uow)
@@ -297,7 +306,9 @@ async def adjust_stock(body: AdjustmentIn, operator: OperatorDep, runtime: Runti
     tags=["stock"],
     responses={409: {"description": "not enough free stock at the source"}},
 )
-async def transfer_stock(body: TransferIn, operator: OperatorDep, runtime: RuntimeDep) -> StockOut:
+async def transfer_stock(
+    body: TransferIn, operator: InventoryAdjuster, runtime: RuntimeDep
+) -> StockOut:
     """Move free units between warehouses: two ledger rows, one transaction."""
     async with runtime.uow() as uow:
         inventory = Inventory(uow)

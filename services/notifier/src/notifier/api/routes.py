@@ -11,10 +11,11 @@ from fastapi import APIRouter, Query
 
 from notifier.adapters.deliveries import DeliveryRepository
 from notifier.adapters.repository import AlertRepository, EventLog
+from notifier.api.roles import AlertsAcker
 from notifier.api.schemas import AlertOut, DeliveryOut, EventOut
 from notifier.api.subscriptions import router as subscriptions_router
 from notifier.domain.delivery import summarize
-from oms_servicekit.http import OperatorDep, RuntimeDep
+from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 
 router = APIRouter()
@@ -63,13 +64,14 @@ async def list_alerts(
     tags=["alerts"],
     responses={
         400: {"description": "invalid X-Operator"},
-        401: {"description": "no X-Operator header"},
+        401: {"description": "no X-Operator header (dev) or no valid token (jwt)"},
+        403: {"description": "the caller lacks alerts:ack"},
         404: {"description": "no such alert"},
         409: {"description": "the alert is resolved"},
     },
 )
 async def acknowledge_alert(
-    alert_id: uuid.UUID, runtime: RuntimeDep, operator: OperatorDep
+    alert_id: uuid.UUID, runtime: RuntimeDep, operator: AlertsAcker
 ) -> AlertOut:
     """Acknowledge an open alert as the operator (audited). Acknowledging it again
     changes nothing; a resolved alert cannot be acknowledged (409)."""

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from notifier.adapters.subscriptions import SubscriptionRepository
+from notifier.api.roles import SubscriptionsAdmin
 from notifier.api.subscription_schemas import (
     BoardTarget,
     EmailTarget,
@@ -26,7 +27,7 @@ from notifier.domain.subscriptions import (
     check_email,
     check_webhook_url,
 )
-from oms_servicekit.http import OperatorDep, RuntimeDep
+from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 
 router = APIRouter(tags=["subscriptions"])
@@ -69,7 +70,7 @@ def to_out(row: dict[str, Any]) -> SubscriptionOut:
     "/subscriptions", status_code=201, response_model=SubscriptionCreated, responses=_PROBLEMS
 )
 async def create_subscription(
-    body: SubscriptionIn, runtime: RuntimeDep, operator: OperatorDep, policy: TargetPolicyDep
+    body: SubscriptionIn, runtime: RuntimeDep, operator: SubscriptionsAdmin, policy: TargetPolicyDep
 ) -> SubscriptionCreated:
     """Subscribe a target to event types (optionally one channel/warehouse). For a
     webhook the answer carries ``secret``, the HMAC-SHA256 key of ``X-OMS-Signature``:
@@ -121,7 +122,7 @@ async def get_subscription(subscription_id: uuid.UUID, runtime: RuntimeDep) -> S
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, responses=_PROBLEMS)
 async def delete_subscription(
-    subscription_id: uuid.UUID, runtime: RuntimeDep, operator: OperatorDep
+    subscription_id: uuid.UUID, runtime: RuntimeDep, operator: SubscriptionsAdmin
 ) -> Response:
     """Stop delivering to it; deliveries not yet sent are cancelled."""
     async with runtime.uow() as uow:

@@ -15,11 +15,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from oms_contracts.events import ExceptionCause, OrderCancelled
-from oms_servicekit.http import OperatorDep, RuntimeDep
+from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 from order_svc.adapters.exception_store import OPEN, ExceptionRepository
 from order_svc.adapters.repository import OrderRepository
 from order_svc.adapters.workflow_store import WorkflowStore
+from order_svc.api.roles import ORDERS_READ, OrdersWriter
 from order_svc.api.routes import SettingsDep
 from order_svc.api.sla_schemas import (
     CauseStats,
@@ -49,7 +50,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/exceptions", response_model=ExceptionPage)
+@router.get("/exceptions", response_model=ExceptionPage, dependencies=ORDERS_READ)
 async def list_exceptions(
     runtime: RuntimeDep,
     cause: ExceptionCause | None = None,
@@ -77,7 +78,7 @@ async def list_exceptions(
     )
 
 
-@router.get("/exceptions/stats", response_model=ExceptionStats)
+@router.get("/exceptions/stats", response_model=ExceptionStats, dependencies=ORDERS_READ)
 async def exception_stats(runtime: RuntimeDep) -> ExceptionStats:
     """How many exceptions are open and resolved, per cause."""
     async with runtime.uow() as uow:
@@ -90,7 +91,12 @@ async def exception_stats(runtime: RuntimeDep) -> ExceptionStats:
     )
 
 
-@router.get("/exceptions/{exception_id}", response_model=ExceptionOut, responses=ERRORS)
+@router.get(
+    "/exceptions/{exception_id}",
+    response_model=ExceptionOut,
+    responses=ERRORS,
+    dependencies=ORDERS_READ,
+)
 async def get_exception(exception_id: uuid.UUID, runtime: RuntimeDep) -> ExceptionOut:
     async with runtime.uow() as uow:
         row = await ExceptionRepository(uow.session).get(exception_id)
@@ -105,7 +111,7 @@ async def resolve_exception(
     body: ResolveIn,
     runtime: RuntimeDep,
     settings: SettingsDep,
-    operator: OperatorDep,
+    operator: OrdersWriter,
 ) -> ExceptionOut:
     """Retry (back to paid, through the workflow rules again, routed and its stock asked
     for), release (the order goes on as it is; for a manual review hold, the reviewer's

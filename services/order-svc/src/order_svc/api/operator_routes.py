@@ -2,7 +2,8 @@
 
 ``POST /orders`` honours ``Idempotency-Key``: the same key with the same body answers
 what the first request answered and creates nothing; the same key with another body is
-refused. Actions (cancel, pick, ship, deliver, refund) need ``X-Operator``, who is
+refused. Placing needs ``orders:write`` in jwt mode; actions (cancel, pick, ship, deliver,
+refund) need ``orders:write`` and an identity (token subject or ``X-Operator``), who is
 recorded as the transition's actor; an action the order's state does not allow answers
 409 and changes nothing; repeating an action that already happened changes nothing.
 """
@@ -31,10 +32,11 @@ from oms_contracts.events import (
     ShipmentLine,
 )
 from oms_messaging import UnitOfWork
-from oms_servicekit.http import OperatorDep, RuntimeDep
+from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 from order_svc.adapters.repository import OrderRepository
 from order_svc.adapters.tables import idempotency_keys, orders
+from order_svc.api.roles import OrderPlacer, OrdersWriter
 from order_svc.api.routes import SettingsDep
 from order_svc.api.schemas import (
     CancelIn,
@@ -67,6 +69,7 @@ async def place_order(
     body: NewOrderIn,
     runtime: RuntimeDep,
     settings: SettingsDep,
+    _caller: OrderPlacer,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Place an order directly; it then runs through the same flow as channel orders."""
@@ -178,7 +181,7 @@ async def _act(runtime: RuntimeDep, order_id: uuid.UUID, action: Action) -> Orde
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, responses=CONFLICT)
 async def cancel_order(
-    order_id: uuid.UUID, body: CancelIn, runtime: RuntimeDep, operator: OperatorDep
+    order_id: uuid.UUID, body: CancelIn, runtime: RuntimeDep, operator: OrdersWriter
 ) -> OrderOut:
     """Cancel until the parcel leaves; inventory releases any stock held (OrderCancelled)."""
 
@@ -204,7 +207,7 @@ async def cancel_order(
 
 @router.post("/orders/{order_id}/pick", response_model=OrderOut, responses=CONFLICT)
 async def start_picking(
-    order_id: uuid.UUID, runtime: RuntimeDep, operator: OperatorDep
+    order_id: uuid.UUID, runtime: RuntimeDep, operator: OrdersWriter
 ) -> OrderOut:
     """Hand a confirmed order to its warehouse(s) for picking."""
 
@@ -216,7 +219,7 @@ async def start_picking(
 
 @router.post("/orders/{order_id}/ship", response_model=OrderOut, responses=CONFLICT)
 async def ship_order(
-    order_id: uuid.UUID, body: ShipIn, runtime: RuntimeDep, operator: OperatorDep
+    order_id: uuid.UUID, body: ShipIn, runtime: RuntimeDep, operator: OrdersWriter
 ) -> OrderOut:
     """The parcel(s) left with a carrier: OrderShipped with every line and its warehouse."""
 
@@ -250,7 +253,7 @@ async def ship_order(
 
 @router.post("/orders/{order_id}/deliver", response_model=OrderOut, responses=CONFLICT)
 async def deliver_order(
-    order_id: uuid.UUID, runtime: RuntimeDep, operator: OperatorDep
+    order_id: uuid.UUID, runtime: RuntimeDep, operator: OrdersWriter
 ) -> OrderOut:
     async def action(uow: UnitOfWork, order: Order, now: datetime) -> bool:
         if not order.deliver(operator, now):
@@ -264,7 +267,7 @@ async def deliver_order(
 
 @router.post("/orders/{order_id}/refund", response_model=OrderOut, responses=CONFLICT)
 async def refund_order(
-    order_id: uuid.UUID, body: RefundIn, runtime: RuntimeDep, operator: OperatorDep
+    order_id: uuid.UUID, body: RefundIn, runtime: RuntimeDep, operator: OrdersWriter
 ) -> OrderOut:
     """Refund a paid (not yet reserved), cancelled or delivered order.
 

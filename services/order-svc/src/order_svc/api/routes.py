@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 from order_svc.adapters.repository import OrderRepository
+from order_svc.api.roles import ORDERS_READ
 from order_svc.api.schemas import (
     CreditCallbackIn,
     CreditCallbackOut,
@@ -28,7 +29,10 @@ router = APIRouter(tags=["orders"])
 
 
 @router.get(
-    "/orders/{order_id}", response_model=OrderOut, responses={404: {"description": "unknown order"}}
+    "/orders/{order_id}",
+    response_model=OrderOut,
+    responses={404: {"description": "unknown order"}},
+    dependencies=ORDERS_READ,
 )
 async def get_order(order_id: uuid.UUID, runtime: RuntimeDep) -> OrderOut:
     """The order, its lines, its state and every state change with its time."""
@@ -39,7 +43,7 @@ async def get_order(order_id: uuid.UUID, runtime: RuntimeDep) -> OrderOut:
     return OrderOut.model_validate(view)
 
 
-@router.get("/orders", response_model=OrderPage)
+@router.get("/orders", response_model=OrderPage, dependencies=ORDERS_READ)
 async def list_orders(
     runtime: RuntimeDep,
     channel: Annotated[str | None, Query(max_length=64)] = None,

@@ -10,6 +10,7 @@ from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 from order_svc.adapters.repository import OrderRepository
 from order_svc.adapters.routing_repository import RoutingRepository
+from order_svc.api.roles import ORDERS_READ
 from order_svc.api.routing_schemas import (
     CustomerDataOut,
     PickLine,
@@ -25,6 +26,7 @@ router = APIRouter(tags=["routing"])
     "/orders/{order_id}/picklist",
     response_model=PickListOut,
     responses={404: {"description": "unknown order"}},
+    dependencies=ORDERS_READ,
 )
 async def pick_list(order_id: uuid.UUID, runtime: RuntimeDep) -> PickListOut:
     """Lines per warehouse, with the delivery requirements (the order's own and its
@@ -61,7 +63,9 @@ async def pick_list(order_id: uuid.UUID, runtime: RuntimeDep) -> PickListOut:
     )
 
 
-@router.get("/routing/warehouses", response_model=list[RoutingWarehouseOut])
+@router.get(
+    "/routing/warehouses", response_model=list[RoutingWarehouseOut], dependencies=ORDERS_READ
+)
 async def routing_warehouses(runtime: RuntimeDep) -> list[RoutingWarehouseOut]:
     """The warehouses routing chooses from, as inventory-svc last announced them."""
     async with runtime.uow() as uow:

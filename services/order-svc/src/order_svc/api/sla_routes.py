@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 from order_svc.adapters.sla_store import SlaRepository
+from order_svc.api.roles import ORDERS_READ
 from order_svc.api.sla_schemas import OpenSlaItem, OpenSlaPage, SlaReport, SlaStageStats
 from order_svc.domain.sla import Deadline
 
@@ -19,7 +20,7 @@ router = APIRouter(tags=["sla"])
 MAX_REPORT_WINDOW = timedelta(days=366)
 
 
-@router.get("/sla/open", response_model=OpenSlaPage)
+@router.get("/sla/open", response_model=OpenSlaPage, dependencies=ORDERS_READ)
 async def open_clocks(
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -59,7 +60,7 @@ def _open_item(row: dict[str, Any], now: datetime) -> OpenSlaItem:
     )
 
 
-@router.get("/reports/sla", response_model=SlaReport)
+@router.get("/reports/sla", response_model=SlaReport, dependencies=ORDERS_READ)
 async def sla_report(
     runtime: RuntimeDep,
     from_: Annotated[

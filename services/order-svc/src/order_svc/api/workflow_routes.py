@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from oms_servicekit.http import OperatorDep, RuntimeDep
+from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 from order_svc.adapters.workflow_store import WorkflowStore
+from order_svc.api.roles import ORDERS_READ, OrdersWriter
 from order_svc.api.routes import SettingsDep
 from order_svc.api.workflow_schemas import WorkflowRuleIn, WorkflowRulesIn, WorkflowRulesOut
 from order_svc.domain.workflow import FACT_TYPES, RuleSetError, WorkflowRule, parse_rules
@@ -30,7 +31,7 @@ def _out(rule: WorkflowRule) -> WorkflowRuleIn:
     return WorkflowRuleIn.model_validate(rule.as_data())
 
 
-@router.get("/workflow/rules", response_model=WorkflowRulesOut)
+@router.get("/workflow/rules", response_model=WorkflowRulesOut, dependencies=ORDERS_READ)
 async def get_workflow_rules(runtime: RuntimeDep, settings: SettingsDep) -> WorkflowRulesOut:
     """The rules in force, in the order they are tried."""
     async with runtime.uow() as uow:
@@ -54,7 +55,7 @@ async def get_workflow_rules(runtime: RuntimeDep, settings: SettingsDep) -> Work
     },
 )
 async def put_workflow_rules(
-    body: WorkflowRulesIn, runtime: RuntimeDep, operator: OperatorDep
+    body: WorkflowRulesIn, runtime: RuntimeDep, operator: OrdersWriter
 ) -> WorkflowRulesOut:
     """Replace the rule set for every replica; orders follow it from their next step."""
     try:

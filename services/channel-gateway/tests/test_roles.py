@@ -1,0 +1,95 @@
+"""Roles in AUTH_MODE=jwt on channel-gateway, on a real PostgreSQL: channel configuration
+needs ``channels:admin`` (403 without it, and nothing changes; 401 without a token), while
+webhooks stay authenticated by the platform's signature alone, with no token."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from channel_gateway.api.routes import build_router
+from channel_gateway.bootstrap import SERVICE
+from channel_gateway.domain.signature import sign
+from channel_gateway.settings import GatewaySettings
+from oms_servicekit.auth import Authenticator, AuthSettings
+from oms_servicekit.http import create_app
+from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PUBLIC = (
+    KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
+SECRET = "shpss_0123456789abcdef"
+CHANNEL = {"name": "web", "type": "generic", "secret": SECRET}
+
+
+def bearer(*roles: str, sub: str = "erin@example.com") -> dict[str, str]:
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "iss": "https://id.test/",
+        "aud": "oms",
+        "exp": int(time.time()) + 300,
+        "roles": list(roles),
+    }
+    return {"Authorization": f"Bearer {jwt.encode(claims, KEY, algorithm='RS256')}"}
+
+
+@pytest.fixture
+async def jwt_client(gdb: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
+    settings = AuthSettings(
+        auth_mode="jwt", jwt_issuer="https://id.test/", jwt_audience="oms", jwt_public_key=PUBLIC
+    )
+    app = create_app(
+        title=SERVICE,
+        runtime=DatabaseOnlyRuntime(gdb, producer=SERVICE),  # type: ignore[arg-type]
+        routers=[build_router(GatewaySettings())],
+        authenticator=Authenticator(settings),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://channel-gateway") as c:
+        yield c
+
+
+async def test_channel_configuration_needs_channels_admin(jwt_client: httpx.AsyncClient) -> None:
+    assert (await jwt_client.post("/channels", json=CHANNEL)).status_code == 401
+    refused = await jwt_client.post("/channels", json=CHANNEL, headers=bearer("orders:write"))
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert (await jwt_client.get("/channels")).json() == []
+
+    admin = bearer("channels:admin")
+    assert (await jwt_client.post("/channels", json=CHANNEL, headers=admin)).status_code == 201
+    patch = {"clock_skew_s": 5}
+    refused = await jwt_client.patch("/channels/web", json=patch, headers=bearer("orders:read"))
+    assert refused.status_code == 403
+    assert (await jwt_client.get("/channels/web")).json()["clock_skew_s"] != 5
+    done = await jwt_client.patch("/channels/web", json=patch, headers=admin)
+    assert done.status_code == 200 and done.json()["clock_skew_s"] == 5
+
+
+async def test_webhooks_take_no_token_only_the_signature(jwt_client: httpx.AsyncClient) -> None:
+    admin = bearer("channels:admin")
+    assert (await jwt_client.post("/channels", json=CHANNEL, headers=admin)).status_code == 201
+    body = {
+        "channel_order_id": "G-1",
+        "customer": {"platform_user_id": "u1"},
+        "lines": [{"sku": "SKU-1", "qty": 1, "unit_price": "5.00"}],
+        "currency": "CNY",
+        "shipping_address": {"region": "CN-SH"},
+    }
+    raw = json.dumps(body).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-OMS-Signature": sign(SECRET, int(time.time()), raw),
+    }
+    assert (await jwt_client.post("/webhooks/web", content=raw, headers=headers)).status_code == 202
