@@ -161,9 +161,15 @@ def order_body(sku: str, qty: int = 1, **overrides: Any) -> dict[str, Any]:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], timeout: float = 30.0
+    probe: Callable[[], Awaitable[Any]],
+    check: Callable[[Any], bool],
+    timeout: float = 30.0,
+    interval: float = 0.2,
 ) -> Any:
-    """Poll ``probe`` until ``check`` accepts its value; fail with the last value seen."""
+    """Poll ``probe`` until ``check`` accepts its value; fail with the last value seen.
+
+    A heavy probe (hundreds of requests) takes a longer ``interval``, so the test does not
+    compete with the stack for the CPU it is waiting on."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = await probe()
@@ -171,7 +177,7 @@ async def eventually(
             return value
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(interval)
 
 
 @pytest.fixture(scope="session")

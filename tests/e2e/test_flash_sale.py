@@ -174,7 +174,7 @@ async def run_flash_sale(oms: Oms, scale: float) -> None:
         f" (503 retries: {sum(retries.values())})",
         flush=True,
     )
-    await eventually(progress, lambda left: left == 0, timeout=240)
+    await eventually(progress, lambda left: left == 0, timeout=240, interval=2.0)
     settled = time.monotonic()
 
     states = Counter(order["state"] for order in final.values())
