@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -37,6 +38,7 @@ from oms_contracts.events import WarehouseUpdated
 from oms_messaging import UnitOfWork
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
+from oms_servicekit.runtime import ServiceRuntime
 
 router = APIRouter()
 
@@ -251,25 +253,33 @@ async def recompute_abc(runtime: RuntimeDep, operator: InventoryAdjuster) -> Abc
 # -- stock ----------------------------------------------------------------------------------
 
 
+async def _move_stock(
+    runtime: ServiceRuntime,
+    sku: str,
+    move: Callable[[Inventory], Awaitable[object]],
+) -> StockOut:
+    """Apply one stock movement and answer the SKU's stock after it, in one transaction;
+    a refused movement (4xx) changes nothing."""
+    async with runtime.uow() as uow:
+        inventory = Inventory(uow)
+        try:
+            await move(inventory)
+        except Refused as exc:
+            raise _refused(exc) from None
+        out = await _stock_of(inventory, sku)
+        await uow.commit()
+        return out
+
+
 @router.post("/stock/receipts", status_code=201, response_model=StockOut, tags=["stock"])
 async def receive_stock(
     body: ReceiptIn, operator: InventoryAdjuster, runtime: RuntimeDep
 ) -> StockOut:
     """Goods arrived at a warehouse: on hand goes up, with a ledger row naming the operator."""
-    async with runtime.uow() as uow:
-        inventory = Inventory(uow)
-        try:
-            await inventory.receive(
-                body.sku,
-                body.warehouse,
-                body.qty,
-                Change(kind="receipt", reason=body.reason, operator=operator),
-            )
-        except Refused as exc:
-            raise _refused(exc) from None
-        out = await _stock_of(inventory, body.sku)
-        await uow.commit()
-        return out
+    change = Change(kind="receipt", reason=body.reason, operator=operator)
+    return await _move_stock(
+        runtime, body.sku, lambda inv: inv.receive(body.sku, body.warehouse, body.qty, change)
+    )
 
 
 @router.post(
@@ -283,20 +293,10 @@ async def adjust_stock(
     body: AdjustmentIn, operator: InventoryAdjuster, runtime: RuntimeDep
 ) -> StockOut:
     """Correct on hand (damage, loss, found, cycle count): all of it or nothing."""
-    async with runtime.uow() as uow:
-        inventory = Inventory(uow)
-        try:
-            await inventory.adjust(
-                body.sku,
-                body.warehouse,
-                body.delta,
-                Change(kind=body.kind, reason=body.reason, operator=operator),
-            )
-        except Refused as exc:
-            raise _refused(exc) from None
-        out = await _stock_of(inventory, body.sku)
-        await uow.commit()
-        return out
+    change = Change(kind=body.kind, reason=body.reason, operator=operator)
+    return await _move_stock(
+        runtime, body.sku, lambda inv: inv.adjust(body.sku, body.warehouse, body.delta, change)
+    )
 
 
 @router.post(
@@ -310,21 +310,12 @@ async def transfer_stock(
     body: TransferIn, operator: InventoryAdjuster, runtime: RuntimeDep
 ) -> StockOut:
     """Move free units between warehouses: two ledger rows, one transaction."""
-    async with runtime.uow() as uow:
-        inventory = Inventory(uow)
-        try:
-            await inventory.transfer(
-                body.sku,
-                body.from_,
-                body.to,
-                body.qty,
-                Change(kind="transfer", reason=body.reason, operator=operator),
-            )
-        except Refused as exc:
-            raise _refused(exc) from None
-        out = await _stock_of(inventory, body.sku)
-        await uow.commit()
-        return out
+    change = Change(kind="transfer", reason=body.reason, operator=operator)
+    return await _move_stock(
+        runtime,
+        body.sku,
+        lambda inv: inv.transfer(body.sku, body.from_, body.to, body.qty, change),
+    )
 
 
 @router.get(
