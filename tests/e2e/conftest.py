@@ -119,7 +119,12 @@ class Oms:
 
     async def find_order(self, order_ref: str) -> dict[str, Any]:
         """The order, or a placeholder while it has not reached order-svc yet."""
-        r = await self.http.get(f"{self.orders}/orders/{order_ref}")
+        try:
+            r = await self.http.get(f"{self.orders}/orders/{order_ref}")
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # A pooled keep-alive connection the server closed as it was reused: the
+            # poll is simply repeated (a stack that is down fails on the next tries).
+            return {"state": None, "customer_id": None}
         if r.status_code in (404, 503):  # not there yet, or the database is busy: poll again
             return {"state": None, "customer_id": None}
         assert r.status_code == 200, r.text
