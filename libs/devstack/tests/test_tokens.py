@@ -20,6 +20,7 @@ from oms_devstack.tokens import (
     mint,
     parse_roles,
     public_key_pem,
+    service_token_env,
 )
 from oms_servicekit.auth import Authenticator, AuthSettings
 
@@ -97,3 +98,19 @@ def test_make_run_auth_mode_comes_from_the_flag_then_the_environment(
     monkeypatch.setenv("AUTH", "none")
     with pytest.raises(DevstackError, match="none"):
         _auth_mode(None)
+
+
+async def test_make_run_auth_jwt_gives_the_notifier_its_own_read_only_token(
+    tmp_path: Path,
+) -> None:
+    env = jwt_service_env(tmp_path)
+    token = service_token_env(tmp_path)["notifier"]["SERVICE_TOKEN"]
+    settings = AuthSettings(
+        auth_mode="jwt",
+        jwt_issuer=env["JWT_ISSUER"],
+        jwt_audience=env["JWT_AUDIENCE"],
+        jwt_public_key=env["JWT_PUBLIC_KEY"],
+    )
+    principal = await Authenticator(settings).authenticate({"authorization": f"Bearer {token}"})
+    assert principal.subject == "service:notifier"
+    assert principal.roles == frozenset({"orders:read"})

@@ -35,6 +35,7 @@ from oms_devstack.tokens import (
     key_path,
     mint,
     parse_roles,
+    service_token_env,
 )
 
 AUTH_MODES = ("dev", "jwt")
@@ -99,6 +100,8 @@ async def _run(root: Path, detach: bool, seed: bool, auth: str) -> int:
     if auth == "jwt":
         # The services trust only the demo key under .oms/; the seed gets its own token.
         config.common_env.update(jwt_service_env(root))
+        for name, env in service_token_env(root).items():
+            config.service_env.setdefault(name, {}).update(env)
         seed_token = mint(root, "demo-seed", SEED_ROLES, ttl_s=3600)
     else:
         config.common_env["AUTH_MODE"] = "dev"  # whatever the shell says
@@ -208,6 +211,7 @@ def _auth_banner(auth: str, root: Path) -> str:
         return (
             f"AUTH_MODE=jwt: the services trust the demo key {key_path(root)}. Mint a token:\n"
             "  python -m oms_devstack token --sub alice --roles orders:write,orders:read\n"
+            "  (a partner: --sub partner-web --roles '' --channel web)\n"
             "  and send it as 'Authorization: Bearer <token>'."
         )
     return (
@@ -216,8 +220,8 @@ def _auth_banner(auth: str, root: Path) -> str:
     )
 
 
-def _token(root: Path, subject: str, roles: str, ttl_s: int) -> int:
-    print(mint(root, subject, parse_roles(roles), ttl_s=ttl_s), flush=True)
+def _token(root: Path, subject: str, roles: str, ttl_s: int, channel: str | None) -> int:
+    print(mint(root, subject, parse_roles(roles), ttl_s=ttl_s, channel=channel), flush=True)
     return 0
 
 
@@ -266,6 +270,12 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--ttl", type=int, default=DEFAULT_TTL_S, help="seconds of validity (default: 8 h)"
     )
+    token.add_argument(
+        "--channel",
+        default=None,
+        help="a partner's token: the one channel whose orders it may read "
+        "(GET /channels/{c}/orders); use with --roles ''",
+    )
     return parser
 
 
@@ -281,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "status":
             return asyncio.run(_status(root))
         if args.command == "token":
-            return _token(root, args.sub, args.roles, args.ttl)
+            return _token(root, args.sub, args.roles, args.ttl, args.channel)
         return _sign(args.channel, args.secret or demo_secret(), args.body, args.timestamp)
     except DevstackError as exc:
         print(f"error: {exc}", file=sys.stderr)

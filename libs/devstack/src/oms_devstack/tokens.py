@@ -35,6 +35,11 @@ ALL_ROLES = (
 #: What the demo seed needs: catalogue, stock, channels and the customers' tag rules.
 SEED_ROLES = ("inventory:adjust", "channels:admin", "customers:pii")
 DEFAULT_TTL_S = 8 * 3600
+#: Each calling service's own token and the roles it needs for its calls to peers
+#: (the notifier's board reads orders and customer cards; masked, so no customers:pii).
+SERVICE_ROLES: dict[str, tuple[str, ...]] = {"notifier": ("orders:read",)}
+#: A demo stack runs for a working day or a week-end; deployments rotate real ones.
+SERVICE_TOKEN_TTL_S = 7 * 24 * 3600
 
 
 def key_path(root: Path) -> Path:
@@ -92,8 +97,10 @@ def mint(
     *,
     ttl_s: int = DEFAULT_TTL_S,
     now: float | None = None,
+    channel: str | None = None,
 ) -> str:
-    """A demo token for ``subject`` holding ``roles``, valid ``ttl_s`` seconds."""
+    """A demo token for ``subject`` holding ``roles``, valid ``ttl_s`` seconds; with
+    ``channel``, a partner's token limited to that channel's orders."""
     if not subject.strip():
         raise DevstackError("a token needs a subject (--sub)")
     if ttl_s <= 0:
@@ -107,6 +114,8 @@ def mint(
         "exp": issued + ttl_s,
         "roles": list(roles),
     }
+    if channel:
+        claims["channel"] = channel
     return jwt.encode(claims, signing_key(root), algorithm=ALGORITHM)
 
 
@@ -119,4 +128,15 @@ def jwt_service_env(root: Path) -> dict[str, str]:
         "JWT_PUBLIC_KEY": public_key_pem(root),
         "JWT_JWKS_URL": "",
         "JWT_ALGORITHMS": f'["{ALGORITHM}"]',
+        # A local demo: keep /docs for the developer (deployments leave API_DOCS unset).
+        "API_DOCS": "true",
+    }
+
+
+def service_token_env(root: Path, ttl_s: int = SERVICE_TOKEN_TTL_S) -> dict[str, dict[str, str]]:
+    """Per calling service, ``SERVICE_TOKEN``: its own demo token (subject
+    ``service:<name>``) with just the roles of :data:`SERVICE_ROLES`."""
+    return {
+        name: {"SERVICE_TOKEN": mint(root, f"service:{name}", roles, ttl_s=ttl_s)}
+        for name, roles in SERVICE_ROLES.items()
     }

@@ -9,16 +9,30 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from oms_messaging.context import correlation_id_var
 from oms_servicekit.auth import Authenticator, AuthSettings, current_principal
 from oms_servicekit.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from oms_servicekit.metrics import ScrapeQuery, install_metrics
 from oms_servicekit.problems import document_problems, install_problem_handlers
+from oms_servicekit.rate_limit import PerTokenRateLimitMiddleware, RateLimitSettings
 from oms_servicekit.runtime import ServiceRuntime
 from oms_servicekit.tracing import install_tracing
 
 CORRELATION_HEADER = "X-Correlation-Id"
+
+
+class DocsSettings(BaseSettings):
+    """``API_DOCS``: serve ``/docs`` and ``/openapi.json``. Unset: on in ``AUTH_MODE=dev``,
+    off in ``jwt`` (production keeps the map of its doors to itself)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    api_docs: bool | None = None
+
+    def enabled(self, auth_mode: str) -> bool:
+        return self.api_docs if self.api_docs is not None else auth_mode == "dev"
 
 
 async def require_operator(
@@ -43,6 +57,7 @@ def create_app(
     authenticator: Authenticator | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_limit_exempt: tuple[str, ...] = (),
+    rate_limits: RateLimitSettings | None = None,
 ) -> FastAPI:
     auth = authenticator or Authenticator(AuthSettings())
 
@@ -57,7 +72,14 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    docs = DocsSettings().enabled(auth.mode)
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.runtime = runtime
     app.state.authenticator = auth
     install_problem_handlers(app)
@@ -65,6 +87,7 @@ def create_app(
     install_metrics(app, runtime, metrics or [])
     install_tracing(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, exempt=body_limit_exempt)
+    app.add_middleware(PerTokenRateLimitMiddleware, settings=rate_limits or RateLimitSettings())
 
     @app.middleware("http")
     async def correlation(
