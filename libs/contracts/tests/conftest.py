@@ -55,6 +55,7 @@ def build_samples() -> dict[str, Event]:
             currency="EUR",
             total=Decimal("25.00"),
             paid_at=NOW,
+            buyer="5b0e7c2a9d4f1e3b8a6c0d2f4e6a8b1c",
         ),
         ev.OrderConfirmed(order_id=ORDER_ID, channel="shop", confirmed_at=NOW),
         ev.OrderStatusChanged(
@@ -73,7 +74,10 @@ def build_samples() -> dict[str, Event]:
         ev.StockRejected(
             order_id=ORDER_ID,
             lines=[
-                ev.RejectedLine(line_no=1, sku="SKU-1", qty=2, reason="insufficient", available=1)
+                ev.RejectedLine(line_no=1, sku="SKU-1", qty=2, reason="insufficient", available=1),
+                ev.RejectedLine(
+                    line_no=2, sku="SKU-2", qty=3, reason="customer_limit", available=1
+                ),
             ],
             rejected_at=NOW,
         ),

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -21,7 +20,7 @@ from oms_servicekit.audit import CREATE_AUDIT_TRAIL, audit_router, audit_trail, 
 from oms_servicekit.auth import Authenticator, AuthSettings
 from oms_servicekit.problems import install_problem_handlers
 from oms_servicekit.purge import PurgeTarget, purge
-from oms_servicekit.testing import MigratedDatabase, migrated_database
+from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "messaging" / "tests" / "migrations"
 NOW = datetime.now(UTC)
@@ -123,7 +122,7 @@ async def test_rows_past_the_floor_can_be_purged_and_recent_ones_stay(
 def audit_app(db: MigratedDatabase) -> FastAPI:
     app = FastAPI()
     install_problem_handlers(app)
-    app.state.runtime = SimpleNamespace(engine=db.engine)
+    app.state.runtime = DatabaseOnlyRuntime(db, producer="test")
     app.state.authenticator = Authenticator(AuthSettings(auth_mode="dev"))
     app.include_router(audit_router("inventory:adjust"))
     return app

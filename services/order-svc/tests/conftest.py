@@ -1,17 +1,26 @@
 """Fixtures shared by order-svc's database tests: a migrated database per test module
-(emptied before each test) and the service's whole HTTP API on it, without a broker."""
+(emptied before each test) and the service's whole HTTP API on it, without a broker, in
+dev mode (``api``) or jwt mode (``jwt_api``, with ``mint`` making its bearer tokens)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from oms_servicekit.audit import audit_router
+from oms_servicekit.auth import Authenticator, AuthSettings
 from oms_servicekit.http import create_app
 from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
 from order_svc.api.exception_routes import router as exception_router
 from order_svc.api.operator_routes import router as operator_router
+from order_svc.api.partner_routes import router as partner_router
 from order_svc.api.routes import router
 from order_svc.api.routing_routes import router as routing_router
 from order_svc.api.sla_routes import router as sla_router
@@ -19,7 +28,16 @@ from order_svc.api.workflow_routes import router as workflow_router
 from order_svc.bootstrap import MIGRATIONS, SERVICE
 from order_svc.settings import OrderSettings
 
-ROUTERS = [router, operator_router, sla_router, exception_router, routing_router, workflow_router]
+ROUTERS = [
+    router,
+    operator_router,
+    sla_router,
+    exception_router,
+    routing_router,
+    workflow_router,
+    partner_router,
+    audit_router("orders:read"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +59,73 @@ async def api(db: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
         title=SERVICE,
         runtime=DatabaseOnlyRuntime(db, producer=SERVICE),  # type: ignore[arg-type]
         routers=ROUTERS,
+    )
+    app.state.settings = OrderSettings()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://order-svc") as client:
+        yield client
+
+
+# -- AUTH_MODE=jwt ------------------------------------------------------------------------
+
+ISSUER = "https://id.test/"
+AUDIENCE = "oms"
+SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PUBLIC_KEY = (
+    SIGNING_KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
+
+
+class Mint(Protocol):
+    """Headers carrying a bearer token the ``jwt_api`` app accepts (unless told not to)."""
+
+    def __call__(
+        self,
+        *roles: str,
+        sub: str = ...,
+        channel: str | None = ...,
+        expires_in: int = ...,
+        audience: str = ...,
+    ) -> dict[str, str]: ...
+
+
+def _mint(
+    *roles: str,
+    sub: str = "carol@example.com",
+    channel: str | None = None,
+    expires_in: int = 300,
+    audience: str = AUDIENCE,
+) -> dict[str, str]:
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "iss": ISSUER,
+        "aud": audience,
+        "exp": int(time.time()) + expires_in,
+        "roles": list(roles),
+    }
+    if channel is not None:
+        claims["channel"] = channel
+    return {"Authorization": f"Bearer {jwt.encode(claims, SIGNING_KEY, algorithm='RS256')}"}
+
+
+@pytest.fixture
+def mint() -> Mint:
+    return _mint
+
+
+@pytest.fixture
+async def jwt_api(db: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
+    """The whole API in AUTH_MODE=jwt, trusting tokens from :func:`mint`."""
+    settings = AuthSettings(
+        auth_mode="jwt", jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_public_key=PUBLIC_KEY
+    )
+    app = create_app(
+        title=SERVICE,
+        runtime=DatabaseOnlyRuntime(db, producer=SERVICE),  # type: ignore[arg-type]
+        routers=ROUTERS,
+        authenticator=Authenticator(settings),
     )
     app.state.settings = OrderSettings()
     transport = httpx.ASGITransport(app=app)

@@ -203,8 +203,8 @@ def audit_router(role: str) -> APIRouter:
             query = query.where(audit_trail.c.actor == actor)
         if before_id is not None:
             query = query.where(audit_trail.c.id < before_id)
-        async with request.app.state.runtime.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+        async with request.app.state.runtime.uow() as uow:
+            rows = (await uow.session.execute(query)).mappings().all()
         items = [AuditEntry.model_validate(dict(r)) for r in rows[:limit]]
         more = len(rows) > limit
         return AuditPage(items=items, next_before_id=items[-1].id if more and items else None)

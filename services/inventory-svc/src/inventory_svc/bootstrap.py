@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from inventory_svc.api.forecast_routes import router as forecast_router
+from inventory_svc.api.roles import ADJUST_ROLE
 from inventory_svc.api.routes import router
 from inventory_svc.forecasting import nightly_refresh
 from inventory_svc.handlers import (
@@ -21,6 +22,7 @@ from inventory_svc.handlers import (
 from inventory_svc.metrics import SCRAPE_QUERIES
 from inventory_svc.settings import InventorySettings
 from oms_messaging import UnitOfWork
+from oms_servicekit.audit import audit_router
 from oms_servicekit.http import create_app
 from oms_servicekit.runtime import PeriodicJob, ServiceRuntime
 from oms_servicekit.serve import serve
@@ -77,7 +79,7 @@ def build_app(settings: InventorySettings | None = None) -> FastAPI:
     return create_app(
         title=SERVICE,
         runtime=runtime,
-        routers=[router, forecast_router],
+        routers=[router, forecast_router, audit_router(ADJUST_ROLE)],
         metrics=SCRAPE_QUERIES,
     )
 

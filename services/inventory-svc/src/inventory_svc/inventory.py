@@ -7,7 +7,8 @@ units current, raises/clears the safety-stock alarm (pausing/resuming channels) 
 class A SKUs, publishes the channels' available-to-sell.
 
 Lock order (to stay deadlock-free): reservations rows, then stock rows in (sku,
-warehouse) order, then channel counters in (sku, channel) order, then policy rows.
+warehouse) order, then channel counters in (sku, channel) order, then buyers' counts
+(caps per customer) in (sku, buyer) order, then policy rows.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from inventory_svc.domain.policy import (
     cap_units,
     channel_verdict,
     classify_abc,
+    customer_left,
     effective_abc,
     safety_transition,
+    within_customer_cap,
 )
 from inventory_svc.metrics import count_rejections
 from oms_contracts.events import (
@@ -78,6 +81,8 @@ class Policy:
     abc_override: AbcClass | None = None
     abc_class: AbcClass = "C"
     low: bool = False
+    #: Units one buyer may hold or have bought (flash sales); None: no cap.
+    max_per_customer: int | None = None
 
     @property
     def caps(self) -> dict[str, ChannelCap]:
@@ -101,6 +106,7 @@ class Policy:
             abc_override=row["abc_override"],
             abc_class=row["abc_class"],
             low=row["low"],
+            max_per_customer=row.get("max_per_customer"),
         )
 
 
@@ -171,6 +177,7 @@ class Inventory:
                 "channel_caps": {ch: cap.to_json() for ch, cap in caps.items()},
                 "pause_channels": list(values["pause_channels"]),
                 "abc_override": values["abc_override"],
+                "max_per_customer": values.get("max_per_customer"),
             },
         )
         policy = Policy.from_row(sku, row)
@@ -189,7 +196,14 @@ class Inventory:
     # -- the order life cycle ----------------------------------------------------------
 
     async def reserve_order(self, event: OrderPaid, ttl: timedelta) -> None:
-        """All lines or none, within stock, the channel's caps and pauses."""
+        """All lines or none, within stock, the channel's caps and pauses, and the SKUs'
+        caps per customer.
+
+        A SKU's cap per customer counts by the order's ``buyer`` (an opaque key); an order
+        without one (from producers older than the field) is not capped per customer, as
+        there is nobody to count it against. Units are counted on reservation, given back
+        on release (cancel, expiry) and stay counted once shipped.
+        """
         repo = self.repo
         now = datetime.now(UTC)
         existing = await repo.reservations_of(event.order_id)
@@ -225,6 +239,11 @@ class Inventory:
             rejections = _channel_rejections(
                 lines, needed, await repo.usage(sku_set, event.channel), event.channel
             )
+        caps = await self._customer_caps(sku_set) if event.buyer else {}
+        if not rejections and caps:
+            assert event.buyer is not None
+            held = await repo.buyer_held(set(caps), event.buyer)
+            rejections = _customer_rejections(lines, needed, caps, held)
         attempt = 0
         while not rejections:
             attempt += 1
@@ -245,44 +264,37 @@ class Inventory:
                     break
                 levels.append(level)
             else:
-                await repo.ensure_counters([(sku, event.channel) for sku in needed])
-                for sku in sorted(needed):
-                    if not await repo.try_take(sku, event.channel, needed[sku]):
-                        await savepoint.rollback()
-                        usage = await repo.usage(sku_set, event.channel)
-                        rejections = _channel_rejections(lines, needed, usage, event.channel)
-                        if not rejections:  # the cap was lowered and raised again meanwhile
-                            rejections = [
-                                LineRejection(ln.line_no, ln.sku, ln.qty, "channel_cap", 0)
-                                for ln in lines
-                                if ln.sku == sku
-                            ]
-                        break
-                else:
-                    for allocation in plan.allocations:
-                        await repo.add_reservation(
-                            event.order_id,
-                            event.channel,
-                            allocation,
-                            now + ttl,
-                            prices.get(allocation.line_no),
-                        )
-                    await savepoint.commit()
-                    await self._uow.emit(
-                        StockReserved(
-                            order_id=event.order_id,
-                            lines=[
-                                ReservedLine(
-                                    line_no=a.line_no, sku=a.sku, qty=a.qty, warehouse=a.warehouse
-                                )
-                                for a in plan.allocations
-                            ],
-                            reserved_at=now,
-                        )
+                refused = await self._take_allowances(event, needed, caps)
+                if refused is not None:
+                    await savepoint.rollback()
+                    rejections = await self._allowance_rejections(
+                        refused, event, lines, needed, caps
                     )
-                    await self._changed(levels, on_hand_changed=False, now=now)
-                    return
-                continue  # the channel refused: rejections are set
+                    continue
+                for allocation in plan.allocations:
+                    await repo.add_reservation(
+                        event.order_id,
+                        event.channel,
+                        allocation,
+                        now + ttl,
+                        prices.get(allocation.line_no),
+                        buyer=event.buyer if allocation.sku in caps else None,
+                    )
+                await savepoint.commit()
+                await self._uow.emit(
+                    StockReserved(
+                        order_id=event.order_id,
+                        lines=[
+                            ReservedLine(
+                                line_no=a.line_no, sku=a.sku, qty=a.qty, warehouse=a.warehouse
+                            )
+                            for a in plan.allocations
+                        ],
+                        reserved_at=now,
+                    )
+                )
+                await self._changed(levels, on_hand_changed=False, now=now)
+                return
             await savepoint.rollback()  # lost a stock race: re-plan on fresh numbers
 
         await self._uow.emit(
@@ -304,6 +316,71 @@ class Inventory:
         reasons = Tally[str](r.reason for r in rejections)
         self._uow.after_commit(lambda: count_rejections(reasons))
 
+    async def _customer_caps(self, sku_set: set[str]) -> dict[str, int]:
+        """SKU -> its cap per customer, for the SKUs of ``sku_set`` that have one."""
+        policies = await self.repo.policies(sku_set)
+        return {
+            sku: row["max_per_customer"]
+            for sku, row in policies.items()
+            if row.get("max_per_customer") is not None
+        }
+
+    async def _take_allowances(
+        self, event: OrderPaid, needed: dict[str, int], caps: dict[str, int]
+    ) -> tuple[Literal["channel", "customer"], str] | None:
+        """Count the order against its channel's caps, then against its buyer's caps per
+        customer (each in SKU order: the lock order); what refused first, if anything.
+
+        Both are guarded statements deciding on the committed rows, so concurrent orders
+        cannot pass either cap; the caller rolls back whatever was counted on a refusal.
+        """
+        repo = self.repo
+        await repo.ensure_counters([(sku, event.channel) for sku in needed])
+        for sku in sorted(needed):
+            if not await repo.try_take(sku, event.channel, needed[sku]):
+                return "channel", sku
+        if event.buyer is not None:
+            for sku in sorted(caps):
+                if sku in needed and not await repo.try_count_buyer(
+                    sku, event.buyer, needed[sku], caps[sku]
+                ):
+                    return "customer", sku
+        return None
+
+    async def _allowance_rejections(
+        self,
+        refused: tuple[Literal["channel", "customer"], str],
+        event: OrderPaid,
+        lines: list[LineRequest],
+        needed: dict[str, int],
+        caps: dict[str, int],
+    ) -> list[LineRejection]:
+        """Why the order lost a race for a cap, on fresh numbers (after the rollback)."""
+        kind, sku = refused
+        if kind == "channel":
+            usage = await self.repo.usage({ln.sku for ln in lines}, event.channel)
+            rejections = _channel_rejections(lines, needed, usage, event.channel)
+            if rejections:
+                return rejections
+            # The cap was lowered and raised again meanwhile.
+            return [
+                LineRejection(ln.line_no, ln.sku, ln.qty, "channel_cap", 0)
+                for ln in lines
+                if ln.sku == sku
+            ]
+        assert event.buyer is not None
+        held = await self.repo.buyer_held(set(caps), event.buyer)
+        rejections = _customer_rejections(lines, needed, caps, held)
+        if rejections:
+            return rejections
+        # A concurrent order of the buyer was released meanwhile: refused all the same.
+        left = customer_left(caps[sku], held.get(sku, 0))
+        return [
+            LineRejection(ln.line_no, ln.sku, ln.qty, "customer_limit", left)
+            for ln in lines
+            if ln.sku == sku
+        ]
+
     async def release_order(
         self,
         order_id: uuid.UUID,
@@ -318,6 +395,8 @@ class Inventory:
         levels = [await self.repo.release(r["sku"], r["warehouse"], r["qty"], change) for r in rows]
         for (sku, channel), qty in sorted(_per_channel(rows).items()):
             await self.repo.give_back(sku, channel, qty, shipped=False)
+        for (sku, buyer), qty in sorted(_per_buyer(rows).items()):
+            await self.repo.uncount_buyer(sku, buyer, qty)
         now = datetime.now(UTC)
         await self._uow.emit(
             StockReleased(
@@ -485,6 +564,37 @@ def _per_channel(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
     for row in rows:
         totals[(row["sku"], row["channel"])] += row["qty"]
     return totals
+
+
+def _per_buyer(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Units per (sku, buyer) of the rows that were counted against a buyer's cap."""
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        if row["buyer"] is not None:
+            totals[(row["sku"], row["buyer"])] += row["qty"]
+    return totals
+
+
+def _customer_rejections(
+    lines: list[LineRequest],
+    needed: dict[str, int],
+    caps: dict[str, int],
+    held: dict[str, int],
+) -> list[LineRejection]:
+    """Lines of SKUs the buyer would take past their cap per customer (whole SKUs: the
+    order's lines of one SKU count together); ``available`` is what the buyer has left."""
+    return [
+        LineRejection(
+            line.line_no,
+            line.sku,
+            line.qty,
+            "customer_limit",
+            customer_left(caps[line.sku], held.get(line.sku, 0)),
+        )
+        for line in lines
+        if line.sku in caps
+        and not within_customer_cap(caps[line.sku], held.get(line.sku, 0), needed[line.sku])
+    ]
 
 
 def _channel_rejections(

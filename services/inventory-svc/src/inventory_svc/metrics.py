@@ -15,11 +15,11 @@ from oms_servicekit.metrics import ScrapeQuery
 RESERVATION_LINES_REJECTED = Counter(
     "oms_reservation_lines_rejected",
     "Order lines whose reservation was refused, by reason "
-    "(insufficient, channel_cap, channel_paused, unknown_sku).",
+    "(insufficient, channel_cap, channel_paused, unknown_sku, customer_limit).",
     ["reason"],
 )
 # Every reason exists from the start (at 0), so rates and alerts work before the first one.
-for _reason in ("insufficient", "channel_cap", "channel_paused", "unknown_sku"):
+for _reason in ("insufficient", "channel_cap", "channel_paused", "unknown_sku", "customer_limit"):
     RESERVATION_LINES_REJECTED.labels(_reason)
 
 

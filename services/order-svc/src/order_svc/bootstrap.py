@@ -6,12 +6,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from oms_servicekit.audit import audit_router
 from oms_servicekit.http import create_app
 from oms_servicekit.runtime import PeriodicJob, ServiceRuntime
 from oms_servicekit.serve import serve
 from order_svc.adapters.credit_bureau import BureauPolicy, CreditBureauClient
 from order_svc.api.exception_routes import router as exception_router
 from order_svc.api.operator_routes import router as operator_router
+from order_svc.api.partner_routes import router as partner_router
 from order_svc.api.routes import router
 from order_svc.api.routing_routes import router as routing_router
 from order_svc.api.sla_routes import router as sla_router
@@ -95,6 +97,8 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
             exception_router,
             routing_router,
             workflow_router,
+            partner_router,
+            audit_router("orders:read"),
         ],
         metrics=SCRAPE_QUERIES,
     )

@@ -38,6 +38,7 @@ from oms_servicekit.runtime import ConsumerSpec
 from order_svc.adapters.repository import OrderRepository
 from order_svc.credit import CreditConfig, record_credit_check
 from order_svc.domain.order import Line, Order, OrderState
+from order_svc.domain.stock_refusal import refusal_reason
 from order_svc.publishing import order_paid_event, publish_transitions
 from order_svc.read_models import (
     customer_resolved,
@@ -87,6 +88,7 @@ def make_on_order_received(
             currency=event.currency,
             priority=event.priority,
             at=now,
+            platform_user_id=event.customer.platform_user_id,
         )
         if event.paid:
             order.mark_paid(now)
@@ -187,7 +189,8 @@ on_stock_reserved = make_on_stock_reserved()
 
 def make_on_stock_rejected(routing: RoutingConfig | None = None) -> Handler:
     """The StockRejected handler: a pinned warehouse that lacked stock is routed around
-    (OrderPaid again); any other refusal parks the order in the exception queue."""
+    (OrderPaid again); any other refusal parks the order in the exception queue (a buyer
+    over a SKU's cap per customer as ``customer_limit``, never re-routed)."""
     config = routing or RoutingConfig()
 
     async def on_stock_rejected(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
@@ -206,8 +209,7 @@ def make_on_stock_rejected(routing: RoutingConfig | None = None) -> Handler:
                 await uow.emit(order_paid_event(order, now))
             await repo.save(order)
             return
-        reasons = ", ".join(f"{line.sku}: {line.reason}" for line in event.lines)
-        order.raise_exception(f"stock_rejected ({reasons})", now)
+        order.raise_exception(refusal_reason(event.lines), now)
         await publish_transitions(uow, order)
         await repo.save(order)
 

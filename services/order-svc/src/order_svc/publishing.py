@@ -6,6 +6,7 @@ from datetime import datetime
 
 from oms_contracts.events import OrderLine, OrderPaid, OrderStatusChanged
 from oms_messaging import UnitOfWork
+from order_svc.domain.buyer import buyer_key
 from order_svc.domain.order import Order
 from order_svc.exception_queue import track_exceptions
 from order_svc.sla import track_sla
@@ -34,7 +35,12 @@ async def publish_transitions(uow: UnitOfWork, order: Order) -> None:
 
 
 def order_paid_event(order: Order, now: datetime) -> OrderPaid:
-    """OrderPaid asks inventory to reserve the order's lines (per-line warehouses if routed)."""
+    """OrderPaid asks inventory to reserve the order's lines (per-line warehouses if routed).
+
+    It names the buyer by an opaque key only (see ``domain.buyer``), for the SKUs' caps
+    per customer; an order whose channel gave no buyer account is named by none.
+    """
+    buyer = buyer_key(order.channel, order.platform_user_id) if order.platform_user_id else None
     return OrderPaid(
         order_id=order.id,
         channel=order.channel,
@@ -51,4 +57,5 @@ def order_paid_event(order: Order, now: datetime) -> OrderPaid:
         currency=order.currency,
         total=order.total,
         paid_at=order.paid_at or now,
+        buyer=buyer,
     )

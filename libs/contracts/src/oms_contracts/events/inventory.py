@@ -11,7 +11,11 @@ from pydantic import BaseModel, ConfigDict
 
 from oms_contracts.envelope import Event
 
-RejectionReason = Literal["insufficient", "channel_cap", "channel_paused", "unknown_sku"]
+#: Why a line was refused. ``customer_limit``: the buyer would pass the SKU's cap per
+#: customer (a flash-sale policy); ``available`` is then what this buyer may still take.
+RejectionReason = Literal[
+    "insufficient", "channel_cap", "channel_paused", "unknown_sku", "customer_limit"
+]
 
 
 class ReservedLine(BaseModel):

@@ -69,6 +69,11 @@ class OrderPaid(Event):
     paid_at: datetime
     #: The warehouse chosen for the order, if any; otherwise inventory picks one.
     warehouse: str | None = None
+    #: Who buys, as an opaque key: the first 32 hex digits of the SHA-256 of
+    #: ``"<channel>:<platform_user_id>"``. Inventory counts a SKU's per-customer cap by it
+    #: and must never learn who the buyer is, so no personal data travels here. None from
+    #: producers that predate it: such an order is not capped per customer.
+    buyer: str | None = None
 
 
 class OrderConfirmed(Event):
@@ -164,6 +169,9 @@ ExceptionCause = Literal[
     "invalid_address",
     "unmapped_sku",
     "manual_review",
+    # A buyer passed a SKU's per-customer cap (flash sale): a person decides, since more
+    # stock would not help.
+    "customer_limit",
 ]
 
 

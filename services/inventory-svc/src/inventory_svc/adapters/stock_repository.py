@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory_svc.adapters.tables import (
+    buyer_purchases,
     channel_allocations,
     ledger,
     reservations,
@@ -157,7 +158,9 @@ class StockRepository:
         allocation: Allocation,
         expires_at: datetime,
         unit_price: Decimal | None = None,
+        buyer: str | None = None,
     ) -> None:
+        """``buyer``: whose cap per customer the line was counted against, if it was."""
         await self._session.execute(
             insert(reservations).values(
                 order_id=order_id,
@@ -169,6 +172,7 @@ class StockRepository:
                 state="reserved",
                 expires_at=expires_at,
                 unit_price=unit_price,
+                buyer=buyer,
             )
         )
 
@@ -406,6 +410,52 @@ class StockRepository:
             select(func.coalesce(func.sum(stock.c.on_hand), 0)).where(stock.c.sku == sku)
         )
         return int(value or 0)
+
+    # -- caps per customer -------------------------------------------------------------
+
+    async def buyer_held(self, sku_set: set[str], buyer: str) -> dict[str, int]:
+        """Units of each SKU the buyer holds or bought (only SKUs counted so far)."""
+        rows = await self._session.execute(
+            select(buyer_purchases.c.sku, buyer_purchases.c.qty).where(
+                and_(buyer_purchases.c.sku.in_(sku_set), buyer_purchases.c.buyer == buyer)
+            )
+        )
+        return {r.sku: r.qty for r in rows}
+
+    async def try_count_buyer(self, sku: str, buyer: str, qty: int, cap: int) -> bool:
+        """Count ``qty`` more units against the buyer, if that stays within ``cap``.
+
+        One guarded statement: the insert of a first purchase is itself guarded
+        (``qty <= cap``), and the update of a known buyer re-checks the sum on the
+        committed row after any concurrent order of the same buyer (a concurrent first
+        insert makes this one wait and take the update path), so the cap cannot be
+        passed whatever the interleaving. False: refused, nothing counted.
+        """
+        row = (
+            await self._session.execute(
+                text(
+                    """
+                    INSERT INTO buyer_purchases (sku, buyer, qty)
+                    SELECT CAST(:sku AS text), CAST(:buyer AS text), CAST(:qty AS integer)
+                    WHERE CAST(:qty AS integer) <= CAST(:cap AS integer)
+                    ON CONFLICT (sku, buyer) DO UPDATE
+                        SET qty = buyer_purchases.qty + EXCLUDED.qty, updated_at = now()
+                        WHERE buyer_purchases.qty + EXCLUDED.qty <= CAST(:cap AS integer)
+                    RETURNING qty
+                    """
+                ),
+                {"sku": sku, "buyer": buyer, "qty": qty, "cap": cap},
+            )
+        ).first()
+        return row is not None
+
+    async def uncount_buyer(self, sku: str, buyer: str, qty: int) -> None:
+        """Released units go back to the buyer's allowance."""
+        await self._session.execute(
+            update(buyer_purchases)
+            .where(and_(buyer_purchases.c.sku == sku, buyer_purchases.c.buyer == buyer))
+            .values(qty=func.greatest(buyer_purchases.c.qty - qty, 0), updated_at=func.now())
+        )
 
     # -- policies ----------------------------------------------------------------------
 

@@ -64,6 +64,8 @@ reservations = Table(
     Column("expires_at", DateTime(timezone=True)),
     Column("unit_price", Numeric(18, 4)),
     Column("closed_at", DateTime(timezone=True)),
+    #: The buyer whose cap per customer this line counts against (NULL: not counted).
+    Column("buyer", Text),
 )
 
 ledger = Table(
@@ -94,6 +96,8 @@ sku_policies = Table(
     Column("abc_class", Text),
     Column("low", Boolean),
     Column("updated_at", DateTime(timezone=True)),
+    #: Units of the SKU one buyer may hold or have bought; NULL: no cap.
+    Column("max_per_customer", Integer),
 )
 
 #: What each channel holds of a SKU, and its cap in units: the row the cap is guarded on.
@@ -106,5 +110,16 @@ channel_allocations = Table(
     Column("shipped", Integer),
     Column("cap_units", Integer),
     Column("paused", Boolean),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+#: Units of a capped SKU each buyer (an opaque key) holds or bought: the row the cap per
+#: customer is guarded on.
+buyer_purchases = Table(
+    "buyer_purchases",
+    metadata,
+    Column("sku", Text, primary_key=True),
+    Column("buyer", Text, primary_key=True),
+    Column("qty", Integer),
     Column("updated_at", DateTime(timezone=True)),
 )

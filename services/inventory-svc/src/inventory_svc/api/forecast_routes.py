@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from inventory_svc import forecasting
 from inventory_svc.adapters.forecast_repository import ForecastRepository
 from inventory_svc.adapters.stock_repository import StockRepository
+from inventory_svc.api.auditing import changed_fields, listed
 from inventory_svc.api.forecast_schemas import (
     ForecastOut,
     ForecastPointOut,
@@ -28,6 +29,7 @@ from inventory_svc.api.forecast_schemas import (
 from inventory_svc.api.roles import InventoryAdjuster
 from inventory_svc.domain.replenishment import DEFAULT_LEAD_TIME_DAYS
 from oms_messaging import UnitOfWork
+from oms_servicekit.audit import record_audit
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 
@@ -100,8 +102,28 @@ async def get_forecast(
 
 @router.post("/forecast/refresh", response_model=RefreshOut, tags=["forecast"])
 async def refresh_forecasts(runtime: RuntimeDep, operator: InventoryAdjuster) -> RefreshOut:
-    """Run the nightly job now: refit A and B SKUs, renew and announce their suggestions."""
+    """Run the nightly job now: refit A and B SKUs, renew and announce their suggestions.
+
+    The job commits SKU by SKU (a long refit must not hold one transaction open), so
+    its audit row cannot share one: it is written once the job has finished, with what
+    it did; a job that fails part way writes none (its refits are only a cache), nor
+    does one that found no A or B SKU to refit (it changed nothing)."""
     summary = await forecasting.nightly_refresh(runtime.uow, force=True)
+    if summary.forecasts or summary.suggestions:
+        async with runtime.uow() as uow:
+            await record_audit(
+                uow.session,
+                actor=operator,
+                action="forecast.refresh",
+                entity="forecasts",
+                entity_id="all",
+                after={
+                    "forecasts": summary.forecasts,
+                    "suggestions": summary.suggestions,
+                    "announced": summary.announced,
+                },
+            )
+            await uow.commit()
     return RefreshOut(
         forecasts=summary.forecasts,
         suggestions=summary.suggestions,
@@ -143,6 +165,22 @@ async def add_promotion(
             }
         )
         await repo.drop_forecasts(skus)
+        await record_audit(
+            uow.session,
+            actor=operator,
+            action="promotion.create",
+            entity="promotion",
+            entity_id=row["id"],
+            after={
+                "name": body.name,
+                "channel": body.channel,
+                "start_date": body.start_date,
+                "end_date": body.end_date,
+                "expected_uplift": body.expected_uplift,
+                "sku_count": len(skus),
+                "skus": listed(skus),
+            },
+        )
         await uow.commit()
     return _promotion_out(row)
 
@@ -186,9 +224,20 @@ async def put_supply(
         await _known_sku(uow, sku)
         for warehouse in body.on_order:
             await _known_warehouse(uow, warehouse, f"on_order.{warehouse}")
-        row = await ForecastRepository(uow.session).put_supply(
-            sku, body.lead_time_days, body.on_order, operator
-        )
+        repo = ForecastRepository(uow.session)
+        previous = await repo.get_supply(sku)
+        row = await repo.put_supply(sku, body.lead_time_days, body.on_order, operator)
+        change = changed_fields(previous, row, ("lead_time_days", "on_order"))
+        if change is not None:  # the same supply again changes nothing: no row
+            await record_audit(
+                uow.session,
+                actor=operator,
+                action="sku.supply.update",
+                entity="sku_supply",
+                entity_id=sku,
+                before=change[0],
+                after=change[1],
+            )
         await uow.commit()
     return _supply_out(sku, row)
 
@@ -236,8 +285,30 @@ async def import_sales(
         repo = ForecastRepository(uow.session)
         imported = await repo.import_daily([row.model_dump() for row in body.rows], operator)
         await repo.drop_forecasts(skus)
+        await record_audit(
+            uow.session,
+            actor=operator,
+            action="sales_history.import",
+            entity="sales_history_import",
+            entity_id=uuid.uuid4(),
+            after=_import_summary(body, imported, skus),
+        )
         await uow.commit()
     return SalesImportOut(imported=imported, skus=skus)
+
+
+def _import_summary(body: SalesImportIn, imported: int, skus: list[str]) -> dict[str, object]:
+    """What a backfill did, in counts (the rows themselves are in the sales history)."""
+    days = [row.day for row in body.rows]
+    return {
+        "rows": imported,
+        "sku_count": len(skus),
+        "skus": listed(skus),
+        "warehouses": listed(sorted({row.warehouse for row in body.rows})),
+        "channels": listed(sorted({row.channel for row in body.rows})),
+        "first_day": min(days),
+        "last_day": max(days),
+    }
 
 
 # -- replenishment -----------------------------------------------------------------------------

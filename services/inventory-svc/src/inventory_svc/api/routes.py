@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from inventory_svc.adapters.stock_repository import Change, StockRepository
-from inventory_svc.api.roles import ADJUST_IN_JWT_MODE, InventoryAdjuster
+from inventory_svc.api.auditing import changed_fields, listed, stock_change
+from inventory_svc.api.roles import ADJUST_IN_JWT_MODE, CatalogueEditor, InventoryAdjuster
 from inventory_svc.api.schemas import (
     AbcOut,
     AdjustmentIn,
@@ -36,6 +37,7 @@ from inventory_svc.domain.policy import ChannelCap
 from inventory_svc.inventory import Inventory, Policy, Refused
 from oms_contracts.events import WarehouseUpdated
 from oms_messaging import UnitOfWork
+from oms_servicekit.audit import record_audit
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 from oms_servicekit.runtime import ServiceRuntime
@@ -92,7 +94,9 @@ def _warehouse_row(values: dict[str, Any]) -> dict[str, Any]:
     responses={409: {"description": "a warehouse with this code exists"}},
     dependencies=ADJUST_IN_JWT_MODE,
 )
-async def add_warehouse(body: WarehouseIn, runtime: RuntimeDep) -> WarehouseOut:
+async def add_warehouse(
+    body: WarehouseIn, runtime: RuntimeDep, actor: CatalogueEditor
+) -> WarehouseOut:
     """Add a warehouse; ``WarehouseUpdated`` tells routing about it."""
     _check_costs(body.shipping_costs)
     values = _warehouse_row(body.model_dump())
@@ -100,6 +104,14 @@ async def add_warehouse(body: WarehouseIn, runtime: RuntimeDep) -> WarehouseOut:
         if not await StockRepository(uow.session).add_warehouse(values):
             raise Problem(409, f"warehouse {body.code} already exists", field="code")
         await _announce_warehouse(uow, values)
+        await record_audit(
+            uow.session,
+            actor=actor,
+            action="warehouse.create",
+            entity="warehouse",
+            entity_id=body.code,
+            after={field: values[field] for field in WarehouseUpdate.model_fields},
+        )
         await uow.commit()
     return WarehouseOut(**body.model_dump())
 
@@ -111,14 +123,29 @@ async def add_warehouse(body: WarehouseIn, runtime: RuntimeDep) -> WarehouseOut:
     responses={404: {"description": "unknown warehouse"}},
     dependencies=ADJUST_IN_JWT_MODE,
 )
-async def update_warehouse(code: str, body: WarehouseUpdate, runtime: RuntimeDep) -> WarehouseOut:
+async def update_warehouse(
+    code: str, body: WarehouseUpdate, runtime: RuntimeDep, actor: CatalogueEditor
+) -> WarehouseOut:
     """Replace a warehouse's master data; ``WarehouseUpdated`` tells routing about it."""
     _check_costs(body.shipping_costs)
     values = _warehouse_row(body.model_dump())
     async with runtime.uow() as uow:
-        if not await StockRepository(uow.session).update_warehouse(code, values):
+        repo = StockRepository(uow.session)
+        previous = await repo.get_warehouse(code)
+        if previous is None or not await repo.update_warehouse(code, values):
             raise Problem(404, f"unknown warehouse {code}")
         await _announce_warehouse(uow, {**values, "code": code})
+        change = changed_fields(previous, values, WarehouseUpdate.model_fields)
+        if change is not None:
+            await record_audit(
+                uow.session,
+                actor=actor,
+                action="warehouse.update",
+                entity="warehouse",
+                entity_id=code,
+                before=change[0],
+                after=change[1],
+            )
         await uow.commit()
     return WarehouseOut(code=code, **body.model_dump())
 
@@ -147,10 +174,18 @@ async def list_warehouses(runtime: RuntimeDep) -> list[WarehouseOut]:
     responses={409: {"description": "the SKU exists"}},
     dependencies=ADJUST_IN_JWT_MODE,
 )
-async def add_sku(body: SkuIn, runtime: RuntimeDep) -> SkuOut:
+async def add_sku(body: SkuIn, runtime: RuntimeDep, actor: CatalogueEditor) -> SkuOut:
     async with runtime.uow() as uow:
         if not await StockRepository(uow.session).add_sku(body.model_dump()):
             raise Problem(409, f"SKU {body.sku} already exists", field="sku")
+        await record_audit(
+            uow.session,
+            actor=actor,
+            action="sku.create",
+            entity="sku",
+            entity_id=body.sku,
+            after={"name": body.name, "attributes": body.attributes},
+        )
         await uow.commit()
     return SkuOut(**body.model_dump())
 
@@ -192,6 +227,7 @@ async def _policy_out(inventory: Inventory, policy: Policy) -> PolicyOut:
         effective_abc_class=policy.abc,
         low=policy.low,
         channels=await _channels(inventory, policy.sku),
+        max_per_customer=policy.max_per_customer,
     )
 
 
@@ -202,14 +238,18 @@ async def _policy_out(inventory: Inventory, policy: Policy) -> PolicyOut:
     responses={404: {"description": "unknown SKU"}},
     dependencies=ADJUST_IN_JWT_MODE,
 )
-async def put_policy(sku: str, body: PolicyIn, runtime: RuntimeDep) -> PolicyOut:
-    """Set the SKU's safety stock, channel caps, channels to pause when low, ABC override."""
+async def put_policy(
+    sku: str, body: PolicyIn, runtime: RuntimeDep, actor: CatalogueEditor
+) -> PolicyOut:
+    """Set the SKU's safety stock, channel caps, channels to pause when low, ABC override
+    and cap per customer."""
     caps = {ch: _parse_cap(ch, raw) for ch, raw in body.channel_caps.items()}
     for i, channel in enumerate(body.pause_channels):
         if not channel or len(channel) > 64:
             raise Problem(422, "invalid channel name", field=f"pause_channels.{i}")
     async with runtime.uow() as uow:
         inventory = Inventory(uow)
+        previous = await inventory.repo.get_policy(sku)
         try:
             policy = await inventory.put_policy(
                 sku,
@@ -218,13 +258,33 @@ async def put_policy(sku: str, body: PolicyIn, runtime: RuntimeDep) -> PolicyOut
                     "channel_caps": caps,
                     "pause_channels": body.pause_channels,
                     "abc_override": body.abc_override,
+                    "max_per_customer": body.max_per_customer,
                 },
             )
         except Refused as exc:
             raise _refused(exc) from None
         out = await _policy_out(inventory, policy)
+        await _audit_policy(uow, actor, sku, previous)
         await uow.commit()
     return out
+
+
+async def _audit_policy(
+    uow: UnitOfWork, actor: str, sku: str, previous: dict[str, Any] | None
+) -> None:
+    """One row for the operator-set fields of the policy that changed (none: no row)."""
+    current = await StockRepository(uow.session).get_policy(sku) or {}
+    change = changed_fields(previous, current, PolicyIn.model_fields)
+    if change is not None:
+        await record_audit(
+            uow.session,
+            actor=actor,
+            action="sku.policy.update",
+            entity="sku_policy",
+            entity_id=sku,
+            before=change[0],
+            after=change[1],
+        )
 
 
 @router.get(
@@ -245,9 +305,31 @@ async def get_policy(sku: str, runtime: RuntimeDep) -> PolicyOut:
 async def recompute_abc(runtime: RuntimeDep, operator: InventoryAdjuster) -> AbcOut:
     """Recompute every SKU's ABC class from the last 90 days of sales value now."""
     async with runtime.uow() as uow:
-        classes = await Inventory(uow).recompute_abc(datetime.now(UTC))
+        inventory = Inventory(uow)
+        before = await _stored_classes(inventory)
+        classes = await inventory.recompute_abc(datetime.now(UTC))
+        after = await _stored_classes(inventory)
+        changed = sorted(sku for sku in after if after[sku] != before.get(sku))
+        if changed:  # a recompute that moves no SKU is a repeat: no row
+            shown = listed(changed)
+            await record_audit(
+                uow.session,
+                actor=operator,
+                action="abc.recompute",
+                entity="abc_classes",
+                entity_id="all",
+                before={"classes": {sku: before.get(sku) for sku in shown}},
+                after={"classes": {sku: after[sku] for sku in shown}, "changed": len(changed)},
+            )
         await uow.commit()
     return AbcOut(classes=classes)
+
+
+async def _stored_classes(inventory: Inventory) -> dict[str, str | None]:
+    """Every SKU's computed ABC class as stored (None: never computed)."""
+    skus = await inventory.repo.all_skus()
+    rows = await inventory.repo.policies(skus)
+    return {sku: (rows[sku]["abc_class"] if sku in rows else None) for sku in skus}
 
 
 # -- stock ----------------------------------------------------------------------------------
@@ -257,9 +339,14 @@ async def _move_stock(
     runtime: ServiceRuntime,
     sku: str,
     move: Callable[[Inventory], Awaitable[object]],
+    *,
+    actor: str,
+    action: str,
+    on_hand_deltas: dict[str, int],
 ) -> StockOut:
-    """Apply one stock movement and answer the SKU's stock after it, in one transaction;
-    a refused movement (4xx) changes nothing."""
+    """Apply one stock movement and answer the SKU's stock after it, in one transaction
+    with its audit row (on hand, reserved, available of each warehouse touched); a
+    refused movement (4xx) changes nothing and leaves no row."""
     async with runtime.uow() as uow:
         inventory = Inventory(uow)
         try:
@@ -267,6 +354,16 @@ async def _move_stock(
         except Refused as exc:
             raise _refused(exc) from None
         out = await _stock_of(inventory, sku)
+        before, after = stock_change(out.warehouses, on_hand_deltas)
+        await record_audit(
+            uow.session,
+            actor=actor,
+            action=action,
+            entity="stock",
+            entity_id=sku,
+            before=before,
+            after=after,
+        )
         await uow.commit()
         return out
 
@@ -278,7 +375,12 @@ async def receive_stock(
     """Goods arrived at a warehouse: on hand goes up, with a ledger row naming the operator."""
     change = Change(kind="receipt", reason=body.reason, operator=operator)
     return await _move_stock(
-        runtime, body.sku, lambda inv: inv.receive(body.sku, body.warehouse, body.qty, change)
+        runtime,
+        body.sku,
+        lambda inv: inv.receive(body.sku, body.warehouse, body.qty, change),
+        actor=operator,
+        action="stock.receipt",
+        on_hand_deltas={body.warehouse: body.qty},
     )
 
 
@@ -295,7 +397,12 @@ async def adjust_stock(
     """Correct on hand (damage, loss, found, cycle count): all of it or nothing."""
     change = Change(kind=body.kind, reason=body.reason, operator=operator)
     return await _move_stock(
-        runtime, body.sku, lambda inv: inv.adjust(body.sku, body.warehouse, body.delta, change)
+        runtime,
+        body.sku,
+        lambda inv: inv.adjust(body.sku, body.warehouse, body.delta, change),
+        actor=operator,
+        action=f"stock.{body.kind}",
+        on_hand_deltas={body.warehouse: body.delta},
     )
 
 
@@ -315,6 +422,9 @@ async def transfer_stock(
         runtime,
         body.sku,
         lambda inv: inv.transfer(body.sku, body.from_, body.to, body.qty, change),
+        actor=operator,
+        action="stock.transfer",
+        on_hand_deltas={body.from_: -body.qty, body.to: body.qty},
     )
 
 

@@ -119,6 +119,8 @@ class PolicyIn(Strict):
     #: Channels paused while available is below the safety stock.
     pause_channels: list[str] = Field(default_factory=list, max_length=64)
     abc_override: Literal["A", "B", "C"] | None = None
+    #: Units one buyer may hold or have bought (a flash sale's limit); None: no cap.
+    max_per_customer: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class PolicyOut(BaseModel):
@@ -133,6 +135,8 @@ class PolicyOut(BaseModel):
     #: Available is below the safety stock (the configured channels are paused).
     low: bool
     channels: list[ChannelStock]
+    #: Units one buyer may hold or have bought; None: no cap per customer.
+    max_per_customer: int | None = None
 
 
 class LedgerEntry(BaseModel):

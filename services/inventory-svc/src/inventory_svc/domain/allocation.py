@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-RejectionReason = Literal["insufficient", "channel_cap", "channel_paused", "unknown_sku"]
+RejectionReason = Literal[
+    "insufficient", "channel_cap", "channel_paused", "unknown_sku", "customer_limit"
+]
 
 
 @dataclass(frozen=True)

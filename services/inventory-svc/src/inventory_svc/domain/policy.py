@@ -1,4 +1,5 @@
-"""Per-SKU policy: channel allocation caps, safety stock, ABC classes. Pure logic.
+"""Per-SKU policy: channel allocation caps, caps per customer, safety stock, ABC classes.
+Pure logic.
 
 The database applies these rules with guarded updates (see the repository); the numbers
 it compares against (a channel's cap in units, whether a crossing happened) come from
@@ -96,6 +97,22 @@ def available_to_sell(available: int, usage: ChannelUsage) -> int:
     headroom = usage.headroom
     pool = max(available, 0)
     return pool if headroom is None else min(pool, headroom)
+
+
+def customer_left(max_per_customer: int | None, held: int) -> int | None:
+    """Units one buyer may still take of a SKU capped per customer (None: no cap).
+
+    ``held`` is what the buyer holds or bought (open reservations and shipped units;
+    released ones were given back), so a cancelled order frees its allowance.
+    """
+    if max_per_customer is None:
+        return None
+    return max(max_per_customer - held, 0)
+
+
+def within_customer_cap(max_per_customer: int | None, held: int, qty: int) -> bool:
+    """May the buyer take ``qty`` more? (The same test the guarded upsert makes.)"""
+    return max_per_customer is None or held + qty <= max_per_customer
 
 
 def safety_transition(was_low: bool, available: int, safety_stock: int) -> SafetyTransition | None:

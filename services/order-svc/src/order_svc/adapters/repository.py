@@ -82,6 +82,7 @@ class OrderRepository:
             currency=row.currency,
             priority=row.priority,
             customer_id=row.customer_id,
+            platform_user_id=(row.customer or {}).get("platform_user_id"),
             exception_reason=row.exception_reason,
             credit_degraded=row.credit_degraded,
             paid_at=row.paid_at,

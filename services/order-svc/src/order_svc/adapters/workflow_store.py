@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,12 @@ class WorkflowStore:
             )
         ).first()
         return None if row is None else dict(row._mapping)
+
+    async def lock_for_replace(self) -> None:
+        """Hold off other replacements (not readers) until this transaction ends."""
+        await self._session.execute(
+            text("LOCK TABLE workflow_rule_sets IN SHARE ROW EXCLUSIVE MODE")
+        )
 
     async def store(self, rules: list[dict[str, Any]], set_by: str, at: datetime) -> int:
         """Store a new version (the older ones stay, as the audit); returns its number."""

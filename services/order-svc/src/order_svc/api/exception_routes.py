@@ -1,9 +1,11 @@
 """The exception queue over HTTP: list, count, and resolve (an audited operator action).
 
-Resolving needs ``X-Operator``; who, which action, when and the note are kept on the
-exception (and in OrderExceptionResolved), the order's own change carries the operator
-as its actor. 404 for an unknown exception, 409 for one already resolved or an action
-the order's state does not allow.
+Resolving needs ``orders:write`` and an identity (token subject or ``X-Operator``); who,
+which action, when and the note are kept on the exception (and in
+OrderExceptionResolved), the order's own change carries the operator as its actor, and
+one audit row (the exception and its order's state, before and after) commits with it.
+404 for an unknown exception, 409 for one already resolved or an action the order's
+state does not allow; neither writes anything.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from oms_contracts.events import ExceptionCause, OrderCancelled
+from oms_servicekit.audit import record_audit
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 from order_svc.adapters.exception_store import OPEN, ExceptionRepository
@@ -139,6 +142,7 @@ async def resolve_exception(
                 409, str(exc), title="Action not allowed", state=order.state.value
             ) from None
         now = datetime.now(UTC)
+        order_state_before = order.state
         await close_exception(uow, row, action=action, actor=operator, note=body.note, at=now)
         why = f"exception {row['cause']} resolved: {action.value}" + (
             f" ({body.note})" if body.note else ""
@@ -175,6 +179,25 @@ async def resolve_exception(
             await orders.set_details(order.id, cancelled_at=now, cancel_reason=why)
         await orders.save(order)
         view = await exceptions.get(exception_id)
+        assert view is not None
+        await record_audit(
+            uow.session,
+            actor=operator,
+            action="resolve",
+            entity="exception",
+            entity_id=exception_id,
+            before={
+                "state": row["state"],
+                "cause": row["cause"],
+                "order_id": row["order_id"],
+                "order_state": order_state_before.value,
+            },
+            after={
+                "state": view["state"],
+                "action": action.value,
+                "note": body.note,
+                "order_state": order.state.value,
+            },
+        )
         await uow.commit()
-    assert view is not None
     return ExceptionOut.model_validate({**view, "order_state": order.state.value})

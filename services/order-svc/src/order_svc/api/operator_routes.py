@@ -6,6 +6,8 @@ refused. Placing needs ``orders:write`` in jwt mode; actions (cancel, pick, ship
 refund) need ``orders:write`` and an identity (token subject or ``X-Operator``), who is
 recorded as the transition's actor; an action the order's state does not allow answers
 409 and changes nothing; repeating an action that already happened changes nothing.
+Every applied placement or action writes one audit row (the order's state before and
+after, and what the action set) in its own transaction; a replay or a repeat writes none.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from oms_contracts.events import (
     ShipmentLine,
 )
 from oms_messaging import UnitOfWork
+from oms_servicekit.audit import record_audit
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 from order_svc.adapters.repository import OrderRepository
@@ -69,7 +72,7 @@ async def place_order(
     body: NewOrderIn,
     runtime: RuntimeDep,
     settings: SettingsDep,
-    _caller: OrderPlacer,
+    actor: OrderPlacer,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Place an order directly; it then runs through the same flow as channel orders."""
@@ -127,6 +130,22 @@ async def place_order(
         )
         await handler(uow, make_envelope(event, producer="order-svc"), event)
         view = await repo.view(order_id)
+        assert view is not None  # placed just now, in this transaction
+        await record_audit(
+            uow.session,
+            actor=actor,
+            action="place",
+            entity="order",
+            entity_id=order_id,
+            after={
+                "channel": body.channel,
+                "channel_order_id": channel_order_id,
+                "state": view["state"],
+                "currency": body.currency,
+                "total": view["total"],
+                "lines": len(body.lines),
+            },
+        )
         content = jsonable_encoder(OrderOut.model_validate(view))
         if idempotency_key is not None:
             await uow.session.execute(
@@ -154,13 +173,23 @@ async def _replay(uow: UnitOfWork, key: str, request_hash: str) -> JSONResponse:
 Action = Callable[[UnitOfWork, Order, datetime], Awaitable[bool]]
 
 
-async def _act(runtime: RuntimeDep, order_id: uuid.UUID, action: Action) -> OrderOut:
-    """Lock the order, apply ``action`` (False: already done), store, answer the order."""
+async def _act(
+    runtime: RuntimeDep,
+    order_id: uuid.UUID,
+    action: Action,
+    *,
+    name: str,
+    operator: str,
+    details: dict[str, Any] | None = None,
+) -> OrderOut:
+    """Lock the order, apply ``action`` (False: already done), store, audit it as
+    ``name`` by ``operator`` (state before/after plus ``details``), answer the order."""
     async with runtime.uow() as uow:
         repo = OrderRepository(uow.session)
         order = await repo.get_for_update(order_id)
         if order is None:
             raise Problem(404, f"unknown order {order_id}")
+        state_before = order.state
         try:
             changed = await action(uow, order, datetime.now(UTC))
         except IllegalTransition as exc:
@@ -175,6 +204,17 @@ async def _act(runtime: RuntimeDep, order_id: uuid.UUID, action: Action) -> Orde
             await publish_transitions(uow, order)
             await repo.save(order)
         view = await repo.view(order_id)
+        assert view is not None  # locked above; orders are never deleted
+        if changed:
+            await record_audit(
+                uow.session,
+                actor=operator,
+                action=name,
+                entity="order",
+                entity_id=order_id,
+                before={"state": state_before.value},
+                after={"state": view["state"], **(details or {})},
+            )
         await uow.commit()
     return OrderOut.model_validate(view)
 
@@ -202,7 +242,9 @@ async def cancel_order(
         )
         return True
 
-    return await _act(runtime, order_id, action)
+    return await _act(
+        runtime, order_id, action, name="cancel", operator=operator, details={"reason": body.reason}
+    )
 
 
 @router.post("/orders/{order_id}/pick", response_model=OrderOut, responses=CONFLICT)
@@ -214,7 +256,7 @@ async def start_picking(
     async def action(uow: UnitOfWork, order: Order, now: datetime) -> bool:
         return order.start_picking(operator, now)
 
-    return await _act(runtime, order_id, action)
+    return await _act(runtime, order_id, action, name="pick", operator=operator)
 
 
 @router.post("/orders/{order_id}/ship", response_model=OrderOut, responses=CONFLICT)
@@ -248,7 +290,8 @@ async def ship_order(
         )
         return True
 
-    return await _act(runtime, order_id, action)
+    details = {"carrier": body.carrier, "tracking_number": body.tracking_number}
+    return await _act(runtime, order_id, action, name="ship", operator=operator, details=details)
 
 
 @router.post("/orders/{order_id}/deliver", response_model=OrderOut, responses=CONFLICT)
@@ -262,7 +305,7 @@ async def deliver_order(
         await OrderRepository(uow.session).set_details(order.id, delivered_at=now)
         return True
 
-    return await _act(runtime, order_id, action)
+    return await _act(runtime, order_id, action, name="deliver", operator=operator)
 
 
 @router.post("/orders/{order_id}/refund", response_model=OrderOut, responses=CONFLICT)
@@ -304,4 +347,5 @@ async def refund_order(
         )
         return True
 
-    return await _act(runtime, order_id, action)
+    details = {"reason": body.reason}
+    return await _act(runtime, order_id, action, name="refund", operator=operator, details=details)

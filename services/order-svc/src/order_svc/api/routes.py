@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import ValidationError
 
 from oms_servicekit.http import RuntimeDep
+from oms_servicekit.personal_data import mask_address, scrub
 from oms_servicekit.problems import Problem
 from order_svc.adapters.repository import OrderRepository
-from order_svc.api.roles import ORDERS_READ
+from order_svc.api.roles import ORDERS_READ, SeesPersonalData
 from order_svc.api.schemas import (
     CreditCallbackIn,
     CreditCallbackOut,
@@ -32,15 +33,23 @@ router = APIRouter(tags=["orders"])
     "/orders/{order_id}",
     response_model=OrderOut,
     responses={404: {"description": "unknown order"}},
-    dependencies=ORDERS_READ,
 )
-async def get_order(order_id: uuid.UUID, runtime: RuntimeDep) -> OrderOut:
-    """The order, its lines, its state and every state change with its time."""
+async def get_order(order_id: uuid.UUID, runtime: RuntimeDep, pii: SeesPersonalData) -> OrderOut:
+    """The order, its lines, its state and every state change with its time; the
+    shipping address and notes masked unless the caller holds ``customers:pii``."""
     async with runtime.uow() as uow:
         view = await OrderRepository(uow.session).view(order_id)
     if view is None:
         raise Problem(404, f"unknown order {order_id}")
-    return OrderOut.model_validate(view)
+    order = OrderOut.model_validate(view)
+    if pii:
+        return order
+    return order.model_copy(
+        update={
+            "shipping_address": mask_address(order.shipping_address) or {},
+            "notes": scrub(order.notes),
+        }
+    )
 
 
 @router.get("/orders", response_model=OrderPage, dependencies=ORDERS_READ)

@@ -7,10 +7,11 @@ import uuid
 from fastapi import APIRouter
 
 from oms_servicekit.http import RuntimeDep
+from oms_servicekit.personal_data import mask_address, scrub
 from oms_servicekit.problems import Problem
 from order_svc.adapters.repository import OrderRepository
 from order_svc.adapters.routing_repository import RoutingRepository
-from order_svc.api.roles import ORDERS_READ
+from order_svc.api.roles import ORDERS_READ, SeesPersonalData
 from order_svc.api.routing_schemas import (
     CustomerDataOut,
     PickLine,
@@ -26,11 +27,11 @@ router = APIRouter(tags=["routing"])
     "/orders/{order_id}/picklist",
     response_model=PickListOut,
     responses={404: {"description": "unknown order"}},
-    dependencies=ORDERS_READ,
 )
-async def pick_list(order_id: uuid.UUID, runtime: RuntimeDep) -> PickListOut:
+async def pick_list(order_id: uuid.UUID, runtime: RuntimeDep, pii: SeesPersonalData) -> PickListOut:
     """Lines per warehouse, with the delivery requirements (the order's own and its
-    customer's), the customer's tags and the notes."""
+    customer's), the customer's tags and the notes; the address and notes masked unless
+    the caller holds ``customers:pii`` (the warehouse's label printer does)."""
     async with runtime.uow() as uow:
         view = await OrderRepository(uow.session).view(order_id)
     if view is None:
@@ -43,6 +44,7 @@ async def pick_list(order_id: uuid.UUID, runtime: RuntimeDep) -> PickListOut:
     own = sorted(set(view["delivery_requirements"] or []))
     customer = sorted(set(view["customer_requirements"]))
     data = view["customer_data"]
+    address = view["shipping_address"]
     return PickListOut(
         order_id=view["id"],
         channel=view["channel"],
@@ -57,8 +59,8 @@ async def pick_list(order_id: uuid.UUID, runtime: RuntimeDep) -> PickListOut:
         order_requirements=own,
         customer_requirements=customer,
         tags=sorted(set(view["customer_tags"])),
-        notes=view["notes"],
-        shipping_address=view["shipping_address"] or {},
+        notes=view["notes"] if pii else scrub(view["notes"]),
+        shipping_address=(address if pii else mask_address(address)) or {},
         customer_data=None if data is None else CustomerDataOut.model_validate(data),
     )
 

@@ -1,5 +1,6 @@
 """The workflow rules over HTTP: read the active set, replace it (an audited operator
-action: every version is kept with who set it and when).
+action: every version is kept with who set it and when, and the audit trail records the
+version replaced and the new one, with a summary of each).
 
 A PUT is validated whole before anything is stored: each condition is parsed (syntax and
 known facts), states and targets are checked against the state machine; 422 names the
@@ -9,10 +10,13 @@ rule (``rules.<index>.<field>``) and, for a condition, the position of the error
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter
 
+from oms_servicekit.audit import record_audit
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 from order_svc.adapters.workflow_store import WorkflowStore
@@ -20,7 +24,7 @@ from order_svc.api.roles import ORDERS_READ, OrdersWriter
 from order_svc.api.routes import SettingsDep
 from order_svc.api.workflow_schemas import WorkflowRuleIn, WorkflowRulesIn, WorkflowRulesOut
 from order_svc.domain.workflow import FACT_TYPES, RuleSetError, WorkflowRule, parse_rules
-from order_svc.workflow import active_rules, workflow_config
+from order_svc.workflow import ActiveRules, active_rules, workflow_config
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,17 @@ router = APIRouter(tags=["workflow"])
 
 def _out(rule: WorkflowRule) -> WorkflowRuleIn:
     return WorkflowRuleIn.model_validate(rule.as_data())
+
+
+def _summary(version: int | None, rules: Sequence[WorkflowRule]) -> dict[str, Any]:
+    """What the audit keeps of a rule set: its version (None: the deployment's defaults)
+    and its rules' names, in order, and how many are enabled. The version itself is kept whole
+    in ``workflow_rule_sets``."""
+    return {
+        "version": version,
+        "rules": [r.name for r in rules],
+        "enabled": sum(1 for r in rules if r.enabled),
+    }
 
 
 @router.get("/workflow/rules", response_model=WorkflowRulesOut, dependencies=ORDERS_READ)
@@ -55,7 +70,7 @@ async def get_workflow_rules(runtime: RuntimeDep, settings: SettingsDep) -> Work
     },
 )
 async def put_workflow_rules(
-    body: WorkflowRulesIn, runtime: RuntimeDep, operator: OrdersWriter
+    body: WorkflowRulesIn, runtime: RuntimeDep, settings: SettingsDep, operator: OrdersWriter
 ) -> WorkflowRulesOut:
     """Replace the rule set for every replica; orders follow it from their next step."""
     try:
@@ -68,8 +83,19 @@ async def put_workflow_rules(
         ) from None
     now = datetime.now(UTC)
     async with runtime.uow() as uow:
-        version = await WorkflowStore(uow.session).store(
-            [r.as_data() for r in rules], operator, now
+        store = WorkflowStore(uow.session)
+        # One replacement at a time, so the version read as "before" is the one replaced.
+        await store.lock_for_replace()
+        replaced: ActiveRules = await active_rules(uow, workflow_config(settings))
+        version = await store.store([r.as_data() for r in rules], operator, now)
+        await record_audit(
+            uow.session,
+            actor=operator,
+            action="replace",
+            entity="workflow_rules",
+            entity_id=str(version),
+            before=_summary(replaced.version, replaced.rules),
+            after=_summary(version, rules),
         )
         await uow.commit()
     log.info(

@@ -27,6 +27,7 @@ CAUSES: tuple[str, ...] = (
     "invalid_address",
     "unmapped_sku",
     "manual_review",
+    "customer_limit",
 )
 
 #: Causes recorded for review without holding the order.

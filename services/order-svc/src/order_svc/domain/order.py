@@ -91,6 +91,9 @@ class Order:
     currency: str
     priority: str = "normal"
     customer_id: uuid.UUID | None = None
+    #: The buyer's account on the channel (from the order as received), if the channel
+    #: gave one: what a per-customer cap counts by (as an opaque key, see domain.buyer).
+    platform_user_id: str | None = None
     exception_reason: str | None = None
     #: Credit went on as "OK" without the bureau's answer (timeout, open breaker, error).
     credit_degraded: bool = False
@@ -112,8 +115,10 @@ class Order:
         currency: str,
         priority: str,
         at: datetime,
+        platform_user_id: str | None = None,
     ) -> Order:
         order = cls(id, channel, channel_order_id, S.RECEIVED, lines, currency, priority)
+        order.platform_user_id = platform_user_id
         order.pending.append(Transition(None, S.RECEIVED, at, SYSTEM, "received from channel"))
         return order
 
