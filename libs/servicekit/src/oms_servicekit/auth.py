@@ -224,3 +224,29 @@ def role_in_jwt_mode(role: str) -> Callable[[Request], Awaitable[Principal | Non
         return await check(request)
 
     return dependency
+
+
+#: Who the audit trail names when a dev-mode caller of an open route sends no X-Operator.
+ANONYMOUS = "anonymous"
+
+
+def actor_in_jwt_mode(role: str) -> Callable[..., Awaitable[str]]:
+    """A dependency for routes open in dev mode that still record who acted (their audit
+    rows): in jwt mode the subject of a token holding ``role`` (401/403 otherwise); in
+    dev mode the ``X-Operator`` header when sent (400 if malformed), else ``anonymous``."""
+    check = role_in_jwt_mode(role)
+
+    async def dependency(
+        request: Request,
+        x_operator: Annotated[
+            str | None, Header(description="Who performs this action (AUTH_MODE=dev)")
+        ] = None,
+    ) -> str:
+        principal = await check(request)
+        if principal is not None:
+            return principal.subject
+        if x_operator is None or not x_operator.strip():
+            return ANONYMOUS
+        return dev_operator(x_operator)
+
+    return dependency

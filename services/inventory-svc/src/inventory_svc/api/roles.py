@@ -17,19 +17,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from oms_servicekit.auth import (
-    OPERATOR_HEADER,
-    Principal,
-    dev_operator,
+    actor_in_jwt_mode,
     operator_with_role,
     role_in_jwt_mode,
 )
 
 ADJUST_ROLE = "inventory:adjust"
-#: Who the audit trail names when a dev-mode caller of an open route sends no X-Operator.
-ANONYMOUS = "anonymous"
 
 #: The operator (token subject, or X-Operator in dev mode) holding ``inventory:adjust``.
 InventoryAdjuster = Annotated[str, Depends(operator_with_role(ADJUST_ROLE))]
@@ -39,18 +35,5 @@ _adjust_in_jwt_mode = role_in_jwt_mode(ADJUST_ROLE)
 ADJUST_IN_JWT_MODE = [Depends(_adjust_in_jwt_mode)]
 
 
-async def catalogue_editor(
-    request: Request, principal: Annotated[Principal | None, Depends(_adjust_in_jwt_mode)]
-) -> str:
-    """The actor of a catalogue change, for its audit row: in jwt mode the subject of a
-    token holding ``inventory:adjust`` (401/403 otherwise); in dev mode, where these
-    routes stay open, the ``X-Operator`` header when sent (400 if malformed), else
-    ``anonymous``."""
-    if principal is not None:
-        return principal.subject
-    header = request.headers.get(OPERATOR_HEADER)
-    return ANONYMOUS if header is None or not header.strip() else dev_operator(header)
-
-
 #: ``inventory:adjust`` in jwt mode, open in dev mode; the value is the audited actor.
-CatalogueEditor = Annotated[str, Depends(catalogue_editor)]
+CatalogueEditor = Annotated[str, Depends(actor_in_jwt_mode(ADJUST_ROLE))]

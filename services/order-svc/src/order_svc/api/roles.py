@@ -18,45 +18,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request
 
 from oms_servicekit.auth import (
     Principal,
+    actor_in_jwt_mode,
     authenticator_of,
     current_principal,
-    dev_operator,
     operator_with_role,
     role_in_jwt_mode,
 )
 from oms_servicekit.problems import Problem
 
-#: Who the audit trail names when a dev-mode caller of an open route sends no X-Operator.
-ANONYMOUS = "anonymous"
-
 #: The operator (token subject, or X-Operator in dev mode) holding ``orders:write``.
 OrdersWriter = Annotated[str, Depends(operator_with_role("orders:write"))]
-
-
-def actor_in_jwt_mode(role: str) -> Callable[..., Awaitable[str]]:
-    """A dependency for routes open in dev mode that still record who acted: in jwt mode
-    the subject of a token holding ``role`` (401/403 otherwise); in dev mode the
-    ``X-Operator`` header when sent (400 if malformed), else ``anonymous``."""
-    check = role_in_jwt_mode(role)
-
-    async def dependency(
-        request: Request,
-        x_operator: Annotated[
-            str | None, Header(description="Who performs this action (AUTH_MODE=dev)")
-        ] = None,
-    ) -> str:
-        principal = await check(request)
-        if principal is not None:
-            return principal.subject
-        if x_operator is None or not x_operator.strip():
-            return ANONYMOUS
-        return dev_operator(x_operator)
-
-    return dependency
 
 
 #: ``orders:write`` in jwt mode; open in dev mode (front ends place orders without a
