@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from customer_svc.adapters.tables import audit_log, merge_proposals
+from customer_svc.adapters.tables import merge_proposals
 from customer_svc.api.routes import router
 from customer_svc.bootstrap import SERVICE
 from customer_svc.handlers import on_order_cancelled, on_order_created
@@ -26,6 +26,7 @@ from oms_contracts.events import (
     OrderCreated,
     OrderLine,
 )
+from oms_servicekit.audit import audit_trail
 from oms_servicekit.http import create_app
 from oms_servicekit.testing import DatabaseOnlyRuntime
 
@@ -180,7 +181,7 @@ async def test_merge_moves_identities_orders_tags_audited_and_unmerge_reverts(
     event = CustomerMerged.model_validate(merged)
     assert (str(event.surviving_id), str(event.merged_id), event.actor) == (survivor, b, "alice")
     async with db() as session:
-        actions = [r.action for r in await session.execute(select(audit_log.c.action))]
+        actions = [r.action for r in await session.execute(select(audit_trail.c.action))]
     assert "merge" in actions
 
     twice = await client.post(
@@ -199,7 +200,7 @@ async def test_merge_moves_identities_orders_tags_audited_and_unmerge_reverts(
     assert back["customer"]["merged_into"] is None
     assert back["orders"]["count"] == 1 and [t["tag"] for t in back["tags"]] == ["wholesale"]
     async with db() as session:
-        actions = [r.action for r in await session.execute(select(audit_log.c.action))]
+        actions = [r.action for r in await session.execute(select(audit_trail.c.action))]
     assert "unmerge" in actions
 
 

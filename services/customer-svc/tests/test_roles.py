@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
-from customer_svc.adapters.tables import audit_log
 from customer_svc.api.routes import router
 from customer_svc.bootstrap import SERVICE
+from oms_servicekit.audit import audit_trail
 from oms_servicekit.auth import Authenticator, AuthSettings
 from oms_servicekit.http import create_app
 from oms_servicekit.testing import DatabaseOnlyRuntime
@@ -77,14 +77,16 @@ async def test_a_merge_without_the_role_is_403_and_merges_nothing(
     assert refused.status_code == 403, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert len(await read_outbox()) == outbox_before
+    merges = select(audit_trail).where(audit_trail.c.action == "merge")
     async with db() as session:
-        assert (await session.execute(select(audit_log))).all() == []
+        assert (await session.execute(merges)).all() == []
 
     done = await client.post("/customers/merge", json=body, headers=bearer("customers:pii"))
     assert done.status_code == 201, done.text
     async with db() as session:
-        actors = {r.actor for r in (await session.execute(select(audit_log))).all()}
-    assert actors == {"dana@example.com"}
+        rows = (await session.execute(merges)).all()
+    assert {r.entity_id for r in rows} == {a, b}
+    assert {r.actor for r in rows} == {"dana@example.com"}
 
 
 async def test_personal_data_follows_the_token_role(client: httpx.AsyncClient) -> None:

@@ -30,7 +30,6 @@ from notifier.domain.subscriptions import (
     check_email,
     check_webhook_url,
     matches,
-    parse_networks,
 )
 from oms_contracts.events import (
     CreditCheckDegraded,
@@ -42,6 +41,7 @@ from oms_contracts.events import (
     StockLow,
     StockRejected,
 )
+from oms_servicekit.outbound import parse_networks
 
 NOW = datetime(2026, 11, 11, 10, 0, 30, tzinfo=UTC)
 ORDER = uuid.UUID("00000000-0000-0000-0000-0000000000aa")

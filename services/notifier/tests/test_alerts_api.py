@@ -12,11 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from notifier.adapters.tables import audit_log
 from notifier.alerting import AlertingConfig
 from notifier.api.routes import router
 from notifier.bootstrap import build_app
-from notifier.domain.subscriptions import TargetPolicy, parse_networks
+from notifier.domain.subscriptions import TargetPolicy
 from notifier.handlers import SERVICE, event_handlers
 from notifier.settings import NotifierSettings
 from oms_contracts.events import (
@@ -25,7 +24,9 @@ from oms_contracts.events import (
     SlaAtRisk,
     StockLow,
 )
+from oms_servicekit.audit import audit_trail
 from oms_servicekit.http import create_app
+from oms_servicekit.outbound import parse_networks
 from oms_servicekit.problems import PROBLEM_JSON
 from oms_servicekit.testing import DatabaseOnlyRuntime
 
@@ -84,7 +85,9 @@ async def test_create_list_and_delete_a_webhook_subscription(client, db) -> None
     assert_problem(await client.get(f"/subscriptions/{body['id']}"), 404, "subscription_id")
 
     async with db() as session:
-        actions = [(r.entity, r.action, r.actor) for r in await session.execute(select(audit_log))]
+        actions = [
+            (r.entity, r.action, r.actor) for r in await session.execute(select(audit_trail))
+        ]
     assert sorted(actions) == [
         ("subscription", "create", "ops-anna"),
         ("subscription", "delete", "ops-anna"),
@@ -231,7 +234,9 @@ async def test_acknowledging_an_alert_records_the_operator(client, apply_event, 
     async with db() as session:
         audits = [
             (r.entity, r.entity_id, r.action, r.actor)
-            for r in await session.execute(select(audit_log).where(audit_log.c.entity == "alert"))
+            for r in await session.execute(
+                select(audit_trail).where(audit_trail.c.entity == "alert")
+            )
         ]
     assert audits == [("alert", low["id"], "acknowledge", "ops-anna")]
 

@@ -30,10 +30,11 @@ from notifier.adapters.tables import alert_windows, deliveries
 from notifier.alerting import AlertingConfig
 from notifier.delivery_worker import DeliveryWorker
 from notifier.domain.delivery import RetryPolicy, verify
-from notifier.domain.subscriptions import TargetPolicy, parse_networks
+from notifier.domain.subscriptions import TargetPolicy
 from notifier.handlers import SERVICE, event_handlers
 from oms_contracts.events import SlaAtRisk, SlaBreached
 from oms_messaging import UnitOfWork
+from oms_servicekit.outbound import parse_networks
 
 DEADLINE_S = 20.0
 FAST = RetryPolicy(base_s=0.01, cap_s=0.05, max_age_s=3600)

@@ -5,8 +5,10 @@ token's subject is recorded), and subscriptions need ``channels:admin``."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from notifier.alerting import AlertingConfig
 from notifier.api.routes import router
 from notifier.handlers import SERVICE, event_handlers
-from oms_contracts.events import StockLow
+from oms_contracts.events import Address, CustomerIdentity, OrderCreated, OrderLine, StockLow
 from oms_servicekit.auth import Authenticator, AuthSettings
 from oms_servicekit.http import create_app
 from oms_servicekit.testing import DatabaseOnlyRuntime
@@ -63,10 +65,17 @@ async def test_subscriptions_need_channels_admin(client: httpx.AsyncClient) -> N
     assert (await client.post("/subscriptions", json=BOARD)).status_code == 401
     refused = await client.post("/subscriptions", json=BOARD, headers=bearer("alerts:ack"))
     assert refused.status_code == 403, refused.text
-    assert (await client.get("/subscriptions")).json() == []
-    made = await client.post("/subscriptions", json=BOARD, headers=bearer("channels:admin"))
+    admin = bearer("channels:admin")
+    assert (await client.get("/subscriptions", headers=admin)).json() == []
+    made = await client.post("/subscriptions", json=BOARD, headers=admin)
     assert made.status_code == 201, made.text
     assert made.json()["created_by"] == "frank@example.com"
+    # Reading them (they name outside addresses) needs the role too.
+    assert (await client.get("/subscriptions")).status_code == 401
+    assert (await client.get("/subscriptions", headers=bearer("orders:read"))).status_code == 403
+    one = f"/subscriptions/{made.json()['id']}"
+    assert (await client.get(one, headers=bearer("alerts:ack"))).status_code == 403
+    assert (await client.get(one, headers=admin)).status_code == 200
 
 
 async def test_an_ack_without_the_role_is_403_and_the_alert_stays_open(
@@ -76,15 +85,49 @@ async def test_an_ack_without_the_role_is_403_and_the_alert_stays_open(
     event = StockLow(sku="SKU-9", available=1, safety_stock=4, warehouse="WH-1", raised_at=at)
     handlers = event_handlers(alerting=AlertingConfig(), clock=lambda: at)
     await apply_event(handlers[event.event_type], event)
-    [alert] = (await client.get("/alerts")).json()
+    assert (await client.get("/alerts")).status_code == 401
+    reader = bearer("orders:read")
+    [alert] = (await client.get("/alerts", headers=reader)).json()
     url = f"/alerts/{alert['id']}/ack"
 
     assert (await client.post(url)).status_code == 401
     refused = await client.post(url, headers=bearer("orders:write", "channels:admin"))
     assert refused.status_code == 403, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
-    assert (await client.get("/alerts")).json()[0]["state"] == "open"
+    assert (await client.get("/alerts", headers=reader)).json()[0]["state"] == "open"
 
     acked = await client.post(url, headers=bearer("alerts:ack"))
     assert acked.status_code == 200, acked.text
     assert acked.json()["acknowledged_by"] == "frank@example.com"
+
+
+async def test_events_need_orders_read_and_show_contact_data_only_with_customers_pii(
+    client: httpx.AsyncClient, apply_event: Any
+) -> None:
+    phone, email, street = "+8613700000007", "wang.fang@example.com", "9 Quiet Lane"
+    event = OrderCreated(
+        order_id=uuid.uuid4(),
+        channel="web",
+        channel_order_id="W-7",
+        customer=CustomerIdentity(platform_user_id="u-7", name="Wang Fang", phone=phone,
+                                  email=email),
+        lines=[OrderLine(line_no=1, sku="SKU-1", qty=1, unit_price=Decimal("9.90"))],
+        currency="CNY",
+        total=Decimal("9.90"),
+        shipping_address=Address(name="Wang Fang", phone=phone, region="CN-SH",
+                                 city="Shanghai", line1=street),
+        created_at=datetime(2026, 11, 11, 10, 0, tzinfo=UTC),
+    )  # fmt: skip
+    handlers = event_handlers(alerting=AlertingConfig())
+    await apply_event(handlers[event.event_type], event)
+
+    assert (await client.get("/events")).status_code == 401
+    assert (await client.get("/events", headers=bearer("alerts:ack"))).status_code == 403
+    masked = await client.get("/events", headers=bearer("orders:read"))
+    assert masked.status_code == 200, masked.text
+    for secret in (phone, email, street, "Wang Fang"):
+        assert secret not in masked.text, secret
+    [shown] = [e for e in masked.json() if e["event_type"] == "OrderCreated"]
+    assert shown["payload"]["shipping_address"]["city"] == "Shanghai"
+    full = await client.get("/events", headers=bearer("orders:read", "customers:pii"))
+    assert phone in full.text and street in full.text

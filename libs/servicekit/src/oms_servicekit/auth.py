@@ -14,6 +14,7 @@ it holds every role. Start-up says so loudly; never run it where strangers can r
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -176,6 +177,7 @@ async def current_principal(request: Request) -> Principal:
     return await authenticator_of(request).authenticate(request.headers)
 
 
+@functools.cache
 def require_role(role: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency: the caller, who must hold ``role`` (else 403, nothing done)."""
     if role not in ROLES:
@@ -211,6 +213,7 @@ def operator_with_role(role: str) -> Callable[..., Awaitable[str]]:
     return dependency
 
 
+@functools.cache
 def role_in_jwt_mode(role: str) -> Callable[[Request], Awaitable[Principal | None]]:
     """A dependency for routes that were open before roles existed (placing an order,
     catalogue set-up, reads): ``AUTH_MODE=jwt`` demands a token holding ``role`` (401/403);
@@ -230,10 +233,14 @@ def role_in_jwt_mode(role: str) -> Callable[[Request], Awaitable[Principal | Non
 ANONYMOUS = "anonymous"
 
 
+@functools.cache
 def actor_in_jwt_mode(role: str) -> Callable[..., Awaitable[str]]:
     """A dependency for routes open in dev mode that still record who acted (their audit
     rows): in jwt mode the subject of a token holding ``role`` (401/403 otherwise); in
-    dev mode the ``X-Operator`` header when sent (400 if malformed), else ``anonymous``."""
+    dev mode the ``X-Operator`` header when sent (400 if malformed), else ``anonymous``.
+
+    These factories are cached per role: a route naming the same check twice (route-level
+    and through this dependency) gets one callable, which FastAPI runs once per request."""
     check = role_in_jwt_mode(role)
 
     async def dependency(
@@ -248,5 +255,22 @@ def actor_in_jwt_mode(role: str) -> Callable[..., Awaitable[str]]:
         if x_operator is None or not x_operator.strip():
             return ANONYMOUS
         return dev_operator(x_operator)
+
+    return dependency
+
+
+PII_ROLE = "customers:pii"
+
+
+@functools.cache
+def sees_personal_data(read_role: str) -> Callable[[Request], Awaitable[bool]]:
+    """A dependency for reads that carry customers' personal data: enforces ``read_role``
+    in jwt mode (401/403) and says whether the caller sees that data unmasked, i.e. also
+    holds ``customers:pii``. Dev mode holds every role: True."""
+    check = role_in_jwt_mode(read_role)
+
+    async def dependency(request: Request) -> bool:
+        principal = await check(request)
+        return principal is None or principal.has(PII_ROLE)
 
     return dependency

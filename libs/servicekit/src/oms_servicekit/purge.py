@@ -3,7 +3,7 @@
 Run by the retention CronJobs (deploy/k8s/base/jobs/retention-purge.yaml), one per service
 database, naming the tables it may purge and each table's time column::
 
-    python -m oms_servicekit.purge inbox:processed_at outbox:published_at audit_log:at
+    python -m oms_servicekit.purge inbox:processed_at outbox:published_at audit_trail:at
 
 Settings come from the service's environment (``DATABASE_URL``, ``DB_NAME``) plus
 ``OMS_RETENTION_DAYS`` (default 92) and ``OMS_RETENTION_MIN_DAYS`` (default 92, the

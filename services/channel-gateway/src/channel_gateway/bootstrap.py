@@ -6,9 +6,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from channel_gateway.api.roles import ADMIN_ROLE
 from channel_gateway.api.routes import build_router
 from channel_gateway.pull import PullScheduler
 from channel_gateway.settings import GatewaySettings
+from oms_servicekit.audit import audit_router
 from oms_servicekit.http import create_app
 from oms_servicekit.runtime import PeriodicJob, ServiceRuntime
 from oms_servicekit.serve import serve
@@ -23,7 +25,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(
         settings, service_name=SERVICE, migrations_dir=MIGRATIONS, periodic_jobs=jobs
     )
-    scheduler = PullScheduler(runtime.uow)
+    scheduler = PullScheduler(runtime.uow, policy=settings.outbound_policy())
     # One replica pulls at a time: the cursor is durable, but two pullers would fetch
     # every page twice.
     jobs.append(
@@ -32,7 +34,7 @@ def build_app(settings: GatewaySettings | None = None) -> FastAPI:
     return create_app(
         title=SERVICE,
         runtime=runtime,
-        routers=[build_router(settings)],
+        routers=[build_router(settings), audit_router(ADMIN_ROLE)],
         # Webhooks enforce their own per-channel limit (and audit the refusal); imports
         # stream files far above the general cap, row by row.
         body_limit_exempt=("/webhooks/", "/imports/"),

@@ -9,6 +9,11 @@ moves to the window's end only after the last page, so a run that dies halfway (
 in the middle of a page) is simply repeated from the same cursor: no gap, and the
 dedup leaves no duplicate. 429 (honouring Retry-After), 5xx and timeouts are retried
 with exponential backoff. The job runs on its own task, outside any consumer batch.
+
+The marketplace URL is an operator's word, so before every request the URL and each
+address its host resolves to pass the outbound policy (:mod:`oms_servicekit.outbound`):
+a refused pull sends nothing, is logged, counted and written to the channel's delivery
+audit, and is tried again at the next interval.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from prometheus_client import Counter
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential
@@ -33,8 +39,16 @@ from channel_gateway.domain.config import PullConfig
 from channel_gateway.domain.platforms import apply_channel, from_top_trade
 from channel_gateway.ingest import ingest
 from oms_messaging import UnitOfWork
+from oms_servicekit.outbound import OutboundPolicy, OutboundRefused, check_resolved
 
 log = logging.getLogger(__name__)
+
+PULL_RUNS = Counter(
+    "oms_gateway_pull_runs",
+    "Pull runs of marketplace channels, by channel and outcome (ok; failed; refused: "
+    "the URL or an address it resolves to is forbidden, nothing was sent).",
+    ["channel", "outcome"],
+)
 
 METHOD = "taobao.trades.sold.increment.get"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -74,10 +88,12 @@ class MarketplaceClient:
         attempts: int = 6,
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
+        policy: OutboundPolicy | None = None,
     ) -> None:
         self._http = http
         self._config = config
         self._secret = secret
+        self._policy = policy or OutboundPolicy()
         self._attempts = attempts
         self._exponential = wait_exponential(multiplier=backoff_s, max=max_backoff_s)
         self._max_backoff_s = max_backoff_s
@@ -117,10 +133,15 @@ class MarketplaceClient:
         if config.session:
             params["session"] = config.session
         params["sign"] = top_sign(params, self._secret, config.sign_method)
+        url = str(config.base_url)
         try:
-            response = await self._http.get(
-                str(config.base_url), params=params, timeout=config.timeout_s
-            )
+            # A refusal (OutboundRefused) is not Retryable: it ends the run, nothing sent.
+            async with asyncio.timeout(config.timeout_s):
+                await check_resolved(url, self._policy)
+        except (TimeoutError, OSError) as exc:
+            raise Retryable(f"cannot resolve the marketplace host: {exc}") from exc
+        try:
+            response = await self._http.get(url, params=params, timeout=config.timeout_s)
         except httpx.TimeoutException as exc:
             raise Retryable(f"timeout on page {page_no}") from exc
         except httpx.TransportError as exc:
@@ -218,9 +239,13 @@ class PullScheduler:
 
     uow_factory: UowFactory
     client_factory: Callable[[], httpx.AsyncClient] = httpx.AsyncClient
+    #: Where marketplace requests may go (the composition root passes the settings').
+    policy: OutboundPolicy = field(default_factory=OutboundPolicy)
     clock: Callable[[], float] = time.monotonic
     _last_run: dict[str, float] = field(default_factory=dict)
     _running: set[str] = field(default_factory=set)
+    #: The last refusal per channel: logged and audited once, not at every interval.
+    _refused: dict[str, str] = field(default_factory=dict)
 
     async def tick(self) -> None:
         async with self.uow_factory() as uow:
@@ -242,15 +267,37 @@ class PullScheduler:
         self._last_run[channel.name] = self.clock()
         try:
             async with self.client_factory() as http:
-                client = MarketplaceClient(http, channel.settings.pull, channel.secret)
+                client = MarketplaceClient(
+                    http, channel.settings.pull, channel.secret, policy=self.policy
+                )
                 report = await pull_channel(self.uow_factory, channel, client)
+            PULL_RUNS.labels(channel.name, "ok").inc()
+            self._refused.pop(channel.name, None)
             log.info(
                 "pulled channel %s: %d pages, %d new",
                 channel.name,
                 report.pages,
                 report.accepted,
             )
+        except OutboundRefused as exc:
+            PULL_RUNS.labels(channel.name, "refused").inc()
+            if self._refused.get(channel.name) != str(exc):
+                self._refused[channel.name] = str(exc)
+                log.warning("pull of channel %s refused, nothing sent: %s", channel.name, exc)
+                await self._audit_refusal(channel, str(exc))
         except Exception:
+            PULL_RUNS.labels(channel.name, "failed").inc()
             log.exception("pull of channel %s failed; retried next interval", channel.name)
         finally:
             self._running.discard(channel.name)
+
+    async def _audit_refusal(self, channel: Channel, reason: str) -> None:
+        """The refusal in the channel's delivery audit, where its operator looks."""
+        try:
+            async with self.uow_factory() as uow:
+                await GatewayRepository(uow.session).record_delivery(
+                    channel.name, "pull_refused", reason, topic="pull"
+                )
+                await uow.commit()
+        except Exception:
+            log.exception("could not audit the refused pull of channel %s", channel.name)

@@ -1,7 +1,12 @@
+from oms_servicekit.outbound import OutboundSettings
 from oms_servicekit.settings import ServiceSettings
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServiceSettings, OutboundSettings):
+    """The gateway's settings; ``OUTBOUND_*`` bound where pull connectors may call
+    (loopback allowed by default for development: ``OUTBOUND_ALLOWED_NETWORKS=[]`` in
+    production)."""
+
     port: int = 8004
     db_name: str = "oms_gateway"
     #: Signed requests older (or newer) than this are refused as replays.

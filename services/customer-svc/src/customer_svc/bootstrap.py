@@ -7,10 +7,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from customer_svc.api.roles import PII_ROLE
 from customer_svc.api.routes import router
 from customer_svc.domain.identity import set_default_region
 from customer_svc.handlers import consumer_specs
 from customer_svc.settings import CustomerSettings
+from oms_servicekit.audit import audit_router
 from oms_servicekit.http import create_app
 from oms_servicekit.runtime import ServiceRuntime
 from oms_servicekit.serve import serve
@@ -28,7 +30,8 @@ def build_app(settings: CustomerSettings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         consumers=consumer_specs(),
     )
-    return create_app(title=SERVICE, runtime=runtime, routers=[router])
+    # The trail names customers and operators: reading it needs the personal-data role.
+    return create_app(title=SERVICE, runtime=runtime, routers=[router, audit_router(PII_ROLE)])
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """Customer profile operations inside the caller's unit of work: addresses, merge
 proposals, orders kept from order events, tags (rule and operator), merges, and the
-``CustomerUpdated`` every change announces."""
+``CustomerUpdated`` every change announces. Operator actions (operator tags, merges)
+write their audit-trail rows here, in the same unit of work as the change."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer_svc.adapters.tables import (
-    audit_log,
     complaints,
     customer_addresses,
     customer_orders,
@@ -33,6 +33,7 @@ from customer_svc.domain.profile import requirement_list
 from customer_svc.domain.tagging import OrderFact, TagRule, diff_rule_tags, facts, rule_tags
 from oms_contracts.events import CustomerMerged, CustomerUpdated
 from oms_messaging import UnitOfWork
+from oms_servicekit.audit import record_audit
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,12 @@ def _now() -> datetime:
 
 async def record_address(
     session: AsyncSession, customer_id: uuid.UUID, address: Mapping[str, Any] | None
-) -> None:
+) -> bool:
+    """Keep ``address`` among the customer's addresses; True if it is new to them."""
     key = address_line(address)
     if key is None or address is None:
-        return
-    await session.execute(
+        return False
+    result = await session.execute(
         pg_insert(customer_addresses)
         .values(
             customer_id=customer_id,
@@ -62,7 +64,9 @@ async def record_address(
             postal_code=address.get("postal_code"),
         )
         .on_conflict_do_nothing()
+        .returning(customer_addresses.c.address_key)
     )
+    return result.first() is not None
 
 
 @dataclass(frozen=True)
@@ -277,8 +281,11 @@ async def apply_tag_rules(uow: UnitOfWork, customer_id: uuid.UUID) -> bool:
 async def set_operator_tags(
     uow: UnitOfWork, customer_id: uuid.UUID, add: list[str], remove: list[str], actor: str
 ) -> None:
+    """Add (as ``operator`` tags) and remove tags; audited with the customer's tags and
+    their sources before and after, unless that changed nothing."""
     session = uow.session
     now = _now()
+    before = {t["tag"]: t["source"] for t in await tags_of(session, customer_id)}
     for tag in add:
         await session.execute(
             pg_insert(customer_tags)
@@ -294,22 +301,18 @@ async def set_operator_tags(
                 customer_tags.c.customer_id == customer_id, customer_tags.c.tag.in_(remove)
             )
         )
-    await audit(session, actor, "tags", customer_id, {"add": add, "remove": remove})
-    await emit_updated(uow, customer_id, ["tags"])
-
-
-async def audit(
-    session: AsyncSession,
-    actor: str,
-    action: str,
-    customer_id: uuid.UUID,
-    details: Mapping[str, Any],
-) -> None:
-    await session.execute(
-        insert(audit_log).values(
-            actor=actor, action=action, customer_id=customer_id, details=dict(details)
+    after = {t["tag"]: t["source"] for t in await tags_of(session, customer_id)}
+    if after != before:
+        await record_audit(
+            session,
+            actor=actor,
+            action="tags",
+            entity="customer",
+            entity_id=customer_id,
+            before={"tags": before},
+            after={"tags": after},
         )
-    )
+    await emit_updated(uow, customer_id, ["tags"])
 
 
 # -- merges -------------------------------------------------------------------------
@@ -425,7 +428,7 @@ async def merge_customers(
         .values(status="accepted")
     )
     merge_id = uuid.uuid4()
-    moved = {
+    moved: dict[str, list[Any]] = {
         "identities": moved_identities,
         "orders": moved_orders,
         "tags": moved_tags,
@@ -442,13 +445,7 @@ async def merge_customers(
             moved=moved,
         )
     )
-    await audit(
-        session,
-        actor,
-        "merge",
-        surviving_id,
-        {"merge_id": str(merge_id), "merged_id": str(merged_id), **moved},
-    )
+    await _audit_merge(uow, actor, "merge", merge_id, surviving_id, merged_id, moved)
     await uow.emit(
         CustomerMerged(surviving_id=surviving_id, merged_id=merged_id, actor=actor, merged_at=now)
     )
@@ -531,13 +528,7 @@ async def unmerge_customer(
     await session.execute(
         update(merges).where(merges.c.id == row.id).values(unmerged_at=now, unmerged_by=actor)
     )
-    await audit(
-        session,
-        actor,
-        "unmerge",
-        surviving_id,
-        {"merge_id": str(row.id), "merged_id": str(merged_id)},
-    )
+    await _audit_merge(uow, actor, "unmerge", row.id, surviving_id, merged_id, moved)
     # The split is announced as a change of both customers; no contract event for it.
     await emit_updated(uow, merged_id, ["unmerged"])
     await emit_updated(uow, surviving_id, ["unmerged"])
@@ -545,3 +536,39 @@ async def unmerge_customer(
     await apply_tag_rules(uow, merged_id)
     merge_id: uuid.UUID = row.id
     return surviving_id, merge_id
+
+
+async def _audit_merge(
+    uow: UnitOfWork,
+    actor: str,
+    action: str,
+    merge_id: uuid.UUID,
+    surviving_id: uuid.UUID,
+    merged_id: uuid.UUID,
+    moved: Mapping[str, list[Any]],
+) -> None:
+    """A merge or unmerge changes two customers: one audit row each. The merged one's
+    ``merged_into`` is set or cleared; the survivor gains or gives back what moved (how
+    many of each: the lists themselves are in ``merges``, under the merge id)."""
+    link = {"merged_into": str(surviving_id), "merge_id": str(merge_id)}
+    gained = {
+        "merge_id": str(merge_id),
+        "merged_id": str(merged_id),
+        "moved": {kind: len(items) for kind, items in moved.items()},
+    }
+    unlinked = {"merged_into": None}
+    merged_before, merged_after = (unlinked, link) if action == "merge" else (link, unlinked)
+    survivor_before, survivor_after = ({}, gained) if action == "merge" else (gained, {})
+    for entity_id, before, after in (
+        (merged_id, merged_before, merged_after),
+        (surviving_id, survivor_before, survivor_after),
+    ):
+        await record_audit(
+            uow.session,
+            actor=actor,
+            action=action,
+            entity="customer",
+            entity_id=entity_id,
+            before=before,
+            after=after,
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from customer_svc.adapters.customer_repository import CustomerRepository
@@ -34,10 +34,22 @@ class ResolvedCustomer:
     matched_by: MatchedBy
     #: A stored merge proposal when a new customer looks like an existing one.
     merge_proposal: MergeProposal | None = None
+    #: The identity's address was new to the customer (and is now kept).
+    address_added: bool = False
 
     @property
     def new_customer(self) -> bool:
         return self.matched_by == "new"
+
+    @property
+    def identity_linked(self) -> bool:
+        """This resolution linked the identity to a customer (a new or a matched one)."""
+        return self.matched_by != "platform_id"
+
+    @property
+    def changed(self) -> bool:
+        """Whether resolving stored anything (what an audited caller records)."""
+        return self.identity_linked or self.address_added
 
 
 async def resolve_customer(uow: UnitOfWork, identity: ChannelIdentity) -> ResolvedCustomer:
@@ -73,13 +85,14 @@ async def resolve_customer(uow: UnitOfWork, identity: ChannelIdentity) -> Resolv
                 raise ResolutionConflictError("identity conflict but no linked customer found")
             result = ResolvedCustomer(winner, "platform_id")
 
-    await record_address(uow.session, result.customer_id, identity.address)
+    if await record_address(uow.session, result.customer_id, identity.address):
+        result = replace(result, address_added=True)
     if result.new_customer:
         proposal = await propose_merge(
             uow.session, result.customer_id, ident.name, identity.address
         )
         if proposal is not None:
-            result = ResolvedCustomer(result.customer_id, result.matched_by, proposal)
+            result = replace(result, merge_proposal=proposal)
         await uow.emit(
             CustomerUpdated(
                 customer_id=result.customer_id,

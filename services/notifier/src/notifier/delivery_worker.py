@@ -26,7 +26,7 @@ from notifier.domain.delivery import (
     encode_body,
     webhook_body,
 )
-from notifier.domain.subscriptions import TargetPolicy, parse_networks
+from notifier.domain.subscriptions import TargetPolicy
 from notifier.settings import NotifierSettings
 from oms_messaging import UnitOfWork
 from oms_servicekit.runtime import PeriodicJob
@@ -224,10 +224,8 @@ def alerting_config(settings: NotifierSettings) -> AlertingConfig:
 
 
 def target_policy(settings: NotifierSettings) -> TargetPolicy:
-    return TargetPolicy(
-        blocked=parse_networks(settings.webhook_blocked_networks),
-        allowed=parse_networks(settings.webhook_allowed_networks),
-    )
+    """Where webhooks may point: the service's outbound policy."""
+    return settings.outbound_policy()
 
 
 def build_worker(

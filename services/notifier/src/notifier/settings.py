@@ -1,7 +1,14 @@
+from pydantic import AliasChoices, Field
+
+from oms_servicekit.outbound import (
+    DEFAULT_ALLOWED_NETWORKS,
+    DEFAULT_BLOCKED_NETWORKS,
+    OutboundSettings,
+)
 from oms_servicekit.settings import ServiceSettings
 
 
-class NotifierSettings(ServiceSettings):
+class NotifierSettings(ServiceSettings, OutboundSettings):
     port: int = 8005
     db_name: str = "oms_notifier"
     #: Where the board's order page reads order history and pick lists (graceful if down).
@@ -18,23 +25,18 @@ class NotifierSettings(ServiceSettings):
     #: deliveries wait (and eventually fail) until it is set.
     smtp_url: str = ""
     smtp_from: str = "oms-notifier@localhost"
-    #: Networks webhooks may never reach, and exceptions to them (loopback for local
-    #: development and tests; set ``WEBHOOK_ALLOWED_NETWORKS=[]`` in production).
-    webhook_blocked_networks: list[str] = [
-        "0.0.0.0/8",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "100.100.100.200/32",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-        "255.255.255.255/32",
-        "::/128",
-        "::1/128",
-        "fe80::/10",
-        "fd00:ec2::254/128",
-        "ff00::/8",
-    ]
-    webhook_allowed_networks: list[str] = ["127.0.0.0/8", "::1/128"]
+    #: Webhook targets follow the outbound policy (``OUTBOUND_*``, see
+    #: :class:`OutboundSettings`); the networks also answer to their older names
+    #: ``WEBHOOK_BLOCKED_NETWORKS`` / ``WEBHOOK_ALLOWED_NETWORKS``. Loopback is allowed
+    #: for local development and tests: set ``OUTBOUND_ALLOWED_NETWORKS=[]`` in production.
+    outbound_blocked_networks: list[str] = Field(
+        default=list(DEFAULT_BLOCKED_NETWORKS),
+        validation_alias=AliasChoices("outbound_blocked_networks", "webhook_blocked_networks"),
+    )
+    outbound_allowed_networks: list[str] = Field(
+        default=list(DEFAULT_ALLOWED_NETWORKS),
+        validation_alias=AliasChoices("outbound_allowed_networks", "webhook_allowed_networks"),
+    )
     #: One attempt (webhook request or SMTP session), and the connect part of it.
     delivery_attempt_timeout_s: float = 10.0
     delivery_connect_timeout_s: float = 3.0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from channel_gateway.adapters.repository import Channel, GatewayRepository
-from channel_gateway.api.roles import ADMIN_IN_JWT_MODE, ChannelsAdmin
+from channel_gateway.api.roles import ADMIN_IN_JWT_MODE, ChannelsAdmin, RequestActor
 from channel_gateway.api.schemas import (
     ChannelIn,
     ChannelOut,
@@ -30,6 +32,7 @@ from channel_gateway.api.schemas import (
     SkuMapOut,
     WebhookAccepted,
 )
+from channel_gateway.domain.audit_views import channel_change, channel_view, sku_map_change
 from channel_gateway.domain.canonical import CanonicalOrder
 from channel_gateway.domain.config import ChannelSettings
 from channel_gateway.domain.platforms import (
@@ -44,7 +47,9 @@ from channel_gateway.domain.signature import SignatureError, verify, verify_plat
 from channel_gateway.imports import CSV_TYPES, XLSX_TYPE, csv_rows, parse_row, xlsx_rows
 from channel_gateway.ingest import ingest, ingest_many
 from channel_gateway.settings import GatewaySettings
+from oms_servicekit.audit import record_audit
 from oms_servicekit.http import RuntimeDep
+from oms_servicekit.outbound import OutboundPolicy, OutboundRefused
 from oms_servicekit.problems import Problem
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -83,20 +88,36 @@ class RateLimiter:
         self._buckets[channel] = (tokens - 1.0, now)
 
 
+#: What answers show instead of a marketplace session key (it is write-only).
+HIDDEN = "***"
+
+
 def _out(channel: Channel) -> ChannelOut:
     data = channel.settings.model_dump() | {
         "name": channel.name,
         "secret_set": bool(channel.secret),
     }
+    if data.get("pull") and data["pull"].get("session"):
+        data["pull"] = data["pull"] | {"session": HIDDEN}
     try:
         return ChannelOut.model_validate(data | {"type": channel.type})
     except ValidationError:  # a channel stored before channel types were checked
         return ChannelOut.model_validate(data)
 
 
+def _check_pull_target(config: ChannelSettings, policy: OutboundPolicy) -> None:
+    """A pull channel's marketplace URL must pass the outbound policy (422 naming it)."""
+    if config.pull is not None:
+        try:
+            policy.check_url(str(config.pull.base_url))
+        except OutboundRefused as exc:
+            raise Problem(422, str(exc), field="pull.base_url") from exc
+
+
 def build_router(settings: GatewaySettings) -> APIRouter:
     router = APIRouter()
     limiter = RateLimiter()
+    outbound = settings.outbound_policy()
 
     # -- channels ---------------------------------------------------------------------
 
@@ -108,16 +129,33 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         responses={409: {"description": "the channel exists"}},
         dependencies=ADMIN_IN_JWT_MODE,
     )
-    async def add_channel(body: ChannelIn, runtime: RuntimeDep) -> ChannelOut:
+    async def add_channel(body: ChannelIn, runtime: RuntimeDep, actor: RequestActor) -> ChannelOut:
         config = ChannelSettings.model_validate(body.model_dump(exclude={"name", "secret"}))
+        _check_pull_target(config, outbound)
         channel = Channel(body.name, body.type, body.secret, config)
         async with runtime.uow() as uow:
             if not await GatewayRepository(uow.session).add_channel(channel):
                 raise Problem(409, f"channel {body.name} already exists", field="name")
+            await record_audit(
+                uow.session,
+                actor=actor,
+                action="create",
+                entity="channel",
+                entity_id=body.name,
+                before=None,
+                after=channel_view(
+                    config.model_copy(update={"type": body.type}), secret=body.secret
+                ),
+            )
             await uow.commit()
         return _out(channel)
 
-    @router.get("/channels", response_model=list[ChannelOut], tags=["channels"])
+    @router.get(
+        "/channels",
+        response_model=list[ChannelOut],
+        tags=["channels"],
+        dependencies=ADMIN_IN_JWT_MODE,
+    )
     async def list_channels(runtime: RuntimeDep) -> list[ChannelOut]:
         async with runtime.uow() as uow:
             channels = await GatewayRepository(uow.session).list_channels()
@@ -128,6 +166,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         response_model=ChannelOut,
         tags=["channels"],
         responses={404: _PROBLEMS[404]},
+        dependencies=ADMIN_IN_JWT_MODE,
     )
     async def get_channel(channel: str, runtime: RuntimeDep) -> ChannelOut:
         async with runtime.uow() as uow:
@@ -143,13 +182,19 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         responses={404: _PROBLEMS[404]},
         dependencies=ADMIN_IN_JWT_MODE,
     )
-    async def patch_channel(channel: str, body: ChannelPatch, runtime: RuntimeDep) -> ChannelOut:
+    async def patch_channel(
+        channel: str, body: ChannelPatch, runtime: RuntimeDep, actor: RequestActor
+    ) -> ChannelOut:
         async with runtime.uow() as uow:
             repo = GatewayRepository(uow.session)
             known = await repo.get_channel(channel)
             if known is None:
                 raise Problem(404, f"unknown channel {channel}")
             changes = body.model_dump(exclude_unset=True, exclude={"secret"})
+            pull_change = changes.get("pull")
+            if pull_change and pull_change.get("session") == HIDDEN and known.settings.pull:
+                # A client sending back what GET showed keeps the stored session key.
+                pull_change["session"] = known.settings.pull.session
             merged = known.settings.model_dump() | changes
             try:
                 config = ChannelSettings.model_validate(merged)
@@ -157,7 +202,25 @@ def build_router(settings: GatewaySettings) -> APIRouter:
                 raise RequestValidationError(
                     exc.errors(include_input=False, include_url=False)
                 ) from exc
+            if "pull" in changes:
+                _check_pull_target(config, outbound)
             await repo.update_channel(channel, config, body.secret)
+            change = channel_change(
+                known.settings,
+                config,
+                secret_before=known.secret,
+                secret_after=body.secret or known.secret,
+            )
+            if change is not None:
+                await record_audit(
+                    uow.session,
+                    actor=actor,
+                    action="update",
+                    entity="channel",
+                    entity_id=channel,
+                    before=change[0],
+                    after=change[1],
+                )
             await uow.commit()
         return _out(Channel(channel, config.type, body.secret or known.secret, config))
 
@@ -168,7 +231,9 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         responses={404: _PROBLEMS[404]},
         dependencies=ADMIN_IN_JWT_MODE,
     )
-    async def put_sku_map(channel: str, body: SkuMapIn, runtime: RuntimeDep) -> SkuMapOut:
+    async def put_sku_map(
+        channel: str, body: SkuMapIn, runtime: RuntimeDep, actor: RequestActor
+    ) -> SkuMapOut:
         for key, value in body.mapping.items():
             if not (0 < len(key) <= 128 and 0 < len(value) <= 64):
                 raise Problem(422, f"invalid SKU mapping {key!r}", field=f"mapping.{key}")
@@ -176,7 +241,18 @@ def build_router(settings: GatewaySettings) -> APIRouter:
             repo = GatewayRepository(uow.session)
             if await repo.get_channel(channel) is None:
                 raise Problem(404, f"unknown channel {channel}")
+            change = sku_map_change(await repo.sku_map(channel), body.mapping)
             await repo.replace_sku_map(channel, body.mapping)
+            if change is not None:
+                await record_audit(
+                    uow.session,
+                    actor=actor,
+                    action="put_sku_map",
+                    entity="channel",
+                    entity_id=channel,
+                    before=change[0],
+                    after=change[1],
+                )
             await uow.commit()
         return SkuMapOut(channel=channel, mapping=body.mapping)
 
@@ -185,6 +261,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         response_model=SkuMapOut,
         tags=["channels"],
         responses={404: _PROBLEMS[404]},
+        dependencies=ADMIN_IN_JWT_MODE,
     )
     async def get_sku_map(channel: str, runtime: RuntimeDep) -> SkuMapOut:
         async with runtime.uow() as uow:
@@ -194,7 +271,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
             mapping = await repo.sku_map(channel)
         return SkuMapOut(channel=channel, mapping=mapping)
 
-    @router.get("/channels/{channel}/deliveries", tags=["channels"])
+    @router.get("/channels/{channel}/deliveries", tags=["channels"], dependencies=ADMIN_IN_JWT_MODE)
     async def list_deliveries(
         channel: str, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
     ) -> list[dict[str, Any]]:
@@ -413,7 +490,10 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         """Orders from a CSV or XLSX file (one single-line order per row), streamed.
 
         The body is spooled (to disk past 1 MiB) and read row by row; rows are ingested
-        in batches, each batch in one transaction. Every row gets an answer.
+        in batches, each batch in one transaction. Every row gets an answer. The import
+        is audited as one row (file name and size, rows per outcome), written once the
+        rows are done, or when a failure stops it half-way (``complete: false``), since
+        the batches before stay.
         """
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in (*CSV_TYPES, XLSX_TYPE):
@@ -427,38 +507,98 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         result = ImportResult()
         with tempfile.SpooledTemporaryFile(max_size=1_048_576) as spool:
             await _spool(request, spool, settings.max_import_bytes)
+            size = spool.tell()
             spool.seek(0)
             rows = xlsx_rows(spool) if media == XLSX_TYPE else csv_rows(spool)
-            while True:
-                batch = await asyncio.to_thread(_next_batch, rows, IMPORT_BATCH)
-                if not batch:
-                    break
-                valid = [(number, row) for number, row, _, _ in batch if row is not None]
-                rules = known.settings.order_class_rules
-                async with runtime.uow() as uow:
-                    done = await ingest_many(
-                        uow,
+            complete = False
+            try:
+                while True:
+                    batch = await asyncio.to_thread(_next_batch, rows, IMPORT_BATCH)
+                    if not batch:
+                        break
+                    valid = [(number, row) for number, row, _, _ in batch if row is not None]
+                    rules = known.settings.order_class_rules
+                    async with runtime.uow() as uow:
+                        done = await ingest_many(
+                            uow,
+                            channel,
+                            [apply_channel(row.to_platform(), mapping, rules) for _, row in valid],
+                            topic="import",
+                            actor=operator,
+                        )
+                        await uow.commit()
+                    answers = {
+                        number: ImportRow(row=number, status=d.status, order_ref=d.order_ref)
+                        for (number, _), d in zip(valid, done, strict=True)
+                    }
+                    for number, row, column, reason in batch:
+                        result.rows.append(
+                            answers[number]
+                            if row is not None
+                            else ImportRow(
+                                row=number, status="rejected", column=column, reason=reason
+                            )
+                        )
+                complete = True
+            finally:
+                if result.rows:
+                    await _audit_import(
+                        runtime,
+                        operator,
                         channel,
-                        [apply_channel(row.to_platform(), mapping, rules) for _, row in valid],
-                        topic="import",
-                        actor=operator,
-                    )
-                    await uow.commit()
-                answers = {
-                    number: ImportRow(row=number, status=d.status, order_ref=d.order_ref)
-                    for (number, _), d in zip(valid, done, strict=True)
-                }
-                for number, row, column, reason in batch:
-                    result.rows.append(
-                        answers[number]
-                        if row is not None
-                        else ImportRow(row=number, status="rejected", column=column, reason=reason)
+                        file_name=_file_name(request),
+                        size=size,
+                        rows=result.rows,
+                        complete=complete,
                     )
         for row_result in result.rows:
             setattr(result, row_result.status, getattr(result, row_result.status) + 1)
         return result
 
     return router
+
+
+async def _audit_import(
+    runtime: Any,
+    actor: str,
+    channel: str,
+    *,
+    file_name: str | None,
+    size: int,
+    rows: list[ImportRow],
+    complete: bool,
+) -> None:
+    """The import's one audit row, in its own transaction (each batch had its own)."""
+    counts = dict.fromkeys(("accepted", "duplicate", "updated", "rejected"), 0)
+    for row in rows:
+        counts[row.status] += 1
+    async with runtime.uow() as uow:
+        await record_audit(
+            uow.session,
+            actor=actor,
+            action="import_orders",
+            entity="import",
+            entity_id=uuid.uuid4(),
+            before=None,
+            after={
+                "channel": channel,
+                "file_name": file_name,
+                "bytes": size,
+                "rows": len(rows),
+                "complete": complete,
+                **counts,
+            },
+        )
+        await uow.commit()
+
+
+_FILE_NAME = re.compile(r'filename="?([^";]{1,255})"?', re.IGNORECASE)
+
+
+def _file_name(request: Request) -> str | None:
+    """The uploaded file's name, when the client sends one (``Content-Disposition``)."""
+    found = _FILE_NAME.search(request.headers.get("content-disposition", ""))
+    return found.group(1).strip() if found else None
 
 
 def _next_batch(

@@ -1,7 +1,7 @@
-"""SQLAlchemy Core tables of customer-svc (the schema itself is in migrations/)."""
+"""SQLAlchemy Core tables of customer-svc (the schema itself is in migrations/). The
+audit trail is the shared ``oms_servicekit.audit.audit_trail``."""
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     DateTime,
     Float,
@@ -82,17 +82,6 @@ merges = Table(
     Column("moved", JSONB),
     Column("unmerged_at", DateTime(timezone=True)),
     Column("unmerged_by", Text),
-)
-
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("actor", Text),
-    Column("action", Text),
-    Column("customer_id", Uuid),
-    Column("details", JSONB),
-    Column("at", DateTime(timezone=True)),
 )
 
 customer_orders = Table(

@@ -9,6 +9,12 @@ resolve) need the role in ``AUTH_MODE=jwt`` and stay open in dev mode. The reads
 carry personal data (a customer, its card) need any valid token in jwt mode, and mask it
 unless the token holds ``customers:pii``; in dev mode the ``X-Roles`` header decides
 masking, as before. Other reads stay open.
+
+Every applied change writes its row of the audit trail (two for a merge or an unmerge:
+one per customer; one for a whole CSV import) in its own transaction, naming the caller
+(``RequestActor``): the token's subject; on a route open in dev mode, the ``X-Operator``
+header when sent, else ``anonymous``. A refused change, or a repeat that changes nothing,
+writes none. Reading the trail (``GET /audit``) needs ``customers:pii``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from fastapi import Depends, Header, Request
 
 from oms_servicekit.auth import (
     Principal,
+    actor_in_jwt_mode,
     authenticator_of,
     current_principal,
     operator_with_role,
@@ -29,10 +36,17 @@ PII_ROLE = "customers:pii"
 
 #: The operator (token subject, or X-Operator in dev mode) holding ``customers:pii``.
 CustomersOperator = Annotated[str, Depends(operator_with_role(PII_ROLE))]
+# One callable, so a route naming it twice (route-level and through RequestActor) has it
+# run, and the token checked, once per request.
+_pii_in_jwt_mode = role_in_jwt_mode(PII_ROLE)
 #: Route-level: ``customers:pii`` in jwt mode, open in dev mode.
-PII_IN_JWT_MODE = [Depends(role_in_jwt_mode(PII_ROLE))]
-#: The caller holding ``customers:pii`` in jwt mode (for the audit); None in dev mode.
-PiiEditor = Annotated[Principal | None, Depends(role_in_jwt_mode(PII_ROLE))]
+PII_IN_JWT_MODE = [Depends(_pii_in_jwt_mode)]
+#: The caller holding ``customers:pii`` in jwt mode; None in dev mode.
+PiiEditor = Annotated[Principal | None, Depends(_pii_in_jwt_mode)]
+
+
+#: The audited actor of a change on a route open in dev mode (see actor_in_jwt_mode).
+RequestActor = Annotated[str, Depends(actor_in_jwt_mode(PII_ROLE))]
 
 
 def _dev_header_grants(x_roles: str | None) -> bool:

@@ -2,18 +2,20 @@
 
 Personal data (phone, e-mail, street address) is answered in full only to callers holding
 ``customers:pii`` (the token's roles; in dev mode the ``X-Roles`` header); everyone else
-gets it masked. Which role each change needs: see ``customer_svc.api.roles``.
+gets it masked. Which role each change needs: see ``customer_svc.api.roles``. Every
+applied change writes its audit-trail row(s) before its unit of work commits.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,7 +30,7 @@ from customer_svc.adapters.tables import (
     merge_proposals,
     tag_rules,
 )
-from customer_svc.api.roles import PII_IN_JWT_MODE, CustomersOperator, PiiEditor, SeesPii
+from customer_svc.api.roles import PII_IN_JWT_MODE, CustomersOperator, RequestActor, SeesPii
 from customer_svc.api.schemas import (
     CardOut,
     ChannelPolicyIn,
@@ -56,7 +58,6 @@ from customer_svc.domain.tagging import RuleError, compile_rule
 from customer_svc.profiles import (
     MergeError,
     apply_tag_rules,
-    audit,
     emit_updated,
     merge_customers,
     orders_of,
@@ -65,6 +66,7 @@ from customer_svc.profiles import (
     unmerge_customer,
 )
 from customer_svc.resolution import ResolvedCustomer, resolve_customer
+from oms_servicekit.audit import record_audit
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 
@@ -115,13 +117,27 @@ def _proposal_out(resolved: ResolvedCustomer) -> MergeProposalOut | None:
     },
     dependencies=PII_IN_JWT_MODE,
 )
-async def resolve(body: ResolveIn, runtime: RuntimeDep, response: Response) -> ResolveOut:
+async def resolve(
+    body: ResolveIn, runtime: RuntimeDep, response: Response, actor: RequestActor
+) -> ResolveOut:
     """The customer id of a channel identity: exact identity, then phone (E.164), then
     e-mail, else a new customer; a new customer with a similar name at a similar address
-    as an existing one comes with a stored merge proposal (never a merge)."""
+    as an existing one comes with a stored merge proposal (never a merge). A resolution
+    that stores something (a customer, an identity link, an address) is audited; a
+    lookup that only finds the linked customer is not."""
     _check_contacts(body)
     async with runtime.uow() as uow:
         resolved = await resolve_customer(uow, _identity(body))
+        if resolved.changed:
+            await record_audit(
+                uow.session,
+                actor=actor,
+                action="create" if resolved.new_customer else "resolve",
+                entity="customer",
+                entity_id=resolved.customer_id,
+                before=None if resolved.new_customer else {},
+                after=_resolution_audit(body, resolved),
+            )
         await uow.commit()
     response.status_code = status.HTTP_201_CREATED if resolved.new_customer else status.HTTP_200_OK
     return ResolveOut(
@@ -129,6 +145,19 @@ async def resolve(body: ResolveIn, runtime: RuntimeDep, response: Response) -> R
         matched_by=resolved.matched_by,
         merge_proposal=_proposal_out(resolved),
     )
+
+
+def _resolution_audit(body: ResolveIn, resolved: ResolvedCustomer) -> dict[str, Any]:
+    """What a resolution stored, for its audit row: the identity linked (if it was),
+    whether an address was added, the merge proposal made."""
+    after: dict[str, Any] = {"matched_by": resolved.matched_by}
+    if resolved.identity_linked:
+        after["identity"] = {"channel": body.channel, "platform_user_id": body.platform_user_id}
+    if resolved.address_added:
+        after["address_added"] = True
+    if resolved.merge_proposal is not None:
+        after["merge_proposal_id"] = resolved.merge_proposal.id
+    return after
 
 
 _IMPORT_COLUMNS = ("channel", "platform_user_id", "name", "phone", "email")
@@ -142,10 +171,17 @@ _ADDRESS_COLUMNS = ("region", "city", "line1", "postal_code")
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
     dependencies=PII_IN_JWT_MODE,
 )
-async def import_customers(request: Request, runtime: RuntimeDep) -> list[ImportRowOut]:
+async def import_customers(
+    request: Request, runtime: RuntimeDep, actor: RequestActor
+) -> list[ImportRowOut]:
     """A CSV with a header row (channel, platform_user_id, name, phone, email, region,
     city, line1, postal_code): each row is resolved as ``/customers/resolve`` would, in
-    its own transaction, and answered as created / matched / merge_proposed / rejected."""
+    its own transaction, and answered as created / matched / merge_proposed / rejected.
+
+    A file that is refused as a whole (not UTF-8, no such columns, too many rows)
+    changes nothing. An import is audited as one row (import id, the file's size and
+    digest, the count of each outcome), written once the rows are done, even when a
+    failure stops it half-way (``complete: false``), since its earlier rows stay."""
     raw = await request.body()
     try:
         text = raw.decode("utf-8-sig")
@@ -156,12 +192,45 @@ async def import_customers(request: Request, runtime: RuntimeDep) -> list[Import
     missing = [c for c in ("channel", "platform_user_id") if c not in header]
     if missing:
         raise Problem(422, f"missing column(s): {', '.join(missing)}", field="body")
+    rows = list(reader)
+    if len(rows) > IMPORT_MAX_ROWS:
+        raise Problem(413, f"at most {IMPORT_MAX_ROWS} rows per import", field="body")
     out: list[ImportRowOut] = []
-    for n, row in enumerate(reader, start=2):  # row 1 is the header
-        if n - 1 > IMPORT_MAX_ROWS:
-            raise Problem(413, f"at most {IMPORT_MAX_ROWS} rows per import", field="body")
-        out.append(await _import_row(runtime, n, row))
+    complete = False
+    try:
+        for n, row in enumerate(rows, start=2):  # row 1 is the header
+            out.append(await _import_row(runtime, n, row))
+        complete = True
+    finally:
+        if out:
+            await _audit_import(runtime, actor, raw, out, complete=complete)
     return out
+
+
+async def _audit_import(
+    runtime: Any, actor: str, raw: bytes, rows: list[ImportRowOut], *, complete: bool
+) -> None:
+    counts = {outcome: 0 for outcome in ("created", "matched", "merge_proposed", "rejected")}
+    for row in rows:
+        counts[row.outcome] += 1
+    import_id = uuid.uuid4()
+    async with runtime.uow() as uow:
+        await record_audit(
+            uow.session,
+            actor=actor,
+            action="import",
+            entity="customer_import",
+            entity_id=import_id,
+            before=None,
+            after={
+                "bytes": len(raw),
+                "sha256": hashlib.sha256(raw).hexdigest(),
+                "rows": len(rows),
+                "complete": complete,
+                **counts,
+            },
+        )
+        await uow.commit()
 
 
 async def _import_row(runtime: Any, n: int, row: dict[str, Any]) -> ImportRowOut:
@@ -295,11 +364,12 @@ async def patch_customer(
     body: CustomerPatch,
     runtime: RuntimeDep,
     pii: SeesPii,
-    editor: PiiEditor,
-    x_operator: Annotated[str | None, Header()] = None,
+    actor: RequestActor,
 ) -> CustomerOut:
     """Change profile fields; each channel the customer is known on may require some
-    (its policy). Announced with ``CustomerUpdated`` naming the changed fields."""
+    (its policy). Announced with ``CustomerUpdated`` naming the changed fields and
+    audited with their values before and after; a patch that changes nothing is
+    neither."""
     patch = body.model_dump(exclude_unset=True, mode="json")
     for key, value in patch.items():
         if value is None:
@@ -338,12 +408,14 @@ async def patch_customer(
                 .where(customers.c.id == customer_id)
                 .values(**{k: patch[k] for k in changed})
             )
-            await audit(
+            await record_audit(
                 session,
-                editor.subject if editor else (x_operator or "api"),
-                "update",
-                customer_id,
-                {"fields": changed},
+                actor=actor,
+                action="update",
+                entity="customer",
+                entity_id=customer_id,
+                before={k: current.get(k) for k in changed},
+                after={k: patch[k] for k in changed},
             )
             await emit_updated(uow, customer_id, changed)
         await uow.commit()
@@ -359,16 +431,37 @@ async def patch_customer(
 async def put_channel_policy(
     channel: str, body: ChannelPolicyIn, runtime: RuntimeDep, operator: CustomersOperator
 ) -> ChannelPolicyIn:
-    """Which profile fields a channel requires (checked on every PATCH)."""
+    """Which profile fields a channel requires (checked on every PATCH). Audited unless
+    the policy was already exactly this."""
     async with runtime.uow() as uow:
-        await uow.session.execute(
-            pg_insert(channel_policies)
-            .values(channel=channel, required_fields=body.required_fields)
-            .on_conflict_do_update(
-                index_elements=[channel_policies.c.channel],
-                set_={"required_fields": body.required_fields},
+        session = uow.session
+        current = (
+            await session.execute(
+                select(channel_policies.c.required_fields)
+                .where(channel_policies.c.channel == channel)
+                .with_for_update()
             )
-        )
+        ).first()
+        before = None if current is None else {"required_fields": current.required_fields}
+        after = {"required_fields": body.required_fields}
+        if before != after:
+            await session.execute(
+                pg_insert(channel_policies)
+                .values(channel=channel, required_fields=body.required_fields)
+                .on_conflict_do_update(
+                    index_elements=[channel_policies.c.channel],
+                    set_={"required_fields": body.required_fields},
+                )
+            )
+            await record_audit(
+                session,
+                actor=operator,
+                action="put",
+                entity="channel_policy",
+                entity_id=channel,
+                before=before,
+                after=after,
+            )
         await uow.commit()
     return body
 
@@ -449,8 +542,10 @@ async def _require_customer(session: Any, customer_id: uuid.UUID) -> None:
     dependencies=PII_IN_JWT_MODE,
 )
 async def add_complaint(
-    customer_id: uuid.UUID, body: ComplaintIn, runtime: RuntimeDep
+    customer_id: uuid.UUID, body: ComplaintIn, runtime: RuntimeDep, actor: RequestActor
 ) -> ComplaintOut:
+    """Record a complaint about a customer (audited with its category and order, not
+    its text); the tag rules then look at the customer again."""
     async with runtime.uow() as uow:
         await _require_customer(uow.session, customer_id)
         row = (
@@ -467,6 +562,19 @@ async def add_complaint(
                 .returning(*complaints.c)
             )
         ).one()
+        await record_audit(
+            uow.session,
+            actor=actor,
+            action="create",
+            entity="complaint",
+            entity_id=row.id,
+            before=None,
+            after={
+                "customer_id": customer_id,
+                "order_id": body.order_id,
+                "category": body.category,
+            },
+        )
         await emit_updated(uow, customer_id, ["complaints"])
         await apply_tag_rules(uow, customer_id)
         await uow.commit()
@@ -520,12 +628,30 @@ async def put_tag_rules(
                 position=exc.position,
             ) from None
     async with runtime.uow() as uow:
-        await uow.session.execute(tag_rules.delete())
-        for i, rule in enumerate(body.rules):
-            await uow.session.execute(
-                tag_rules.insert().values(
-                    name=rule.name, tag=rule.tag, expression=rule.expression, position=i
+        session = uow.session
+        current = [
+            {"name": r.name, "tag": r.tag, "expression": r.expression}
+            for r in await session.execute(
+                select(tag_rules).order_by(tag_rules.c.position).with_for_update()
+            )
+        ]
+        wanted = [r.model_dump() for r in body.rules]
+        if current != wanted:
+            await session.execute(tag_rules.delete())
+            for i, rule in enumerate(body.rules):
+                await session.execute(
+                    tag_rules.insert().values(
+                        name=rule.name, tag=rule.tag, expression=rule.expression, position=i
+                    )
                 )
+            await record_audit(
+                session,
+                actor=operator,
+                action="put",
+                entity="tag_rules",
+                entity_id="all",
+                before={"rules": current},
+                after={"rules": wanted},
             )
         await uow.commit()
     return body

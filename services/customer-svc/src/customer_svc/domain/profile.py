@@ -7,6 +7,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from customer_svc.domain.tagging import COLD_CHAIN_TAG
+from oms_servicekit.personal_data import mask_address, mask_email, mask_phone, mask_text
+
+__all__ = [
+    "DELIVERY_FLAGS",
+    "mask_address",
+    "mask_email",
+    "mask_phone",
+    "mask_text",
+    "missing_required",
+    "requirement_list",
+]
 
 DELIVERY_FLAGS = ("cold_chain", "fragile", "signature")
 
@@ -19,39 +30,6 @@ def requirement_list(delivery: Mapping[str, Any] | None, tags: Iterable[str]) ->
     if COLD_CHAIN_TAG in set(tags):
         out.add("cold_chain")
     return sorted(out)
-
-
-def mask_phone(value: str | None) -> str | None:
-    if not value:
-        return value
-    return value[:3] + "*" * max(len(value) - 7, 0) + value[-4:] if len(value) > 7 else "***"
-
-
-def mask_email(value: str | None) -> str | None:
-    if not value or "@" not in value:
-        return None if value is None else "***"
-    local, _, domain = value.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def mask_text(value: str | None) -> str | None:
-    if not value:
-        return value
-    return value[:1] + "***"
-
-
-_MASKED_ADDRESS_FIELDS = ("line1", "postal_code", "phone", "name")
-
-
-def mask_address(address: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Region and city stay (they are not personal); street, postcode, phone do not."""
-    if address is None:
-        return None
-    out = dict(address)
-    for key in _MASKED_ADDRESS_FIELDS:
-        if out.get(key):
-            out[key] = mask_phone(out[key]) if key == "phone" else mask_text(out[key])
-    return out
 
 
 def missing_required(profile: Mapping[str, Any], required: Iterable[str]) -> str | None:

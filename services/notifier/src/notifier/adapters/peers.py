@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from oms_servicekit.service_auth import ServiceCredentials
+
 log = logging.getLogger(__name__)
 
 
@@ -30,12 +32,21 @@ class PeerAnswer:
 
 
 class Peers:
-    """order-svc and customer-svc, as the board reads them."""
+    """order-svc and customer-svc, as the board reads them, with the notifier's own
+    credentials (a service token holding ``orders:read`` in ``AUTH_MODE=jwt``)."""
 
-    def __init__(self, *, order_svc_url: str, customer_svc_url: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        order_svc_url: str,
+        customer_svc_url: str,
+        timeout_s: float,
+        credentials: ServiceCredentials | None = None,
+    ) -> None:
         self._order_svc = order_svc_url.rstrip("/")
         self._customer_svc = customer_svc_url.rstrip("/")
         self._timeout = httpx.Timeout(timeout_s)
+        self._credentials = credentials or ServiceCredentials("notifier")
 
     async def order(self, order_id: uuid.UUID) -> PeerAnswer:
         """The order with its history (order-svc ``GET /orders/{id}``)."""
@@ -57,7 +68,7 @@ class Peers:
         try:
             # trust_env=False: a developer's HTTP(S)_PROXY must not capture service calls.
             async with httpx.AsyncClient(timeout=self._timeout, trust_env=False) as client:
-                response = await client.get(url)
+                response = await client.get(url, headers=self._credentials.headers())
         except httpx.HTTPError as exc:
             log.warning("peer unavailable", extra={"url": url, "error": type(exc).__name__})
             return PeerAnswer(False, reason=f"unreachable ({type(exc).__name__})")

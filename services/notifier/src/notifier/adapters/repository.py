@@ -1,4 +1,5 @@
-"""Notifier persistence: the event log and the alerts."""
+"""Notifier persistence: the event log and the alerts (an acknowledgement writes its
+audit-trail row here, in the caller's transaction)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifier.adapters.tables import alerts, audit_log, events
+from notifier.adapters.tables import alerts, events
 from notifier.domain.rules import AlertSpec
 from oms_contracts import Envelope
+from oms_servicekit.audit import record_audit
 
 
 class EventLog:
@@ -110,12 +112,21 @@ class AlertRepository:
         return dict(row._mapping) if row is not None else None
 
     async def acknowledge(self, alert_id: uuid.UUID, *, operator: str, at: datetime) -> None:
+        """Acknowledge an open alert (the caller checked it is open), audited."""
         await self._session.execute(
             update(alerts)
             .where(alerts.c.id == alert_id)
             .values(state="acknowledged", acknowledged_by=operator, acknowledged_at=at)
         )
-        await audit(self._session, "alert", str(alert_id), "acknowledge", operator)
+        await record_audit(
+            self._session,
+            actor=operator,
+            action="acknowledge",
+            entity="alert",
+            entity_id=alert_id,
+            before={"state": "open"},
+            after={"state": "acknowledged", "acknowledged_at": at},
+        )
 
     async def live_id(self, dedupe_key: str) -> uuid.UUID | None:
         """The open or acknowledged alert of ``dedupe_key``, if there is one."""
@@ -137,19 +148,3 @@ class AlertRepository:
             .returning(alerts.c.id)
         )
         return [r.id for r in rows]
-
-
-async def audit(
-    session: AsyncSession,
-    entity: str,
-    entity_id: str,
-    action: str,
-    actor: str,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """One line of the audit log (in the caller's transaction)."""
-    await session.execute(
-        audit_log.insert().values(
-            entity=entity, entity_id=entity_id, action=action, actor=actor, detail=detail or {}
-        )
-    )

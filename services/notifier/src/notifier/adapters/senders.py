@@ -8,8 +8,6 @@ what happened, so one broken target is one failed row, never a failed round.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -25,7 +23,7 @@ from notifier.domain.delivery import (
     TIMESTAMP_HEADER,
     sign,
 )
-from notifier.domain.subscriptions import TargetPolicy, host_address
+from oms_servicekit.outbound import OutboundPolicy, OutboundRefused, check_resolved
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class WebhookSender:
 
     def __init__(
         self,
-        policy: TargetPolicy,
+        policy: OutboundPolicy,
         *,
         attempt_timeout_s: float = 10.0,
         connect_timeout_s: float = 3.0,
@@ -65,9 +63,9 @@ class WebhookSender:
     ) -> SendResult:
         try:
             async with asyncio.timeout(self._attempt_timeout_s):
-                refused = await self._refused_address(url)
-                if refused:
-                    return SendResult(False, error=refused, permanent=True)
+                # Checked at every attempt: a name can resolve somewhere else than when
+                # the subscription was made (DNS rebinding to a metadata address).
+                await check_resolved(url, self._policy)
                 response = await self._client.post(
                     url,
                     content=body,
@@ -79,6 +77,8 @@ class WebhookSender:
                         EVENT_HEADER: event,
                     },
                 )
+        except OutboundRefused as exc:
+            return SendResult(False, error=str(exc), permanent=True)
         except TimeoutError:
             return SendResult(False, error="timed out")
         except httpx.HTTPError as exc:
@@ -88,25 +88,6 @@ class WebhookSender:
         if 200 <= response.status_code < 300:
             return SendResult(True, status=response.status_code)
         return SendResult(False, status=response.status_code, error=f"HTTP {response.status_code}")
-
-    async def _refused_address(self, url: str) -> str | None:
-        """Why the URL's host may not be reached now (checked at every attempt: a name
-        can resolve somewhere else than when the subscription was made), else None."""
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".").lower()
-        literal = host_address(host)
-        if literal is not None:
-            addresses = [literal]
-        else:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-            addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-        for address in addresses:
-            if not self._policy.address_allowed(address):
-                return f"{host} resolves to a forbidden address ({address})"
-        return None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""Persistence of subscriptions (soft-deleted, so past deliveries keep their target)."""
+"""Persistence of subscriptions (soft-deleted, so past deliveries keep their target).
+
+Creating and deleting one are operator actions: each writes its audit-trail row here, in
+the caller's transaction. The row says what the subscription is for (name, event types,
+filter, kind of target) but never its target address or signing secret.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifier.adapters.repository import audit
 from notifier.adapters.tables import deliveries, subscriptions
+from oms_servicekit.audit import record_audit
+
+#: What an audit row says of a subscription (never ``target`` or ``secret``).
+_AUDITED = ("name", "event_types", "channel", "warehouse", "target_type")
 
 
 class SubscriptionRepository:
@@ -25,15 +33,17 @@ class SubscriptionRepository:
                 .returning(*subscriptions.c)
             )
         ).one()
-        await audit(
+        created = dict(row._mapping)
+        await record_audit(
             self._session,
-            "subscription",
-            str(values["id"]),
-            "create",
-            operator,
-            {"event_types": values["event_types"], "target_type": values["target_type"]},
+            actor=operator,
+            action="create",
+            entity="subscription",
+            entity_id=values["id"],
+            before=None,
+            after={k: created[k] for k in _AUDITED},
         )
-        return dict(row._mapping)
+        return created
 
     async def active(self) -> list[dict[str, Any]]:
         query = (
@@ -68,7 +78,7 @@ class SubscriptionRepository:
                 update(subscriptions)
                 .where(subscriptions.c.id == subscription_id, subscriptions.c.deleted_at.is_(None))
                 .values(deleted_at=at, deleted_by=operator)
-                .returning(subscriptions.c.id)
+                .returning(*(subscriptions.c[k] for k in _AUDITED))
             )
         ).first()
         if done is None:
@@ -81,5 +91,13 @@ class SubscriptionRepository:
             )
             .values(state="cancelled", updated_at=func.now(), last_error="subscription deleted")
         )
-        await audit(self._session, "subscription", str(subscription_id), "delete", operator)
+        await record_audit(
+            self._session,
+            actor=operator,
+            action="delete",
+            entity="subscription",
+            entity_id=subscription_id,
+            before=dict(done._mapping),
+            after=None,
+        )
         return True

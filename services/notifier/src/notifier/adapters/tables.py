@@ -115,16 +115,3 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True)),
 )
-
-#: Who changed a subscription or acknowledged an alert, and when.
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("entity", Text),
-    Column("entity_id", Text),
-    Column("action", Text),
-    Column("actor", Text),
-    Column("detail", JSONB),
-    Column("at", DateTime(timezone=True)),
-)

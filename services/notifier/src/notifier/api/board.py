@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -35,7 +35,9 @@ from notifier.board_feed import BoardFeed, sla_item
 from notifier.domain.board import Counts
 from notifier.settings import NotifierSettings
 from oms_contracts.events import ExceptionCause
+from oms_servicekit.auth import role_in_jwt_mode, sees_personal_data
 from oms_servicekit.http import RuntimeDep
+from oms_servicekit.personal_data import mask_personal_fields
 from oms_servicekit.problems import Problem
 
 #: The page's files, shipped as package data (no build step).
@@ -45,6 +47,13 @@ ASSETS = {
 }
 #: Events of one order shown on its page (the newest beyond this are in /events).
 TIMELINE_LIMIT = 200
+
+#: The board's data (its stream and JSON API) is order data: ``orders:read`` in jwt mode.
+#: The page itself and its static files stay open; behind an authenticating proxy that
+#: adds the operator's bearer token, the browser's calls carry it (EventSource included).
+BOARD_READ = [Depends(role_in_jwt_mode("orders:read"))]
+#: ``orders:read`` in jwt mode, and whether personal data in events is shown unmasked.
+SeesPii = Annotated[bool, Depends(sees_personal_data("orders:read"))]
 
 PageLimit = Annotated[int, Query(ge=1, le=200, description="Rows per page")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")]
@@ -84,7 +93,7 @@ def board_router(settings: NotifierSettings) -> APIRouter:
             _asset(name), media_type=ASSETS[name], headers={"Cache-Control": "no-cache"}
         )
 
-    @router.get("/board/stream", include_in_schema=False)
+    @router.get("/board/stream", dependencies=BOARD_READ, include_in_schema=False)
     async def stream(request: Request, runtime: RuntimeDep) -> EventSourceResponse:
         """Server-sent events: ``snapshot`` with the board's numbers whenever they change."""
 
@@ -96,20 +105,20 @@ def board_router(settings: NotifierSettings) -> APIRouter:
 
         return EventSourceResponse(events(), ping=15)
 
-    @router.get("/board/api/snapshot")
+    @router.get("/board/api/snapshot", dependencies=BOARD_READ)
     async def snapshot(runtime: RuntimeDep) -> dict[str, Any]:
         """What the stream sends, once (for clients that cannot read a stream)."""
         _, current = await feed.latest(runtime)
         return current
 
-    @router.get("/board/api/counts", response_model=CountsOut)
+    @router.get("/board/api/counts", dependencies=BOARD_READ, response_model=CountsOut)
     async def counts(runtime: RuntimeDep) -> CountsOut:
         """Orders per state and channel, aggregated in the database."""
         async with runtime.uow() as uow:
             c = Counts.of(await BoardQueries(uow.session).counts())
         return CountsOut(cells=c.cells, by_state=c.by_state, by_channel=c.by_channel, total=c.total)
 
-    @router.get("/board/api/sla", response_model=SlaPage)
+    @router.get("/board/api/sla", dependencies=BOARD_READ, response_model=SlaPage)
     async def sla(runtime: RuntimeDep, limit: PageLimit = 50, offset: Offset = 0) -> SlaPage:
         """Orders close to or past their SLA deadline, the nearest deadline first."""
         async with runtime.uow() as uow:
@@ -124,13 +133,13 @@ def board_router(settings: NotifierSettings) -> APIRouter:
             }
         )
 
-    @router.get("/board/api/sla/open", response_model=PeerOut)
+    @router.get("/board/api/sla/open", dependencies=BOARD_READ, response_model=PeerOut)
     async def open_sla(limit: PageLimit = 10, offset: Offset = 0) -> PeerOut:
         """order-svc's running SLA clocks (every open order, nearest deadline first), or
         why they cannot be shown; the at-risk list above does not depend on it."""
         return PeerOut(**(await peers.open_sla(limit=limit, offset=offset)).as_json())
 
-    @router.get("/board/api/exceptions", response_model=ExceptionPage)
+    @router.get("/board/api/exceptions", dependencies=BOARD_READ, response_model=ExceptionPage)
     async def exceptions(
         runtime: RuntimeDep,
         cause: ExceptionCause | None = None,
@@ -152,7 +161,7 @@ def board_router(settings: NotifierSettings) -> APIRouter:
             }
         )
 
-    @router.get("/board/api/credit-degraded", response_model=CreditPage)
+    @router.get("/board/api/credit-degraded", dependencies=BOARD_READ, response_model=CreditPage)
     async def credit_degraded(
         runtime: RuntimeDep, limit: PageLimit = 50, offset: Offset = 0
     ) -> CreditPage:
@@ -163,7 +172,7 @@ def board_router(settings: NotifierSettings) -> APIRouter:
             {"items": page.items, "total": page.total, "limit": limit, "offset": offset}
         )
 
-    @router.get("/board/api/alerts", response_model=AlertsOut)
+    @router.get("/board/api/alerts", dependencies=BOARD_READ, response_model=AlertsOut)
     async def board_alerts(runtime: RuntimeDep, limit: PageLimit = 20) -> AlertsOut:
         """Open alerts (newest first), low-stock SKUs and paused channels."""
         async with runtime.uow() as uow:
@@ -182,10 +191,11 @@ def board_router(settings: NotifierSettings) -> APIRouter:
 
     @router.get(
         "/board/api/orders/{order_id}",
+        dependencies=BOARD_READ,
         response_model=OrderPageOut,
         responses={404: {"description": "no service knows the order"}},
     )
-    async def order(order_id: uuid.UUID, runtime: RuntimeDep) -> OrderPageOut:
+    async def order(order_id: uuid.UUID, runtime: RuntimeDep, pii: SeesPii) -> OrderPageOut:
         """One order: its timeline and routing (from events), and what order-svc and
         customer-svc say about it when they can answer."""
         async with runtime.uow() as uow:
@@ -193,6 +203,8 @@ def board_router(settings: NotifierSettings) -> APIRouter:
             board = await queries.order(order_id)
             order_exceptions = await queries.order_exceptions(order_id)
             timeline = await queries.order_events(order_id, limit=TIMELINE_LIMIT)
+        if not pii:  # the events' own copies of the buyer's contact and address
+            timeline = [e | {"payload": mask_personal_fields(e["payload"])} for e in timeline]
         detail, picklist = await asyncio.gather(peers.order(order_id), peers.picklist(order_id))
         if board is None and not timeline and not detail.available:
             raise Problem(404, f"order {order_id} is not known", field="order_id")

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from notifier.adapters.deliveries import DeliveryRepository
 from notifier.adapters.repository import AlertRepository, EventLog
@@ -15,28 +15,39 @@ from notifier.api.roles import AlertsAcker
 from notifier.api.schemas import AlertOut, DeliveryOut, EventOut
 from notifier.api.subscriptions import router as subscriptions_router
 from notifier.domain.delivery import summarize
+from oms_servicekit.auth import role_in_jwt_mode, sees_personal_data
 from oms_servicekit.http import RuntimeDep
+from oms_servicekit.personal_data import mask_personal_fields
 from oms_servicekit.problems import Problem
 
 router = APIRouter()
 
 Limit = Annotated[int, Query(ge=1, le=500, description="How many, newest first")]
+#: Events and alerts are order data: ``orders:read`` in jwt mode (open in dev mode).
+READ = [Depends(role_in_jwt_mode("orders:read"))]
+SeesPii = Annotated[bool, Depends(sees_personal_data("orders:read"))]
 
 
 @router.get("/events", response_model=list[EventOut], tags=["events"])
 async def list_events(
     runtime: RuntimeDep,
+    pii: SeesPii,
     limit: Limit = 50,
     event_type: Annotated[str | None, Query(max_length=100)] = None,
     key: Annotated[str | None, Query(max_length=200)] = None,
 ) -> list[EventOut]:
-    """Recorded events, newest first; empty filters are ignored."""
+    """Recorded events, newest first; empty filters are ignored. ``orders:read`` in jwt
+    mode; customers' contact data and addresses in payloads masked unless the caller
+    also holds ``customers:pii``."""
     async with runtime.uow() as uow:
         rows = await EventLog(uow.session).latest(limit=limit, event_type=event_type, key=key)
-    return [EventOut(**{k: r[k] for k in EventOut.model_fields}) for r in rows]
+    out = [EventOut(**{k: r[k] for k in EventOut.model_fields}) for r in rows]
+    if pii:
+        return out
+    return [e.model_copy(update={"payload": mask_personal_fields(e.payload)}) for e in out]
 
 
-@router.get("/alerts", response_model=list[AlertOut], tags=["alerts"])
+@router.get("/alerts", response_model=list[AlertOut], tags=["alerts"], dependencies=READ)
 async def list_alerts(
     runtime: RuntimeDep,
     limit: Limit = 50,

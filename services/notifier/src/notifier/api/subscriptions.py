@@ -27,10 +27,13 @@ from notifier.domain.subscriptions import (
     check_email,
     check_webhook_url,
 )
+from oms_servicekit.auth import role_in_jwt_mode
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
 
 router = APIRouter(tags=["subscriptions"])
+#: Subscriptions name outside addresses: reading them needs ``channels:admin`` in jwt mode.
+ADMIN_READ = [Depends(role_in_jwt_mode("channels:admin"))]
 
 
 def target_policy(request: Request) -> TargetPolicy:
@@ -103,7 +106,7 @@ async def create_subscription(
     return SubscriptionCreated(**to_out(row).model_dump(), secret=secret)
 
 
-@router.get("/subscriptions", response_model=list[SubscriptionOut])
+@router.get("/subscriptions", response_model=list[SubscriptionOut], dependencies=ADMIN_READ)
 async def list_subscriptions(runtime: RuntimeDep) -> list[SubscriptionOut]:
     """Active subscriptions, oldest first (secrets are never shown)."""
     async with runtime.uow() as uow:
@@ -111,7 +114,12 @@ async def list_subscriptions(runtime: RuntimeDep) -> list[SubscriptionOut]:
     return [to_out(r) for r in rows]
 
 
-@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut, responses=_PROBLEMS)
+@router.get(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionOut,
+    responses=_PROBLEMS,
+    dependencies=ADMIN_READ,
+)
 async def get_subscription(subscription_id: uuid.UUID, runtime: RuntimeDep) -> SubscriptionOut:
     async with runtime.uow() as uow:
         row = await SubscriptionRepository(uow.session).get_active(subscription_id)

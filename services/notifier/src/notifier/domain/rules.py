@@ -12,7 +12,6 @@ through :func:`scrub` (e-mail addresses and phone numbers masked).
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,7 @@ from oms_contracts.events import (
     StockLow,
     StockRejected,
 )
+from oms_servicekit.personal_data import scrub
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -54,25 +54,6 @@ SUBSCRIBABLE_EVENT_TYPES: tuple[str, ...] = (
 
 #: Causes of ``OrderExceptionRaised`` that are critical rather than a warning.
 CRITICAL_CAUSES = frozenset({"sla_breached", "credit_refused"})
-
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
-
-
-def _mask(value: str, keep: int = 2) -> str:
-    return "*" * max(len(value) - keep, 0) + value[-keep:]
-
-
-def scrub(text: str | None) -> str | None:
-    """``text`` with e-mail addresses and phone numbers masked (last two characters kept).
-
-    Other services' free text (an exception's detail, a foreign alert's message) may
-    quote a customer; an alert is forwarded to places personal data must not go.
-    """
-    if text is None:
-        return None
-    text = _EMAIL.sub(lambda m: _mask(m.group(0)), text)
-    return _PHONE.sub(lambda m: _mask(m.group(0)), text)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from oms_servicekit.auth import (
     current_principal,
     operator_with_role,
     role_in_jwt_mode,
+    sees_personal_data,
 )
 from oms_servicekit.problems import Problem
 
@@ -43,15 +44,8 @@ OrdersReader = Annotated[Principal | None, Depends(role_in_jwt_mode("orders:read
 ORDERS_READ = [Depends(role_in_jwt_mode("orders:read"))]
 
 
-async def sees_personal_data(reader: OrdersReader) -> bool:
-    """An ``orders:read`` caller (checked by the dependency) who may also see the
-    customer's street, phone and name in full: ``customers:pii`` in jwt mode; dev mode
-    holds every role. Others get them masked (city and region stay)."""
-    return reader is None or reader.has("customers:pii")
-
-
 #: Enforces ``orders:read`` (jwt mode) and says whether personal data is shown unmasked.
-SeesPersonalData = Annotated[bool, Depends(sees_personal_data)]
+SeesPersonalData = Annotated[bool, Depends(sees_personal_data("orders:read"))]
 
 
 #: The answer to a channel or an order a partner may not see (or that does not exist).
