@@ -7,6 +7,10 @@ the endpoint never runs. In dev mode the X-Operator header is the identity, with
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -113,6 +117,19 @@ async def test_a_valid_token_with_the_role_passes(
     assert calls == ["ops@example.com", "ops@example.com"]
 
 
+def hmac_signed_with_the_public_key(**claims: Any) -> str:
+    """The algorithm-confusion attack: HS256 keyed with the (public) verification key."""
+    header = {"alg": "HS256", "typ": "JWT"}
+    body = {"sub": "x", "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 300, **claims}
+
+    def part(data: dict[str, Any]) -> bytes:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=")
+
+    signing_input = part(header) + b"." + part(body)
+    mac = hmac.new(PUBLIC.encode(), signing_input, hashlib.sha256).digest()
+    return (signing_input + b"." + base64.urlsafe_b64encode(mac).rstrip(b"=")).decode()
+
+
 def unsigned(**claims: Any) -> str:
     return jwt.encode(
         {"sub": "x", "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 300, **claims},
@@ -130,6 +147,9 @@ def unsigned(**claims: Any) -> str:
         pytest.param(token(key=OTHER_KEY), id="foreign-key"),
         pytest.param(token(exp=None), id="no-expiry"),
         pytest.param(unsigned(roles=["inventory:adjust"]), id="alg-none"),
+        pytest.param(
+            hmac_signed_with_the_public_key(roles=["inventory:adjust"]), id="alg-confusion"
+        ),
         pytest.param("not-a-jwt", id="garbage"),
     ],
 )
