@@ -16,7 +16,6 @@ stateless services; a shared limiter (at the ingress) is the place for a global 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from collections import OrderedDict
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from oms_servicekit.problems import PROBLEM_JSON
+from oms_servicekit.problems import send_problem
 
 _NOT_LIMITED = ("/healthz", "/readyz", "/metrics")
 
@@ -95,27 +94,13 @@ class PerTokenRateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         retry_after = max(1, math.ceil(wait))
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Too Many Requests",
-                "status": 429,
-                "detail": f"too many requests for this token; retry after {retry_after} s",
-                "instance": str(scope.get("path", "")),
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(retry_after).encode()),
-                ],
-            }
+        await send_problem(
+            send,
+            scope,
+            429,
+            f"too many requests for this token; retry after {retry_after} s",
+            [(b"retry-after", str(retry_after).encode())],
         )
-        await send({"type": "http.response.body", "body": body})
 
 
 def _token_key(scope: Scope) -> str | None:
