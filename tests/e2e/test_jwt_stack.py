@@ -10,6 +10,7 @@ orders only; a token past its quota is told to come back later.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,40 @@ async def test_a_token_past_its_quota_is_told_when_to_come_back(
     calm = bearer(root, "e2e-calm", ("customers:pii",))
     r = await admin.http.get(f"{customers}/audit", params={"limit": 1}, headers=calm)
     assert r.status_code == 200, r.text
+
+
+CHROMIUM = Path(os.environ.get("OMS_CHROMIUM", "/usr/bin/chromium"))
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
+async def test_the_board_in_a_browser_works_with_a_pasted_token_and_not_without(
+    jwt_stack: tuple[Stack, Path], admin: Oms, artifacts_dir: Path
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    _, root = jwt_stack
+    sku = await admin.new_sku({"WH-SH": 5})
+    r = await admin.post_order("live", order_body(sku))
+    ref = r.json()["order_ref"]
+    await eventually(lambda: admin.find_order(ref), lambda o: o["state"] == "routed", 60)
+    token = mint(root, "e2e-board-viewer", ("orders:read",))
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+            await page.goto(f"{admin.notifier}/board")
+            # Without a token the page shell loads but shows no data.
+            assert await page.locator("#total-orders").inner_text() == "0"
+            await page.fill("#token", token)
+            await page.press("#token", "Tab")  # "change": kept for the tab, page reloads
+            await expect(page.locator("#live")).to_have_text("live (polling)", timeout=30_000)
+            await page.wait_for_function(
+                "() => Number(document.getElementById('total-orders').textContent) >= 1",
+                timeout=30_000,
+            )
+            await page.goto(f"{admin.notifier}/board/orders/{ref}")
+            await expect(page.locator("#order-view")).to_contain_text("routed", timeout=30_000)
+            await page.screenshot(path=str(artifacts_dir / "board-jwt-order.png"))
+        finally:
+            await browser.close()

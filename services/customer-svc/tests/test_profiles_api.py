@@ -414,16 +414,22 @@ async def test_pii_only_for_the_role(client) -> None:
             platform_user_id="u1",
             phone="138 0000 0001",
             email="li.lei@example.com",
+            name="Li Lei",
         )
     )["customer_id"]
     masked = (await client.get(f"/customers/{cid}")).json()
     assert masked["phone"] == "+86*******0001"
     assert masked["email"] == "l***@example.com"
     assert masked["identities"][0]["phone"] == "+86*******0001"
+    assert masked["identities"][0]["name"] == "L***"
+    assert "Li Lei" not in str(masked)
+    card = (await client.get(f"/customers/{cid}/card")).json()
+    assert "Li Lei" not in str(card) and "13800000001" not in str(card)
     other_role = (await client.get(f"/customers/{cid}", headers={"X-Roles": "support"})).json()
     assert other_role["phone"] == masked["phone"]
     full = (await client.get(f"/customers/{cid}", headers=PII)).json()
     assert (full["phone"], full["email"]) == ("+8613800000001", "li.lei@example.com")
+    assert full["identities"][0]["name"] == "Li Lei"
 
 
 async def test_pii_is_masked_in_logs(client, caplog) -> None:

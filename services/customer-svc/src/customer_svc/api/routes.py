@@ -53,7 +53,13 @@ from customer_svc.api.schemas import (
     TagsIn,
 )
 from customer_svc.domain.identity import ChannelIdentity, normalize_email, normalize_phone
-from customer_svc.domain.profile import mask_address, mask_email, mask_phone, missing_required
+from customer_svc.domain.profile import (
+    mask_address,
+    mask_email,
+    mask_phone,
+    mask_text,
+    missing_required,
+)
 from customer_svc.domain.tagging import RuleError, compile_rule
 from customer_svc.profiles import (
     MergeError,
@@ -68,6 +74,7 @@ from customer_svc.profiles import (
 from customer_svc.resolution import ResolvedCustomer, resolve_customer
 from oms_servicekit.audit import record_audit
 from oms_servicekit.http import RuntimeDep
+from oms_servicekit.personal_data import mask_personal_fields
 from oms_servicekit.problems import Problem
 
 router = APIRouter()
@@ -316,9 +323,10 @@ async def _customer_out(session: Any, customer_id: uuid.UUID, pii: bool) -> Cust
     phone: Any = (lambda v: v) if pii else mask_phone
     email: Any = (lambda v: v) if pii else mask_email
     address: Any = (lambda v: v) if pii else mask_address
+    name: Any = (lambda v: v) if pii else mask_text
     return CustomerOut(
         id=row["id"],
-        display_name=row["display_name"],
+        display_name=name(row["display_name"]),
         phone=phone(row["phone_e164"]),
         email=email(row["email_lower"]),
         created_at=row["created_at"],
@@ -328,7 +336,7 @@ async def _customer_out(session: Any, customer_id: uuid.UUID, pii: bool) -> Cust
             IdentityOut(
                 channel=i["channel"],
                 platform_user_id=i["platform_user_id"],
-                name=i["name"],
+                name=name(i["name"]),
                 phone=phone(i["phone"]),
                 email=email(i["email"]),
                 created_at=i["created_at"],
@@ -336,7 +344,7 @@ async def _customer_out(session: Any, customer_id: uuid.UUID, pii: bool) -> Cust
             for i in linked
         ],
         delivery_requirements=row["delivery_requirements"] or {},
-        invoice=row["invoice"],
+        invoice=row["invoice"] if pii else mask_personal_fields(row["invoice"], personal=True),
         default_address=address(row["default_address"]),
         preferences=row["preferences"] or {},
     )

@@ -40,6 +40,22 @@
     localStorage.setItem("oms.operator", operatorInput.value.trim());
   });
 
+  // ---- bearer token (AUTH_MODE=jwt): kept for this tab only, sent on every call -------
+  const tokenInput = $("token");
+  tokenInput.value = sessionStorage.getItem("oms.token") || "";
+  tokenInput.addEventListener("change", () => {
+    sessionStorage.setItem("oms.token", tokenInput.value.trim());
+    window.location.reload();
+  });
+  const token = () => tokenInput.value.trim();
+
+  // fetch with the token when there is one (the operator's identity in jwt mode).
+  function api(url, options) {
+    const headers = Object.assign({}, (options && options.headers) || {});
+    if (token()) headers.Authorization = `Bearer ${token()}`;
+    return fetch(url, Object.assign({}, options || {}, { headers }));
+  }
+
   function operator() {
     let name = operatorInput.value.trim();
     if (!name) {
@@ -136,7 +152,7 @@
     clocksFetchedAt = Date.now();
     let answer;
     try {
-      const response = await fetch(`/board/api/sla/open?limit=${PAGE}`);
+      const response = await api(`/board/api/sla/open?limit=${PAGE}`);
       answer = response.ok ? await response.json() : { available: false, reason: `error ${response.status}` };
     } catch (e) {
       answer = { available: false, reason: "notifier unreachable" };
@@ -203,7 +219,7 @@
 
   // ---- alerts ----------------------------------------------------------------------
   async function acknowledge(alert, button) {
-    const name = operator();
+    const name = token() ? "you (token)" : operator();
     const error = $("ack-error");
     if (!name) {
       error.textContent = "Enter your name to acknowledge alerts.";
@@ -212,7 +228,7 @@
     }
     button.disabled = true;
     try {
-      const response = await fetch(`/alerts/${encodeURIComponent(alert.id)}/ack`, {
+      const response = await api(`/alerts/${encodeURIComponent(alert.id)}/ack`, {
         method: "POST",
         headers: { "X-Operator": name },
       });
@@ -221,11 +237,13 @@
         try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
         throw new Error(`${response.status} ${detail}`);
       }
+      let by = name;
+      try { by = (await response.json()).acknowledged_by || name; } catch (e) { /* not JSON */ }
       error.hidden = true;
       const row = button.closest("li");
       row.classList.add("acknowledged");
       row.dataset.state = "acknowledged";
-      button.replaceWith(el("span", { class: "acked", "data-testid": "acked", text: `acknowledged by ${name}` }));
+      button.replaceWith(el("span", { class: "acked", "data-testid": "acked", text: `acknowledged by ${by}` }));
     } catch (e) {
       error.textContent = `Could not acknowledge: ${e.message}`;
       error.hidden = false;
@@ -317,7 +335,7 @@
       let page = fromSnapshot[name];
       if (list.offset > 0 || list.cause) {
         try {
-          const response = await fetch(list.url());
+          const response = await api(list.url());
           if (response.ok) page = await response.json();
         } catch (e) { /* keep the snapshot's page */ }
       }
@@ -339,6 +357,24 @@
 
   function connect() {
     const live = $("live");
+    if (token()) {
+      // EventSource cannot send a header: with a token the board polls the snapshot.
+      const poll = async () => {
+        try {
+          const response = await api("/board/api/snapshot");
+          if (!response.ok) throw new Error(String(response.status));
+          live.textContent = "live (polling)";
+          live.className = "live on";
+          render(await response.json());
+        } catch (e) {
+          live.textContent = `not allowed or unreachable (${e.message})`;
+          live.className = "live off";
+        }
+      };
+      poll();
+      setInterval(poll, 2000);
+      return;
+    }
     const source = new EventSource("/board/stream");
     source.addEventListener("open", () => { live.textContent = "live"; live.className = "live on"; });
     source.addEventListener("error", () => { live.textContent = "reconnecting…"; live.className = "live off"; });
@@ -369,7 +405,7 @@
     $("order-view").hidden = false;
     $("live").hidden = true;
     $("order-title").textContent = orderId;
-    const response = await fetch(`/board/api/orders/${encodeURIComponent(orderId)}`);
+    const response = await api(`/board/api/orders/${encodeURIComponent(orderId)}`);
     if (!response.ok) {
       const error = $("order-error");
       error.textContent = response.status === 404 ? "No service knows this order." : `Error ${response.status}`;
