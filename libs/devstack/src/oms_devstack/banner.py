@@ -10,6 +10,11 @@ from oms_devstack.state import StackState
 
 _GATEWAY = "channel-gateway"
 _ORDERS = "order-svc"
+#: In jwt mode the read needs a token: the demo's own, minted on the spot.
+_READER = (
+    '-H "Authorization: Bearer '
+    '$(.venv/bin/python -m oms_devstack token --sub you --roles orders:read)" '
+)
 
 
 def _shown(path: str, root: Path) -> str:
@@ -20,7 +25,7 @@ def _shown(path: str, root: Path) -> str:
         return path
 
 
-def render(state: StackState, root: Path, *, secret: str, stop_hint: str) -> str:
+def render(state: StackState, root: Path, *, secret: str, stop_hint: str, auth: str = "dev") -> str:
     """The banner for a started stack."""
     width = max(len(s.name) for s in state.services) if state.services else 0
     lines = ["OMS stack is up.", ""]
@@ -56,7 +61,7 @@ def render(state: StackState, root: Path, *, secret: str, stop_hint: str) -> str
         if _ORDERS in urls:
             lines += [
                 "then fetch it with the order_ref from the response:",
-                f"  curl {urls[_ORDERS]}/orders/<order_ref>",
+                f"  curl {_READER if auth == 'jwt' else ''}{urls[_ORDERS]}/orders/<order_ref>",
                 "",
             ]
     lines.append(stop_hint)

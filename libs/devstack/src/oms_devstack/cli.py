@@ -142,11 +142,14 @@ async def _run(root: Path, detach: bool, seed: bool, auth: str) -> int:
                 root,
                 secret=secret,
                 stop_hint="Stop with: make stop   (or: python -m oms_devstack stop)",
+                auth=auth,
             )
         )
         return 0
 
-    _say(render(state, root, secret=secret, stop_hint="Press Ctrl-C to stop everything."))
+    _say(
+        render(state, root, secret=secret, stop_hint="Press Ctrl-C to stop everything.", auth=auth)
+    )
     try:
         await _watch(stack, stopping)
     finally:
