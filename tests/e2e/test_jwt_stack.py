@@ -1,6 +1,6 @@
 """The whole stack as `make run AUTH=jwt` starts it: every API behind bearer tokens.
 
-A second stack (its own databases, the session's broker) trusts a signing key made for
+A second stack (its own databases and broker) trusts a signing key made for
 this test only. Without a token nothing is read or changed; a token without the role is
 403 and changes nothing; with the roles an order flows from a signed webhook to `routed`;
 every operator action leaves an audit row naming the token's subject; the board reads
@@ -38,7 +38,7 @@ CUSTOMER_SVC_BURST = 40
 
 @pytest.fixture(scope="module")
 async def jwt_stack(
-    kafka_bootstrap: str, artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Stack, Path]]:
     root = tmp_path_factory.mktemp("jwt-root")
     env = jwt_service_env(root)
@@ -49,10 +49,11 @@ async def jwt_stack(
     service_env.setdefault("customer-svc", {}).update(
         {"RATE_LIMIT_PER_TOKEN_BURST": str(CUSTOMER_SVC_BURST), "RATE_LIMIT_PER_TOKEN_RPS": "0.2"}
     )
+    # Its own broker: on the session's broker its consumer groups (same names as the
+    # shared stack's) would share partitions with the shared stack's services.
     stack = Stack.for_tests(
         artifacts_dir / "e2e-jwt-stack",
         root=root,
-        kafka_bootstrap=kafka_bootstrap,
         common_env=env,
         service_env=service_env,
     )

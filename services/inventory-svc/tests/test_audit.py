@@ -6,36 +6,34 @@ service's own connection cannot rewrite or empty the trail."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import func, insert, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import text
 
 from inventory_svc.api.forecast_routes import router as forecast_router
 from inventory_svc.api.roles import ADJUST_ROLE
 from inventory_svc.api.routes import router
 from inventory_svc.bootstrap import MIGRATIONS, SERVICE, build_app
-from oms_servicekit.audit import audit_router, audit_trail, record_audit
-from oms_servicekit.auth import Authenticator, AuthSettings
+from oms_servicekit.audit import audit_router
 from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
-
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PUBLIC = (
-    KEY.public_key()
-    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    .decode()
+from oms_servicekit.testing import (
+    DatabaseOnlyRuntime,
+    MigratedDatabase,
+    TokenMint,
+    assert_audit_pages_newest_first,
+    assert_audit_trail_append_only,
+    audit_rows,
+    last_audit_id,
+    migrated_database,
+    table_snapshot,
 )
+
 KEEPER = "keeper@example.com"
+TOKENS = TokenMint(KEEPER)
 SHANGHAI = {"code": "WH-SH", "name": "Shanghai", "region": "CN-SH", "latitude": 31.2,
             "longitude": 121.5}  # fmt: skip
 BEIJING = {"code": "WH-BJ", "name": "Beijing", "region": "CN-BJ", "latitude": 39.9,
@@ -43,33 +41,16 @@ BEIJING = {"code": "WH-BJ", "name": "Beijing", "region": "CN-BJ", "latitude": 39
 POLICY = {"safety_stock": 1, "abc_override": "A"}
 
 
-def bearer(*roles: str, sub: str = KEEPER) -> dict[str, str]:
-    claims: dict[str, Any] = {
-        "sub": sub,
-        "iss": "https://id.test/",
-        "aud": "oms",
-        "exp": int(time.time()) + 300,
-        "roles": list(roles),
-    }
-    return {"Authorization": f"Bearer {jwt.encode(claims, KEY, algorithm='RS256')}"}
+ADJUSTER = TOKENS.bearer(ADJUST_ROLE)
+READER = TOKENS.bearer("orders:read", "alerts:ack")
 
 
-ADJUSTER = bearer(ADJUST_ROLE)
-READER = bearer("orders:read", "alerts:ack")
-
-
-def app_for(database: MigratedDatabase, auth_mode: str) -> httpx.AsyncClient:
-    settings = AuthSettings(
-        auth_mode=auth_mode,  # type: ignore[arg-type]
-        jwt_issuer="https://id.test/",
-        jwt_audience="oms",
-        jwt_public_key=PUBLIC,
-    )
+def app_for(database: MigratedDatabase, auth_mode: Literal["dev", "jwt"]) -> httpx.AsyncClient:
     app = create_app(
         title=SERVICE,
         runtime=DatabaseOnlyRuntime(database, producer=SERVICE),  # type: ignore[arg-type]
         routers=[router, forecast_router, audit_router(ADJUST_ROLE)],
-        authenticator=Authenticator(settings),
+        authenticator=TOKENS.authenticator(auth_mode),
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inventory")
 
@@ -98,42 +79,6 @@ async def client(database: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]
         r = await client.put("/skus/SKU-1/policy", json=POLICY, headers=ADJUSTER)
         assert r.status_code == 200, r.text
         yield client
-
-
-async def audit_rows(database: MigratedDatabase, after_id: int = 0) -> list[dict[str, Any]]:
-    async with database.engine.connect() as conn:
-        rows = await conn.execute(
-            select(audit_trail).where(audit_trail.c.id > after_id).order_by(audit_trail.c.id)
-        )
-        return [dict(r._mapping) for r in rows]
-
-
-async def last_audit_id(database: MigratedDatabase) -> int:
-    async with database.engine.connect() as conn:
-        last = await conn.scalar(select(func.coalesce(func.max(audit_trail.c.id), 0)))
-        return int(last or 0)
-
-
-async def snapshot(database: MigratedDatabase) -> dict[str, str]:
-    """A digest of every table's rows (the trail and the outbox included)."""
-    async with database.engine.connect() as conn:
-        tables = (
-            await conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename <> 'alembic_version' ORDER BY tablename"
-                )
-            )
-        ).scalars()
-        digests = {}
-        for table in list(tables):
-            digests[table] = await conn.scalar(
-                text(
-                    f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
-                    f'FROM "{table}" t'
-                )
-            )
-        return digests
 
 
 def level(on_hand: int, reserved: int = 0) -> dict[str, int]:
@@ -278,11 +223,11 @@ async def test_an_applied_change_writes_one_row_naming_its_operator(
     client: httpx.AsyncClient, database: MigratedDatabase, case: Case
 ) -> None:
     await arrange(database, case)
-    start = await last_audit_id(database)
+    start = await last_audit_id(database.engine)
     r = await call(client, case, ADJUSTER)
     assert r.status_code == case.status, r.text
 
-    rows = await audit_rows(database, start)
+    rows = await audit_rows(database.engine, start)
     assert len(rows) == 1, rows
     row = rows[0]
     assert (row["actor"], row["action"], row["entity"]) == (KEEPER, case.action, case.entity)
@@ -301,12 +246,12 @@ async def test_the_same_change_without_the_role_is_403_and_changes_nothing(
     client: httpx.AsyncClient, database: MigratedDatabase, case: Case
 ) -> None:
     await arrange(database, case)
-    before = await snapshot(database)
+    before = await table_snapshot(database.engine)
     r = await call(client, case, READER)
     assert r.status_code == 403, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert (await call(client, case, {})).status_code == 401
-    assert await snapshot(database) == before
+    assert await table_snapshot(database.engine) == before
 
 
 @pytest.mark.parametrize(
@@ -339,10 +284,10 @@ async def test_a_refused_change_writes_no_row(
     body: dict[str, Any],
     status: int,
 ) -> None:
-    before = await snapshot(database)
+    before = await table_snapshot(database.engine)
     r = await client.request(method, path, json=body, headers=ADJUSTER)
     assert r.status_code == status, r.text
-    assert await snapshot(database) == before
+    assert await table_snapshot(database.engine) == before
 
 
 @pytest.mark.parametrize("name", ["update warehouse", "put policy", "put supply"])
@@ -351,21 +296,21 @@ async def test_a_repeat_that_changes_nothing_writes_no_new_row(
 ) -> None:
     case = CASES[name]
     assert (await call(client, case, ADJUSTER)).status_code == case.status
-    start = await last_audit_id(database)
+    start = await last_audit_id(database.engine)
     assert (await call(client, case, ADJUSTER)).status_code == case.status
-    assert await audit_rows(database, start) == []
+    assert await audit_rows(database.engine, start) == []
 
 
 async def test_a_recompute_that_moves_no_sku_writes_no_new_row(
     client: httpx.AsyncClient, database: MigratedDatabase
 ) -> None:
     await arrange(database, CASES["recompute ABC"])
-    start = await last_audit_id(database)
+    start = await last_audit_id(database.engine)
     assert (await client.post("/abc/recompute", headers=ADJUSTER)).status_code == 200
-    assert len(await audit_rows(database, start)) == 1
-    start = await last_audit_id(database)
+    assert len(await audit_rows(database.engine, start)) == 1
+    start = await last_audit_id(database.engine)
     assert (await client.post("/abc/recompute", headers=ADJUSTER)).status_code == 200
-    assert await audit_rows(database, start) == []
+    assert await audit_rows(database.engine, start) == []
 
 
 async def test_dev_mode_names_the_x_operator_or_anonymous_on_open_routes(
@@ -383,7 +328,7 @@ async def test_dev_mode_names_the_x_operator_or_anonymous_on_open_routes(
             "/skus", json={"sku": "S", "name": "x"}, headers={"X-Operator": "bad\x01"}
         )
         assert r.status_code == 400, r.text
-    rows = await audit_rows(database)
+    rows = await audit_rows(database.engine)
     assert [(row["entity_id"], row["actor"]) for row in rows] == [
         ("WH-SH", "anonymous"),
         ("WH-BJ", "ops@example.com"),
@@ -391,69 +336,29 @@ async def test_dev_mode_names_the_x_operator_or_anonymous_on_open_routes(
 
 
 async def test_reading_the_trail_needs_the_role_and_pages_newest_first(
-    client: httpx.AsyncClient, database: MigratedDatabase
+    client: httpx.AsyncClient,
 ) -> None:
-    assert (await client.get("/audit")).status_code == 401
-    refused = await client.get("/audit", headers=READER)
-    assert refused.status_code == 403, refused.text
-
     for qty in (1, 2, 3):
         receipt = {"sku": "SKU-1", "warehouse": "WH-BJ", "qty": qty, "reason": "inbound"}
         r = await client.post("/stock/receipts", json=receipt, headers=ADJUSTER)
         assert r.status_code == 201, r.text
-    query: dict[str, Any] = {"entity": "stock", "limit": 2}
-    first = await client.get("/audit", params=query, headers=ADJUSTER)
-    assert first.status_code == 200, first.text
-    page = first.json()
     # Four stock rows: the fixture's first receipt, then these three.
-    assert [i["after"]["WH-BJ"]["on_hand"] for i in page["items"]] == [6, 3]
-    ids = [i["id"] for i in page["items"]]
-    assert ids == sorted(ids, reverse=True)
-    assert page["next_before_id"] == ids[-1]
-    query["before_id"] = page["next_before_id"]
-    second = (await client.get("/audit", params=query, headers=ADJUSTER)).json()
-    assert [i["after"] for i in second["items"]] == [{"WH-BJ": level(1)}, {"WH-SH": level(10)}]
-    assert second["next_before_id"] is None
-    assert all(i["id"] < ids[-1] for i in second["items"])
+    levels = [{"WH-SH": level(10)}, {"WH-BJ": level(1)}, {"WH-BJ": level(3)}, {"WH-BJ": level(6)}]
+    await assert_audit_pages_newest_first(
+        client,
+        levels,
+        reader=ADJUSTER,
+        refused=READER,
+        params={"entity": "stock"},
+        key=lambda item: item["after"],
+    )
 
 
 async def test_the_service_cannot_rewrite_or_empty_the_trail(
-    database: MigratedDatabase,
+    client: httpx.AsyncClient, database: MigratedDatabase
 ) -> None:
-    await database.truncate()
-    async with database.uow() as uow:
-        await record_audit(
-            uow.session, actor=KEEPER, action="sku.create", entity="sku", entity_id="SKU-1",
-            after={"name": "Tea"},
-        )  # fmt: skip
-        await uow.commit()
-    [row] = await audit_rows(database)
-
-    for statement in [
-        f"UPDATE audit_trail SET actor = 'someone else' WHERE id = {row['id']}",
-        f"DELETE FROM audit_trail WHERE id = {row['id']}",
-        "TRUNCATE audit_trail",
-    ]:
-        async with database.engine.connect() as conn:  # rolled back on leaving
-            with pytest.raises(DBAPIError) as refused:
-                await conn.execute(text(statement))
-        assert getattr(refused.value.orig, "sqlstate", None) == "42501", statement
-    assert await audit_rows(database) == [row]
-
-    # Past the retention floor the purge may remove a row, and only such a row.
-    old = datetime.now(UTC) - timedelta(days=93)
-    async with database.engine.begin() as conn:
-        old_id = await conn.scalar(
-            insert(audit_trail)
-            .values(at=old, actor=KEEPER, action="sku.create", entity="sku", entity_id="S0")
-            .returning(audit_trail.c.id)
-        )
-        deleted = await conn.execute(
-            text("DELETE FROM audit_trail WHERE at < now() - interval '92 days'")
-        )
-        assert deleted.rowcount == 1
-    assert [r["id"] for r in await audit_rows(database)] == [row["id"]]
-    assert old_id != row["id"]
+    # The client fixture's set-up went through the API as an operator: the trail has rows.
+    await assert_audit_trail_append_only(database.engine, entity="sku")
 
 
 def test_the_service_serves_the_trail() -> None:

@@ -4,20 +4,20 @@ dev mode (``api``) or jwt mode (``jwt_api``, with ``mint`` making its bearer tok
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from oms_servicekit.audit import audit_router
-from oms_servicekit.auth import Authenticator, AuthSettings
 from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
+from oms_servicekit.testing import (
+    DatabaseOnlyRuntime,
+    MigratedDatabase,
+    TokenMint,
+    migrated_database,
+)
 from order_svc.api.exception_routes import router as exception_router
 from order_svc.api.operator_routes import router as operator_router
 from order_svc.api.partner_routes import router as partner_router
@@ -68,14 +68,7 @@ async def api(db: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
 
 # -- AUTH_MODE=jwt ------------------------------------------------------------------------
 
-ISSUER = "https://id.test/"
-AUDIENCE = "oms"
-SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PUBLIC_KEY = (
-    SIGNING_KEY.public_key()
-    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    .decode()
-)
+TOKENS = TokenMint("carol@example.com")
 
 
 class Mint(Protocol):
@@ -91,41 +84,19 @@ class Mint(Protocol):
     ) -> dict[str, str]: ...
 
 
-def _mint(
-    *roles: str,
-    sub: str = "carol@example.com",
-    channel: str | None = None,
-    expires_in: int = 300,
-    audience: str = AUDIENCE,
-) -> dict[str, str]:
-    claims: dict[str, Any] = {
-        "sub": sub,
-        "iss": ISSUER,
-        "aud": audience,
-        "exp": int(time.time()) + expires_in,
-        "roles": list(roles),
-    }
-    if channel is not None:
-        claims["channel"] = channel
-    return {"Authorization": f"Bearer {jwt.encode(claims, SIGNING_KEY, algorithm='RS256')}"}
-
-
 @pytest.fixture
 def mint() -> Mint:
-    return _mint
+    return TOKENS.bearer
 
 
 @pytest.fixture
 async def jwt_api(db: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
     """The whole API in AUTH_MODE=jwt, trusting tokens from :func:`mint`."""
-    settings = AuthSettings(
-        auth_mode="jwt", jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_public_key=PUBLIC_KEY
-    )
     app = create_app(
         title=SERVICE,
         runtime=DatabaseOnlyRuntime(db, producer=SERVICE),  # type: ignore[arg-type]
         routers=ROUTERS,
-        authenticator=Authenticator(settings),
+        authenticator=TOKENS.authenticator(),
     )
     app.state.settings = OrderSettings()
     transport = httpx.ASGITransport(app=app)

@@ -4,8 +4,11 @@ A throwaway, migrated database on the real PostgreSQL, and the ways a test drive
 units of work, applying an event exactly as the consumer runner does, reading the
 outbox, and a runtime stand-in for the HTTP routes. A handler, a repository or a route
 is thereby tested against the real schema (constraints, locks, the inbox) without a
-broker. Nothing here imports pytest: each service's ``conftest.py`` binds these helpers
-to its own migrations and service name in a few fixtures.
+broker. Then what every service's audit tests check the same way: bearer tokens an app
+in jwt mode trusts, a snapshot proving a refused call changed nothing, the trail's rows,
+its append-only guard and ``GET /audit``'s paging. Nothing here imports pytest (a failed
+check raises AssertionError): each service's ``conftest.py`` binds these helpers to its
+own migrations and service name in a few fixtures.
 
 The PostgreSQL server is ``OMS_TEST_DATABASE_URL`` if set, else the ``DATABASE_URL`` a
 service would read (default 127.0.0.1:5432), so tests can be pointed at a server other
@@ -16,21 +19,33 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import asyncpg
-from sqlalchemy import select, text
+import jwt
+from alembic import command
+from alembic.config import Config
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
 
 from oms_contracts import Envelope, Event, make_envelope
 from oms_messaging import Handler, UnitOfWork
 from oms_messaging.errors import is_transient
 from oms_messaging.tables import outbox
+from oms_servicekit.audit import AUDIT_RETENTION_FLOOR_DAYS, AUDIT_TABLE, audit_trail
+from oms_servicekit.auth import Authenticator, AuthSettings
 from oms_servicekit.database import (
     create_engine,
     create_session_factory,
@@ -48,6 +63,9 @@ LOCK_WAIT_TIMEOUT_S = 10.0
 
 #: Alembic's bookkeeping: emptying it would make the next migration run start over.
 _KEEP_TABLES = frozenset({"alembic_version"})
+
+#: The SQLSTATE the audit trail's guard refuses a rewrite with (insufficient_privilege).
+REFUSED_SQLSTATE = "42501"
 
 
 def database_settings(db_name: str, *, pool_size: int = 10) -> ServiceSettings:
@@ -125,12 +143,31 @@ async def migrated_database(
     exercised. ``pool_size`` bounds how many units of work can hold a connection at
     once (the engine allows as many again in overflow); concurrency tests need enough.
     """
+    async with _new_database(prefix, pool_size) as (settings, engine):
+        await run_migrations(engine, migrations_dir)
+        yield MigratedDatabase(settings, engine, create_session_factory(engine), producer)
+
+
+@asynccontextmanager
+async def empty_database(prefix: str = "oms_test") -> AsyncIterator[AsyncEngine]:
+    """An engine on a new, empty database, dropped afterwards; the test migrates it.
+
+    For tests of the migrations themselves: rows written at an old revision, then
+    :func:`migrate` up (or down), show what the migration does to existing data.
+    """
+    async with _new_database(prefix, 10) as (_, engine):
+        yield engine
+
+
+@asynccontextmanager
+async def _new_database(
+    prefix: str, pool_size: int
+) -> AsyncIterator[tuple[ServiceSettings, AsyncEngine]]:
     settings = database_settings(f"{prefix}_{uuid.uuid4().hex[:10]}", pool_size=pool_size)
     await ensure_database(settings)
     engine = create_engine(settings)
     try:
-        await run_migrations(engine, migrations_dir)
-        yield MigratedDatabase(settings, engine, create_session_factory(engine), producer)
+        yield settings, engine
     finally:
         await engine.dispose()
         conn = await asyncpg.connect(settings.server_dsn("postgres"))
@@ -138,6 +175,21 @@ async def migrated_database(
             await conn.execute(f'DROP DATABASE IF EXISTS "{settings.db_name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+async def migrate(
+    engine: AsyncEngine, migrations_dir: Path, revision: str, *, down: bool = False
+) -> None:
+    """Upgrade (or with ``down``, downgrade) the database of ``engine`` to ``revision``."""
+
+    def run(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(migrations_dir))
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
 
 
 async def truncate_all(engine: AsyncEngine) -> None:
@@ -268,3 +320,253 @@ class DatabaseOnlyRuntime:
         except Exception:
             return {"database": False}
         return {"database": True}
+
+
+# -- bearer tokens for an app in AUTH_MODE=jwt -------------------------------------------
+
+
+class TokenMint:
+    """A signing key of its own, the auth settings that trust it, and tokens signed by it.
+
+    One per test module (making the key takes a moment): its :meth:`authenticator` goes
+    into the app under test, and :meth:`bearer` makes the headers a request carries, so
+    the app verifies real RS256 tokens exactly as in production, with no stand-in.
+    """
+
+    def __init__(
+        self,
+        subject: str = "ops@example.com",
+        *,
+        issuer: str = "https://id.test/",
+        audience: str = "oms",
+    ) -> None:
+        self.subject, self.issuer, self.audience = subject, issuer, audience
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.public_key_pem = (
+            self._key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def auth_settings(self, auth_mode: Literal["dev", "jwt"] = "jwt") -> AuthSettings:
+        """Settings trusting this mint's tokens (in ``dev`` mode: the X-Operator header)."""
+        return AuthSettings(
+            auth_mode=auth_mode,
+            jwt_issuer=self.issuer,
+            jwt_audience=self.audience,
+            jwt_public_key=self.public_key_pem,
+        )
+
+    def authenticator(self, auth_mode: Literal["dev", "jwt"] = "jwt") -> Authenticator:
+        return Authenticator(self.auth_settings(auth_mode))
+
+    def bearer(
+        self,
+        *roles: str,
+        sub: str | None = None,
+        channel: str | None = None,
+        expires_in: int = 300,
+        audience: str | None = None,
+    ) -> dict[str, str]:
+        """``Authorization`` headers for a token holding ``roles``.
+
+        ``sub`` defaults to the mint's subject; ``channel`` makes a partner's token;
+        a negative ``expires_in`` or another ``audience`` make one the app must refuse.
+        """
+        claims: dict[str, Any] = {
+            "sub": sub or self.subject,
+            "iss": self.issuer,
+            "aud": audience or self.audience,
+            "exp": int(time.time()) + expires_in,
+            "roles": list(roles),
+        }
+        if channel is not None:
+            claims["channel"] = channel
+        return {"Authorization": f"Bearer {jwt.encode(claims, self._key, algorithm='RS256')}"}
+
+
+# -- the audit trail ---------------------------------------------------------------------
+
+
+async def table_snapshot(engine: AsyncEngine) -> dict[str, list[str]]:
+    """Every row of every table (``alembic_version`` aside), as sorted JSON texts.
+
+    Equal snapshots taken before and after a call mean it changed nothing anywhere, the
+    audit trail and the outbox included: how a test proves a refused call left no trace.
+    """
+    async with engine.connect() as conn:
+        tables = (
+            await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+        ).scalars()
+        snapshot: dict[str, list[str]] = {}
+        for table in sorted(set(tables) - _KEEP_TABLES):
+            rows = await conn.execute(text(f'SELECT to_jsonb(x)::text FROM "{table}" x'))
+            snapshot[table] = sorted(rows.scalars())
+        return snapshot
+
+
+async def audit_rows(engine: AsyncEngine, after_id: int = 0) -> list[dict[str, Any]]:
+    """The rows of the audit trail with an id above ``after_id``, oldest first.
+
+    Read straight from the table, not through ``GET /audit``: what the action wrote in
+    its transaction, whatever the API would show.
+    """
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(audit_trail).where(audit_trail.c.id > after_id).order_by(audit_trail.c.id)
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+async def last_audit_id(engine: AsyncEngine) -> int:
+    """The newest row's id (0 for an empty trail): pass it to :func:`audit_rows` after a
+    call to see only the rows that call wrote."""
+    async with engine.connect() as conn:
+        return int(await conn.scalar(select(func.coalesce(func.max(audit_trail.c.id), 0))) or 0)
+
+
+async def assert_audit_trail_append_only(
+    engine: AsyncEngine, *, entity: str, action: str = "append-only-check"
+) -> None:
+    """Check the trail's guard on a real row: rewriting or emptying it is refused.
+
+    The trail must hold at least one row, written by a real audited action the test
+    arranged (so an action that stopped auditing fails here too). Its newest row cannot
+    be updated or deleted, nor can the table be truncated, each refused with SQLSTATE
+    42501 and changing nothing; a row past the retention floor (which this adds, as
+    ``entity``/``action``) cannot be updated either, but can be deleted, as the retention
+    purge does. The trail is left exactly as found. ``engine`` connects as the tests do;
+    the guard is a trigger, so it holds for the service's own role alike.
+    """
+    kept = await audit_rows(engine)
+    if not kept:
+        raise AssertionError("the audit trail is empty: arrange an audited action first")
+    recent = kept[-1]["id"]
+    old_at = datetime.now(UTC) - timedelta(days=AUDIT_RETENTION_FLOOR_DAYS + 1)
+    async with engine.begin() as conn:
+        old = (
+            await conn.execute(
+                insert(audit_trail)
+                .values(at=old_at, actor="test", action=action, entity=entity, entity_id="old")
+                .returning(audit_trail.c.id)
+            )
+        ).scalar_one()
+    with_old = await audit_rows(engine)
+
+    refused: dict[str, Executable] = {
+        "UPDATE of a recent row": update(audit_trail)
+        .where(audit_trail.c.id == recent)
+        .values(actor="mallory"),
+        "UPDATE of an old row": update(audit_trail)
+        .where(audit_trail.c.id == old)
+        .values(actor="mallory"),
+        "DELETE of a recent row": delete(audit_trail).where(audit_trail.c.id == recent),
+        "TRUNCATE": text(f"TRUNCATE {AUDIT_TABLE}"),
+    }
+    for what, statement in refused.items():
+        await _assert_refused(engine, what, statement)
+        if await audit_rows(engine) != with_old:
+            raise AssertionError(f"the refused {what} changed the audit trail")
+
+    try:
+        async with engine.begin() as conn:
+            purged = await conn.execute(delete(audit_trail).where(audit_trail.c.id == old))
+    except DBAPIError as exc:
+        raise AssertionError(f"a row past the retention floor cannot be deleted: {exc}") from exc
+    if purged.rowcount != 1:
+        raise AssertionError(f"deleting a row past the retention floor removed {purged.rowcount}")
+    if await audit_rows(engine) != kept:
+        raise AssertionError("purging the old row changed the rest of the audit trail")
+
+
+async def _assert_refused(engine: AsyncEngine, what: str, statement: Executable) -> None:
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(statement)
+    except DBAPIError as exc:
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate != REFUSED_SQLSTATE:
+            raise AssertionError(f"{what} failed with {sqlstate}, not refused: {exc}") from exc
+    else:
+        raise AssertionError(f"{what} of the audit trail was not refused")
+
+
+class _Response(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def json(self) -> Any: ...
+
+
+class AuditClient(Protocol):
+    """What :func:`assert_audit_pages_newest_first` needs of an HTTP client (an
+    ``httpx.AsyncClient`` on the app under test)."""
+
+    async def get(self, url: str, *, params: Any = ..., headers: Any = ...) -> _Response: ...
+
+
+def _entity_id(item: dict[str, Any]) -> Any:
+    return item["entity_id"]
+
+
+async def assert_audit_pages_newest_first(
+    client: AuditClient,
+    expected: Sequence[Any],
+    *,
+    reader: Mapping[str, str],
+    refused: Mapping[str, str],
+    params: Mapping[str, Any] | None = None,
+    key: Callable[[dict[str, Any]], Any] = _entity_id,
+    limit: int = 2,
+) -> None:
+    """Check ``GET /audit``: it needs a token, and one holding the reading role.
+
+    Without a token it is 401, with the ``refused`` headers 403 as problem+json; with
+    ``reader``'s it pages through the rows matching ``params`` newest first, ``limit`` a
+    page, each page's ``next_before_id`` leading to the next and the last's being null.
+    ``expected`` is what ``key`` (the entity id by default) gives for those rows, oldest
+    first; it must be longer than a page, or there would be no paging to check.
+    """
+    if len(expected) <= limit:
+        raise ValueError("expected must hold more rows than one page of limit")
+    query = dict(params or {})
+    anonymous = await client.get("/audit", params=query, headers={})
+    if anonymous.status_code != 401:
+        raise AssertionError(f"GET /audit without a token: {anonymous.status_code}")
+    denied = await client.get("/audit", params=query, headers=refused)
+    if denied.status_code != 403:
+        raise AssertionError(f"GET /audit without the role: {denied.status_code} {denied.text}")
+    if not denied.headers["content-type"].startswith("application/problem+json"):
+        raise AssertionError(f"GET /audit's 403 is not problem+json: {denied.text}")
+
+    seen: list[Any] = []
+    before_id: int | None = None
+    for _ in range(len(expected) // limit + 2):
+        page_query = query | {"limit": limit}
+        if before_id is not None:
+            page_query["before_id"] = before_id
+        answer = await client.get("/audit", params=page_query, headers=reader)
+        if answer.status_code != 200:
+            raise AssertionError(f"GET /audit: {answer.status_code} {answer.text}")
+        page = answer.json()
+        ids = [item["id"] for item in page["items"]]
+        if ids != sorted(ids, reverse=True) or (before_id and any(i >= before_id for i in ids)):
+            raise AssertionError(f"a page of GET /audit is not newest first: {ids}")
+        seen.extend(key(item) for item in page["items"])
+        before_id = page["next_before_id"]
+        if before_id is None:
+            break
+        if len(ids) != limit or before_id != ids[-1]:
+            raise AssertionError(f"next_before_id {before_id} does not follow the page {ids}")
+    else:
+        raise AssertionError("GET /audit kept offering another page")
+    if seen != list(reversed(expected)):
+        raise AssertionError(f"GET /audit, newest first: {seen}, not {list(reversed(expected))}")
