@@ -12,50 +12,27 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from channel_gateway.api.routes import build_router
 from channel_gateway.bootstrap import SERVICE
 from channel_gateway.domain.signature import sign
 from channel_gateway.settings import GatewaySettings
-from oms_servicekit.auth import Authenticator, AuthSettings
 from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase
+from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, TokenMint
 
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PUBLIC = (
-    KEY.public_key()
-    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    .decode()
-)
+MINT = TokenMint("erin@example.com")
 SECRET = "shpss_0123456789abcdef"
 CHANNEL = {"name": "web", "type": "generic", "secret": SECRET}
 
 
-def bearer(*roles: str, sub: str = "erin@example.com") -> dict[str, str]:
-    claims: dict[str, Any] = {
-        "sub": sub,
-        "iss": "https://id.test/",
-        "aud": "oms",
-        "exp": int(time.time()) + 300,
-        "roles": list(roles),
-    }
-    return {"Authorization": f"Bearer {jwt.encode(claims, KEY, algorithm='RS256')}"}
-
-
 @pytest.fixture
 async def jwt_client(gdb: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
-    settings = AuthSettings(
-        auth_mode="jwt", jwt_issuer="https://id.test/", jwt_audience="oms", jwt_public_key=PUBLIC
-    )
     app = create_app(
         title=SERVICE,
         runtime=DatabaseOnlyRuntime(gdb, producer=SERVICE),  # type: ignore[arg-type]
         routers=[build_router(GatewaySettings())],
-        authenticator=Authenticator(settings),
+        authenticator=MINT.authenticator(),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://channel-gateway") as c:
@@ -64,15 +41,16 @@ async def jwt_client(gdb: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_channel_configuration_needs_channels_admin(jwt_client: httpx.AsyncClient) -> None:
     assert (await jwt_client.post("/channels", json=CHANNEL)).status_code == 401
-    refused = await jwt_client.post("/channels", json=CHANNEL, headers=bearer("orders:write"))
+    refused = await jwt_client.post("/channels", json=CHANNEL, headers=MINT.bearer("orders:write"))
     assert refused.status_code == 403, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
-    admin = bearer("channels:admin")
+    admin = MINT.bearer("channels:admin")
     assert (await jwt_client.get("/channels", headers=admin)).json() == []
 
     assert (await jwt_client.post("/channels", json=CHANNEL, headers=admin)).status_code == 201
     patch = {"clock_skew_s": 5}
-    refused = await jwt_client.patch("/channels/web", json=patch, headers=bearer("orders:read"))
+    reader = MINT.bearer("orders:read")
+    refused = await jwt_client.patch("/channels/web", json=patch, headers=reader)
     assert refused.status_code == 403
     assert (await jwt_client.get("/channels/web", headers=admin)).json()["clock_skew_s"] != 5
     done = await jwt_client.patch("/channels/web", json=patch, headers=admin)
@@ -80,7 +58,7 @@ async def test_channel_configuration_needs_channels_admin(jwt_client: httpx.Asyn
 
 
 async def test_webhooks_take_no_token_only_the_signature(jwt_client: httpx.AsyncClient) -> None:
-    admin = bearer("channels:admin")
+    admin = MINT.bearer("channels:admin")
     assert (await jwt_client.post("/channels", json=CHANNEL, headers=admin)).status_code == 201
     body = {
         "channel_order_id": "G-1",
@@ -100,7 +78,7 @@ async def test_webhooks_take_no_token_only_the_signature(jwt_client: httpx.Async
 async def test_reading_the_configuration_needs_channels_admin_and_hides_session_keys(
     jwt_client: httpx.AsyncClient,
 ) -> None:
-    admin = bearer("channels:admin")
+    admin = MINT.bearer("channels:admin")
     pull = {"base_url": "http://127.0.0.1:9/", "app_key": "app-1", "session": "sess-secret-42"}
     created = await jwt_client.post(
         "/channels", json={**CHANNEL, "name": "tb", "type": "pull", "pull": pull}, headers=admin
@@ -108,7 +86,7 @@ async def test_reading_the_configuration_needs_channels_admin_and_hides_session_
     assert created.status_code == 201, created.text
     for path in ("/channels", "/channels/tb", "/channels/tb/sku-map", "/channels/tb/deliveries"):
         assert (await jwt_client.get(path)).status_code == 401, path
-        refused = await jwt_client.get(path, headers=bearer("orders:read", "customers:pii"))
+        refused = await jwt_client.get(path, headers=MINT.bearer("orders:read", "customers:pii"))
         assert refused.status_code == 403, path
         allowed = await jwt_client.get(path, headers=admin)
         assert allowed.status_code == 200, (path, allowed.text)

@@ -4,53 +4,29 @@ subject is audited; no token is 401; personal data is unmasked only for the role
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
 from customer_svc.api.routes import router
 from customer_svc.bootstrap import SERVICE
 from oms_servicekit.audit import audit_trail
-from oms_servicekit.auth import Authenticator, AuthSettings
 from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime
+from oms_servicekit.testing import DatabaseOnlyRuntime, TokenMint
 
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PUBLIC = (
-    KEY.public_key()
-    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    .decode()
-)
-
-
-def bearer(*roles: str, sub: str = "dana@example.com") -> dict[str, str]:
-    claims: dict[str, Any] = {
-        "sub": sub,
-        "iss": "https://id.test/",
-        "aud": "oms",
-        "exp": int(time.time()) + 300,
-        "roles": list(roles),
-    }
-    return {"Authorization": f"Bearer {jwt.encode(claims, KEY, algorithm='RS256')}"}
+MINT = TokenMint("dana@example.com")
 
 
 @pytest.fixture
 async def client(db: Any) -> AsyncIterator[httpx.AsyncClient]:
-    settings = AuthSettings(
-        auth_mode="jwt", jwt_issuer="https://id.test/", jwt_audience="oms", jwt_public_key=PUBLIC
-    )
     app = create_app(
         title=SERVICE,
         runtime=DatabaseOnlyRuntime(db, producer=SERVICE),  # type: ignore[arg-type]
         routers=[router],
-        authenticator=Authenticator(settings),
+        authenticator=MINT.authenticator(),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://customer-svc") as client:
@@ -59,7 +35,7 @@ async def client(db: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 async def resolve(client: httpx.AsyncClient, user: str, phone: str) -> str:
     body = {"channel": "web", "platform_user_id": user, "phone": phone}
-    r = await client.post("/customers/resolve", json=body, headers=bearer("customers:pii"))
+    r = await client.post("/customers/resolve", json=body, headers=MINT.bearer("customers:pii"))
     assert r.status_code in (200, 201), r.text
     return str(r.json()["customer_id"])
 
@@ -73,7 +49,7 @@ async def test_a_merge_without_the_role_is_403_and_merges_nothing(
     outbox_before = len(await read_outbox())
 
     assert (await client.post("/customers/merge", json=body)).status_code == 401
-    refused = await client.post("/customers/merge", json=body, headers=bearer("orders:write"))
+    refused = await client.post("/customers/merge", json=body, headers=MINT.bearer("orders:write"))
     assert refused.status_code == 403, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert len(await read_outbox()) == outbox_before
@@ -81,7 +57,7 @@ async def test_a_merge_without_the_role_is_403_and_merges_nothing(
     async with db() as session:
         assert (await session.execute(merges)).all() == []
 
-    done = await client.post("/customers/merge", json=body, headers=bearer("customers:pii"))
+    done = await client.post("/customers/merge", json=body, headers=MINT.bearer("customers:pii"))
     assert done.status_code == 201, done.text
     async with db() as session:
         rows = (await session.execute(merges)).all()
@@ -92,8 +68,8 @@ async def test_a_merge_without_the_role_is_403_and_merges_nothing(
 async def test_personal_data_follows_the_token_role(client: httpx.AsyncClient) -> None:
     a = await resolve(client, "u1", "138 0000 0001")
     assert (await client.get(f"/customers/{a}")).status_code == 401
-    masked = await client.get(f"/customers/{a}", headers=bearer("orders:read"))
-    full = await client.get(f"/customers/{a}", headers=bearer("customers:pii"))
+    masked = await client.get(f"/customers/{a}", headers=MINT.bearer("orders:read"))
+    full = await client.get(f"/customers/{a}", headers=MINT.bearer("customers:pii"))
     assert masked.status_code == full.status_code == 200
     assert full.json()["phone"] == "+8613800000001"
     assert masked.json()["phone"] != full.json()["phone"]
@@ -101,5 +77,5 @@ async def test_personal_data_follows_the_token_role(client: httpx.AsyncClient) -
 
 async def test_resolve_needs_the_role_in_jwt_mode(client: httpx.AsyncClient) -> None:
     body = {"channel": "web", "platform_user_id": "u9"}
-    r = await client.post("/customers/resolve", json=body, headers=bearer("orders:read"))
+    r = await client.post("/customers/resolve", json=body, headers=MINT.bearer("orders:read"))
     assert r.status_code == 403

@@ -4,42 +4,25 @@ and with the role the receipt lands."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from inventory_svc.api.routes import router
 from inventory_svc.bootstrap import MIGRATIONS, SERVICE
-from oms_servicekit.auth import Authenticator, AuthSettings
 from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
-
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PUBLIC = (
-    KEY.public_key()
-    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    .decode()
+from oms_servicekit.testing import (
+    DatabaseOnlyRuntime,
+    MigratedDatabase,
+    TokenMint,
+    migrated_database,
 )
+
+MINT = TokenMint("keeper@example.com")
 WAREHOUSE = {"code": "WH-SH", "name": "Shanghai", "region": "CN-SH", "latitude": 31.2,
              "longitude": 121.5}  # fmt: skip
 RECEIPT = {"sku": "SKU-1", "warehouse": "WH-SH", "qty": 10, "reason": "initial"}
-
-
-def bearer(*roles: str, sub: str = "keeper@example.com") -> dict[str, str]:
-    claims: dict[str, Any] = {
-        "sub": sub,
-        "iss": "https://id.test/",
-        "aud": "oms",
-        "exp": int(time.time()) + 300,
-        "roles": list(roles),
-    }
-    return {"Authorization": f"Bearer {jwt.encode(claims, KEY, algorithm='RS256')}"}
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +34,11 @@ async def database() -> AsyncIterator[MigratedDatabase]:
 @pytest.fixture
 async def client(database: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
     await database.truncate()
-    settings = AuthSettings(
-        auth_mode="jwt", jwt_issuer="https://id.test/", jwt_audience="oms", jwt_public_key=PUBLIC
-    )
     app = create_app(
         title=SERVICE,
         runtime=DatabaseOnlyRuntime(database, producer=SERVICE),  # type: ignore[arg-type]
         routers=[router],
-        authenticator=Authenticator(settings),
+        authenticator=MINT.authenticator(),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://inventory") as client:
@@ -67,24 +47,25 @@ async def client(database: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]
 
 async def test_catalogue_set_up_needs_inventory_adjust(client: httpx.AsyncClient) -> None:
     assert (await client.post("/warehouses", json=WAREHOUSE)).status_code == 401
-    refused = await client.post("/warehouses", json=WAREHOUSE, headers=bearer("orders:write"))
+    refused = await client.post("/warehouses", json=WAREHOUSE, headers=MINT.bearer("orders:write"))
     assert refused.status_code == 403, refused.text
     assert (await client.get("/warehouses")).json() == []
-    added = await client.post("/warehouses", json=WAREHOUSE, headers=bearer("inventory:adjust"))
+    adjuster = MINT.bearer("inventory:adjust")
+    added = await client.post("/warehouses", json=WAREHOUSE, headers=adjuster)
     assert added.status_code == 201, added.text
 
 
 async def test_a_receipt_without_the_role_is_403_and_changes_nothing(
     client: httpx.AsyncClient, database: MigratedDatabase
 ) -> None:
-    adjuster = bearer("inventory:adjust")
+    adjuster = MINT.bearer("inventory:adjust")
     assert (await client.post("/warehouses", json=WAREHOUSE, headers=adjuster)).status_code == 201
     sku = {"sku": "SKU-1", "name": "Tea", "attributes": {}}
     assert (await client.post("/skus", json=sku, headers=adjuster)).status_code == 201
     outbox_before = len(await database.outbox_rows())
 
     assert (await client.post("/stock/receipts", json=RECEIPT)).status_code == 401
-    refused = await client.post("/stock/receipts", json=RECEIPT, headers=bearer("orders:read"))
+    refused = await client.post("/stock/receipts", json=RECEIPT, headers=MINT.bearer("orders:read"))
     assert refused.status_code == 403, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert (await client.get("/stock/SKU-1")).json()["on_hand"] == 0

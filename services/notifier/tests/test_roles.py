@@ -4,7 +4,6 @@ token's subject is recorded), and subscriptions need ``channels:admin``."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -12,49 +11,26 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from notifier.alerting import AlertingConfig
 from notifier.api.routes import router
 from notifier.handlers import SERVICE, event_handlers
 from oms_contracts.events import Address, CustomerIdentity, OrderCreated, OrderLine, StockLow
-from oms_servicekit.auth import Authenticator, AuthSettings
 from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime
+from oms_servicekit.testing import DatabaseOnlyRuntime, TokenMint
 
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PUBLIC = (
-    KEY.public_key()
-    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    .decode()
-)
+MINT = TokenMint("frank@example.com")
 BOARD = {"event_types": ["StockLow"], "target": {"type": "board"}}
-
-
-def bearer(*roles: str, sub: str = "frank@example.com") -> dict[str, str]:
-    claims: dict[str, Any] = {
-        "sub": sub,
-        "iss": "https://id.test/",
-        "aud": "oms",
-        "exp": int(time.time()) + 300,
-        "roles": list(roles),
-    }
-    return {"Authorization": f"Bearer {jwt.encode(claims, KEY, algorithm='RS256')}"}
 
 
 @pytest.fixture
 async def client(db: Any) -> AsyncIterator[httpx.AsyncClient]:
-    settings = AuthSettings(
-        auth_mode="jwt", jwt_issuer="https://id.test/", jwt_audience="oms", jwt_public_key=PUBLIC
-    )
     app = create_app(
         title=SERVICE,
         runtime=DatabaseOnlyRuntime(db, producer=SERVICE),  # type: ignore[arg-type]
         routers=[router],
-        authenticator=Authenticator(settings),
+        authenticator=MINT.authenticator(),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
@@ -63,18 +39,19 @@ async def client(db: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_subscriptions_need_channels_admin(client: httpx.AsyncClient) -> None:
     assert (await client.post("/subscriptions", json=BOARD)).status_code == 401
-    refused = await client.post("/subscriptions", json=BOARD, headers=bearer("alerts:ack"))
+    refused = await client.post("/subscriptions", json=BOARD, headers=MINT.bearer("alerts:ack"))
     assert refused.status_code == 403, refused.text
-    admin = bearer("channels:admin")
+    admin = MINT.bearer("channels:admin")
     assert (await client.get("/subscriptions", headers=admin)).json() == []
     made = await client.post("/subscriptions", json=BOARD, headers=admin)
     assert made.status_code == 201, made.text
     assert made.json()["created_by"] == "frank@example.com"
     # Reading them (they name outside addresses) needs the role too.
     assert (await client.get("/subscriptions")).status_code == 401
-    assert (await client.get("/subscriptions", headers=bearer("orders:read"))).status_code == 403
+    reader = MINT.bearer("orders:read")
+    assert (await client.get("/subscriptions", headers=reader)).status_code == 403
     one = f"/subscriptions/{made.json()['id']}"
-    assert (await client.get(one, headers=bearer("alerts:ack"))).status_code == 403
+    assert (await client.get(one, headers=MINT.bearer("alerts:ack"))).status_code == 403
     assert (await client.get(one, headers=admin)).status_code == 200
 
 
@@ -86,17 +63,17 @@ async def test_an_ack_without_the_role_is_403_and_the_alert_stays_open(
     handlers = event_handlers(alerting=AlertingConfig(), clock=lambda: at)
     await apply_event(handlers[event.event_type], event)
     assert (await client.get("/alerts")).status_code == 401
-    reader = bearer("orders:read")
+    reader = MINT.bearer("orders:read")
     [alert] = (await client.get("/alerts", headers=reader)).json()
     url = f"/alerts/{alert['id']}/ack"
 
     assert (await client.post(url)).status_code == 401
-    refused = await client.post(url, headers=bearer("orders:write", "channels:admin"))
+    refused = await client.post(url, headers=MINT.bearer("orders:write", "channels:admin"))
     assert refused.status_code == 403, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert (await client.get("/alerts", headers=reader)).json()[0]["state"] == "open"
 
-    acked = await client.post(url, headers=bearer("alerts:ack"))
+    acked = await client.post(url, headers=MINT.bearer("alerts:ack"))
     assert acked.status_code == 200, acked.text
     assert acked.json()["acknowledged_by"] == "frank@example.com"
 
@@ -122,12 +99,12 @@ async def test_events_need_orders_read_and_show_contact_data_only_with_customers
     await apply_event(handlers[event.event_type], event)
 
     assert (await client.get("/events")).status_code == 401
-    assert (await client.get("/events", headers=bearer("alerts:ack"))).status_code == 403
-    masked = await client.get("/events", headers=bearer("orders:read"))
+    assert (await client.get("/events", headers=MINT.bearer("alerts:ack"))).status_code == 403
+    masked = await client.get("/events", headers=MINT.bearer("orders:read"))
     assert masked.status_code == 200, masked.text
     for secret in (phone, email, street, "Wang Fang"):
         assert secret not in masked.text, secret
     [shown] = [e for e in masked.json() if e["event_type"] == "OrderCreated"]
     assert shown["payload"]["shipping_address"]["city"] == "Shanghai"
-    full = await client.get("/events", headers=bearer("orders:read", "customers:pii"))
+    full = await client.get("/events", headers=MINT.bearer("orders:read", "customers:pii"))
     assert phone in full.text and street in full.text
