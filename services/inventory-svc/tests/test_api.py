@@ -11,22 +11,16 @@ import httpx
 import pytest
 
 from inventory_svc.api.routes import router
-from inventory_svc.bootstrap import MIGRATIONS, SERVICE
+from inventory_svc.bootstrap import SERVICE
 from oms_servicekit.http import create_app
 from oms_servicekit.problems import PROBLEM_JSON
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
+from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase
 
 OPERATOR = {"X-Operator": "stock.keeper@example.com"}
 SHANGHAI = {"code": "WH-SH", "name": "Shanghai", "region": "CN-SH", "latitude": 31.2,
             "longitude": 121.5, "capabilities": ["cold_chain"]}  # fmt: skip
 BEIJING = {"code": "WH-BJ", "name": "Beijing", "region": "CN-BJ", "latitude": 39.9,
            "longitude": 116.4}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-async def database() -> AsyncIterator[MigratedDatabase]:
-    async with migrated_database(MIGRATIONS, "test_inventory_api", producer=SERVICE) as db:
-        yield db
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from inventory_svc.api.forecast_routes import router as forecast_router
 from inventory_svc.api.roles import ADJUST_ROLE
 from inventory_svc.api.routes import router
-from inventory_svc.bootstrap import MIGRATIONS, SERVICE, build_app
+from inventory_svc.bootstrap import SERVICE, build_app
 from oms_servicekit.audit import audit_router
 from oms_servicekit.http import create_app
 from oms_servicekit.testing import (
@@ -28,7 +28,6 @@ from oms_servicekit.testing import (
     assert_audit_trail_append_only,
     audit_rows,
     last_audit_id,
-    migrated_database,
     table_snapshot,
 )
 
@@ -53,12 +52,6 @@ def app_for(database: MigratedDatabase, auth_mode: Literal["dev", "jwt"]) -> htt
         authenticator=TOKENS.authenticator(auth_mode),
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inventory")
-
-
-@pytest.fixture(scope="module")
-async def database() -> AsyncIterator[MigratedDatabase]:
-    async with migrated_database(MIGRATIONS, "test_inventory_audit", producer=SERVICE) as db:
-        yield db
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from inventory_svc.adapters.stock_repository import Change
 from inventory_svc.adapters.tables import buyer_purchases, reservations, stock
 from inventory_svc.api.routes import router
-from inventory_svc.bootstrap import MIGRATIONS, SERVICE
+from inventory_svc.bootstrap import SERVICE
 from inventory_svc.domain.policy import customer_left, within_customer_cap
 from inventory_svc.handlers import ReservationHandler
 from inventory_svc.inventory import Inventory
@@ -39,28 +39,13 @@ from oms_contracts.events import (
 )
 from oms_servicekit.http import create_app
 from oms_servicekit.problems import PROBLEM_JSON
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
+from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase
 
 CONSUMER = "inventory-svc"
 HANDLER = ReservationHandler(timedelta(hours=1))
 ANA = "a" * 32
 BO = "b" * 32
 WAREHOUSES = ("WH-1", "WH-2", "WH-3")
-
-
-@pytest.fixture(scope="module")
-async def database() -> AsyncIterator[MigratedDatabase]:
-    # Enough connections for the concurrency test: every order in its own transaction.
-    async with migrated_database(
-        MIGRATIONS, "test_inventory_cap", producer=SERVICE, pool_size=25
-    ) as database:
-        yield database
-
-
-@pytest.fixture
-async def db(database: MigratedDatabase) -> MigratedDatabase:
-    await database.truncate()
-    return database
 
 
 async def setup_sku(

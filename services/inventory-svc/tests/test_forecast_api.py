@@ -18,7 +18,7 @@ from inventory_svc.adapters.forecast_tables import sales_lines
 from inventory_svc.adapters.stock_repository import Change
 from inventory_svc.api.forecast_routes import router as forecast_router
 from inventory_svc.api.routes import router
-from inventory_svc.bootstrap import MIGRATIONS, SERVICE, build_app
+from inventory_svc.bootstrap import SERVICE, build_app
 from inventory_svc.domain.forecast_synthetic import synthetic_history
 from inventory_svc.forecasting import nightly_refresh
 from inventory_svc.handlers import ReservationHandler
@@ -27,24 +27,12 @@ from oms_contracts import make_envelope
 from oms_contracts.events import OrderCancelled, OrderLine, OrderPaid
 from oms_servicekit.http import create_app
 from oms_servicekit.problems import PROBLEM_JSON
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
+from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase
 
 CONSUMER = "inventory-svc"
 HANDLER = ReservationHandler(timedelta(hours=1))
 OPERATOR = {"X-Operator": "buyer@example.com"}
 WH = "WH-1"
-
-
-@pytest.fixture(scope="module")
-async def database() -> AsyncIterator[MigratedDatabase]:
-    async with migrated_database(MIGRATIONS, "test_inventory_forecast", producer=SERVICE) as db:
-        yield db
-
-
-@pytest.fixture
-async def db(database: MigratedDatabase) -> MigratedDatabase:
-    await database.truncate()
-    return database
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,7 +15,6 @@ from sqlalchemy import func, select, update
 
 from inventory_svc.adapters.stock_repository import Change
 from inventory_svc.adapters.tables import channel_allocations, ledger, reservations, stock
-from inventory_svc.bootstrap import MIGRATIONS, SERVICE
 from inventory_svc.domain.policy import ChannelCap
 from inventory_svc.handlers import ReservationHandler, purge_ledger, sweep_expired
 from inventory_svc.inventory import Inventory, Refused
@@ -29,24 +27,10 @@ from oms_contracts.events import (
     ShipmentLine,
     StockRejected,
 )
-from oms_servicekit.testing import MigratedDatabase, migrated_database
+from oms_servicekit.testing import MigratedDatabase
 
 CONSUMER = "inventory-svc"
 HANDLER = ReservationHandler(timedelta(hours=1))
-
-
-@pytest.fixture(scope="module")
-async def database() -> AsyncIterator[MigratedDatabase]:
-    async with migrated_database(
-        MIGRATIONS, "test_inventory_life", producer=SERVICE, pool_size=15
-    ) as database:
-        yield database
-
-
-@pytest.fixture
-async def db(database: MigratedDatabase) -> MigratedDatabase:
-    await database.truncate()
-    return database
 
 
 async def setup_sku(db: MigratedDatabase, sku: str, stock_: dict[str, int]) -> None:

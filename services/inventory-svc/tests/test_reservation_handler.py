@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from inventory_svc.adapters.stock_repository import Change, StockRepository
 from inventory_svc.adapters.tables import ledger, reservations, stock
-from inventory_svc.bootstrap import MIGRATIONS, SERVICE
+from inventory_svc.bootstrap import SERVICE
 from inventory_svc.domain.allocation import Allocation
 from inventory_svc.handlers import ReservationHandler
 from oms_contracts import Envelope, make_envelope
@@ -33,26 +32,11 @@ from oms_contracts.events import (
     StockReserved,
 )
 from oms_contracts.topics import Topic
-from oms_servicekit.testing import MigratedDatabase, migrated_database
+from oms_servicekit.testing import MigratedDatabase
 
 #: The consumer group the handler runs in (its inbox name).
 CONSUMER = "inventory-svc"
 RECEIPT = Change(kind="receipt", reason="test stock", operator="test")
-
-
-@pytest.fixture(scope="module")
-async def database() -> AsyncIterator[MigratedDatabase]:
-    # Enough connections for the concurrency test: every order in its own transaction.
-    async with migrated_database(
-        MIGRATIONS, "test_inventory", producer=SERVICE, pool_size=25
-    ) as database:
-        yield database
-
-
-@pytest.fixture
-async def db(database: MigratedDatabase) -> MigratedDatabase:
-    await database.truncate()
-    return database
 
 
 ANSWERS = {"StockReserved", "StockRejected"}

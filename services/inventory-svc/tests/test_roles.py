@@ -10,25 +10,18 @@ import httpx
 import pytest
 
 from inventory_svc.api.routes import router
-from inventory_svc.bootstrap import MIGRATIONS, SERVICE
+from inventory_svc.bootstrap import SERVICE
 from oms_servicekit.http import create_app
 from oms_servicekit.testing import (
     DatabaseOnlyRuntime,
     MigratedDatabase,
     TokenMint,
-    migrated_database,
 )
 
 MINT = TokenMint("keeper@example.com")
 WAREHOUSE = {"code": "WH-SH", "name": "Shanghai", "region": "CN-SH", "latitude": 31.2,
              "longitude": 121.5}  # fmt: skip
 RECEIPT = {"sku": "SKU-1", "warehouse": "WH-SH", "qty": 10, "reason": "initial"}
-
-
-@pytest.fixture(scope="module")
-async def database() -> AsyncIterator[MigratedDatabase]:
-    async with migrated_database(MIGRATIONS, "test_inventory_roles", producer=SERVICE) as db:
-        yield db
 
 
 @pytest.fixture
