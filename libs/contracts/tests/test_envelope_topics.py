@@ -6,7 +6,16 @@ import uuid
 
 import pytest
 
-from oms_contracts import REGISTRY, Envelope, Event, make_envelope, topic_for
+from oms_contracts import (
+    REGISTRY,
+    SERVICES,
+    Envelope,
+    Event,
+    NotTheOwner,
+    check_owner,
+    make_envelope,
+    topic_for,
+)
 from oms_contracts.events import OrderPaid
 from oms_contracts.topics import Topic, all_topics
 
@@ -75,3 +84,23 @@ def test_order_events_are_keyed_by_order_id(samples: dict[str, Event]) -> None:
         order_id = event.order_id  # type: ignore[attr-defined]
         assert event.partition_key() == str(order_id)
         assert make_envelope(event, producer="t").key == str(order_id)
+
+
+@pytest.mark.parametrize("model", REGISTRY.models(), ids=lambda m: m.event_type)
+def test_every_event_type_names_one_owning_service(model: type[Event]) -> None:
+    assert model.owner in SERVICES, model.event_type
+
+
+def test_the_gateway_owns_channel_facts_and_order_svc_owns_the_order_life_cycle() -> None:
+    owners = {m.event_type: m.owner for m in REGISTRY.models()}
+    assert owners["OrderReceived"] == owners["ChannelOrderUpdated"] == "channel-gateway"
+    for decision in ("OrderPaid", "OrderCancelled", "OrderShipped", "OrderConfirmed"):
+        assert owners[decision] == "order-svc", decision
+    assert owners["StockReserved"] == owners["StockReleased"] == "inventory-svc"
+
+
+def test_a_service_that_does_not_own_an_event_type_may_not_publish_it() -> None:
+    with pytest.raises(NotTheOwner, match="channel-gateway may not publish OrderPaid"):
+        check_owner("OrderPaid", "order-svc", "channel-gateway")
+    check_owner("OrderPaid", "order-svc", "order-svc")
+    check_owner("OrderPaid", "order-svc", "fault-drill")  # not a service: a harness

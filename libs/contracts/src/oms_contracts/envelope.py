@@ -17,9 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 class Event(BaseModel):
     """Base of every event payload.
 
-    Subclasses declare ``event_type``, ``schema_version`` and ``key_field``: the payload
-    field whose value is the partition key (the aggregate id), so that all events of one
-    aggregate land on one partition, in order.
+    Subclasses declare ``event_type``, ``schema_version``, ``key_field`` (the payload
+    field whose value is the partition key, the aggregate id, so that all events of one
+    aggregate land on one partition, in order) and ``owner``: the one service that
+    produces the event type. Two producers of one fact disagree sooner or later (a paid
+    order that its owner never heard of), so the unit of work refuses to write an event
+    another service owns (see ``oms_contracts.owners``).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -27,6 +30,7 @@ class Event(BaseModel):
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
     key_field: ClassVar[str]
+    owner: ClassVar[str]
 
     def partition_key(self) -> str:
         return str(getattr(self, self.key_field))

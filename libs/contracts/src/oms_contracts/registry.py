@@ -36,6 +36,7 @@ class EventRegistry:
 REGISTRY = EventRegistry(
     [
         ev.OrderReceived,
+        ev.ChannelOrderUpdated,
         ev.OrderCreated,
         ev.OrderPaid,
         ev.OrderConfirmed,

@@ -12,7 +12,8 @@ from enum import StrEnum
 
 
 class Topic(StrEnum):
-    #: Canonical orders from the channels (gateway -> order-svc), keyed by order id.
+    #: Channel facts (gateway -> order-svc): orders as received and as the channels
+    #: update them, keyed by order id.
     CHANNEL_ORDERS = "oms.channel.orders"
     #: Order life cycle (order-svc -> everyone), keyed by order id.
     ORDERS = "oms.orders"
@@ -30,6 +31,7 @@ class Topic(StrEnum):
 #: Which topic carries each event type. An event type appears on exactly one topic.
 _EVENT_TOPICS: dict[str, Topic] = {
     "OrderReceived": Topic.CHANNEL_ORDERS,
+    "ChannelOrderUpdated": Topic.CHANNEL_ORDERS,
     "OrderCreated": Topic.ORDERS,
     "OrderPaid": Topic.ORDERS,
     "OrderConfirmed": Topic.ORDERS,

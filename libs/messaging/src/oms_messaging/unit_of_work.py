@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from oms_contracts import Envelope, Event, make_envelope, topic_for
+from oms_contracts import Envelope, Event, check_owner, make_envelope, topic_for
 from oms_messaging.context import correlation_id_var
 from oms_messaging.tables import inbox, outbox
 from oms_messaging.tracing import current_trace_headers
@@ -83,7 +83,11 @@ class UnitOfWork:
         ``snapshot_of`` marks a state snapshot (a stock level, say): when this transaction
         already emitted a snapshot of the same thing, the older one is dropped, so a
         transaction applying fifty reservations of one SKU publishes its level once.
+
+        Raises ``NotTheOwner`` when this service does not own the event type: each event
+        type has one producer (``oms_contracts.owners``), checked before anything is written.
         """
+        check_owner(event.event_type, event.owner, self._producer)
         if snapshot_of is not None:
             older = self._snapshots.pop(snapshot_of, None)
             if older is not None:

@@ -18,6 +18,7 @@ from oms_contracts.events.inventory import (
     WarehouseUpdated,
 )
 from oms_contracts.events.orders import (
+    ChannelOrderUpdated,
     ExceptionCause,
     OrderCancelled,
     OrderConfirmed,
@@ -38,6 +39,7 @@ from oms_contracts.events.orders import (
 __all__ = [
     "Address",
     "AlertRaised",
+    "ChannelOrderUpdated",
     "ChannelSalesPaused",
     "ChannelSalesResumed",
     "ChannelStockLevel",

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from oms_contracts.envelope import Event
+from oms_contracts.owners import NOTIFIER, ORDER_SVC
 
 
 class AlertRaised(Event):
     event_type: ClassVar[str] = "AlertRaised"
+    owner: ClassVar[str] = NOTIFIER
     key_field: ClassVar[str] = "subject"
 
     alert_id: uuid.UUID
@@ -28,6 +30,7 @@ class CreditCheckDegraded(Event):
     on as "credit OK" and is flagged for later review."""
 
     event_type: ClassVar[str] = "CreditCheckDegraded"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -41,6 +44,7 @@ class SlaAtRisk(Event):
     """An order has used 80 % of the time its SLA allows for a stage."""
 
     event_type: ClassVar[str] = "SlaAtRisk"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -55,6 +59,7 @@ class SlaBreached(Event):
     """An order's SLA deadline for a stage passed (raised once per order and stage)."""
 
     event_type: ClassVar[str] = "SlaBreached"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID

@@ -10,6 +10,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 from oms_contracts.envelope import Event
+from oms_contracts.owners import INVENTORY_SVC
 
 #: Why a line was refused. ``customer_limit``: the buyer would pass the SKU's cap per
 #: customer (a flash-sale policy); ``available`` is then what this buyer may still take.
@@ -39,6 +40,7 @@ class RejectedLine(BaseModel):
 
 class StockReserved(Event):
     event_type: ClassVar[str] = "StockReserved"
+    owner: ClassVar[str] = INVENTORY_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -50,6 +52,7 @@ class StockRejected(Event):
     """No line was reserved; ``lines`` says why for each line that could not be."""
 
     event_type: ClassVar[str] = "StockRejected"
+    owner: ClassVar[str] = INVENTORY_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -61,6 +64,7 @@ class StockReleased(Event):
     """Stock held for an order went back to the pool (cancelled, or the hold expired)."""
 
     event_type: ClassVar[str] = "StockReleased"
+    owner: ClassVar[str] = INVENTORY_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -73,6 +77,7 @@ class StockLevelChanged(Event):
     """The stock of one SKU in one warehouse after a change (for projections, routing)."""
 
     event_type: ClassVar[str] = "StockLevelChanged"
+    owner: ClassVar[str] = INVENTORY_SVC
     key_field: ClassVar[str] = "sku"
 
     sku: str
@@ -87,6 +92,7 @@ class StockLow(Event):
     """Available stock of a SKU crossed below its safety stock (raised once per crossing)."""
 
     event_type: ClassVar[str] = "StockLow"
+    owner: ClassVar[str] = INVENTORY_SVC
     key_field: ClassVar[str] = "sku"
 
     sku: str
@@ -98,6 +104,7 @@ class StockLow(Event):
 
 class ChannelSalesPaused(Event):
     event_type: ClassVar[str] = "ChannelSalesPaused"
+    owner: ClassVar[str] = INVENTORY_SVC
     key_field: ClassVar[str] = "sku"
 
     sku: str
@@ -108,6 +115,7 @@ class ChannelSalesPaused(Event):
 
 class ChannelSalesResumed(Event):
     event_type: ClassVar[str] = "ChannelSalesResumed"
+    owner: ClassVar[str] = INVENTORY_SVC
     key_field: ClassVar[str] = "sku"
 
     sku: str
@@ -120,6 +128,7 @@ class ChannelStockLevel(Event):
     """Available-to-sell of a SKU on one channel (caps and pauses applied), for sync-out."""
 
     event_type: ClassVar[str] = "ChannelStockLevel"
+    owner: ClassVar[str] = INVENTORY_SVC
     key_field: ClassVar[str] = "sku"
 
     sku: str
@@ -133,6 +142,7 @@ class WarehouseUpdated(Event):
     """A warehouse's master data (location, capabilities, shipping costs), for routing."""
 
     event_type: ClassVar[str] = "WarehouseUpdated"
+    owner: ClassVar[str] = INVENTORY_SVC
     key_field: ClassVar[str] = "code"
 
     code: str
@@ -150,6 +160,7 @@ class ReplenishmentSuggested(Event):
     """A purchase suggestion for a SKU in a warehouse (raised for A-class SKUs)."""
 
     event_type: ClassVar[str] = "ReplenishmentSuggested"
+    owner: ClassVar[str] = INVENTORY_SVC
     key_field: ClassVar[str] = "sku"
 
     sku: str

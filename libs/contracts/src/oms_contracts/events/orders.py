@@ -7,20 +7,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from oms_contracts.envelope import Event
 from oms_contracts.events.common import Address, CustomerIdentity, OrderLine, Priority
+from oms_contracts.owners import CHANNEL_GATEWAY, ORDER_SVC
 
 
 class OrderReceived(Event):
-    """A channel's order in canonical form (channel-gateway -> order-svc).
+    """A channel's order, first seen, in canonical form (channel-gateway -> order-svc).
 
-    ``order_id`` is assigned by the gateway and becomes the order's id in order-svc, so
-    a channel can be answered with the reference before the order exists downstream.
+    A channel fact: what the channel said, not what the OMS decided. ``order_id`` is
+    assigned by the gateway and becomes the order's id in order-svc, so a channel can be
+    answered with the reference before the order exists downstream. Everything the
+    channel says later about the order comes as :class:`ChannelOrderUpdated`.
     """
 
     event_type: ClassVar[str] = "OrderReceived"
+    owner: ClassVar[str] = CHANNEL_GATEWAY
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -36,10 +40,47 @@ class OrderReceived(Event):
     notes: str | None = None
     priority: Priority = "normal"
     received_at: datetime
+    #: The channel's own time of this version of the order (Shopify ``updated_at``, ...):
+    #: later facts older than it are stale. None when the channel gives no time.
+    channel_updated_at: datetime | None = None
+
+
+class ChannelOrderUpdated(Event):
+    """What a channel now says about an order it sent before (channel-gateway -> order-svc).
+
+    A channel fact, never a decision: the gateway derives it from the signed body only
+    (never from an unsigned header such as the webhook topic) and order-svc, the order's
+    owner, decides what it means for the order in its state (pay it, cancel it, send it
+    to an operator). It carries the channel's whole current view of what may change,
+    so applying the newest fact is enough; ``channel_updated_at`` orders facts (an older
+    fact than the one applied is stale and changes nothing).
+    """
+
+    event_type: ClassVar[str] = "ChannelOrderUpdated"
+    owner: ClassVar[str] = CHANNEL_GATEWAY
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: uuid.UUID
+    channel: str
+    channel_order_id: str
+    #: What changed compared with what the gateway held (``paid``, ``cancelled``,
+    #: ``lines``, ``address``), for people and logs; the fields below are the facts.
+    changes: list[Literal["paid", "cancelled", "lines", "address"]]
+    paid: bool
+    paid_at: datetime | None = None
+    cancelled: bool = False
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = Field(default=None, max_length=500)
+    lines: list[OrderLine]
+    currency: str
+    shipping_address: Address
+    channel_updated_at: datetime | None = None
+    received_at: datetime
 
 
 class OrderCreated(Event):
     event_type: ClassVar[str] = "OrderCreated"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -59,6 +100,7 @@ class OrderPaid(Event):
     """Payment is in: the order's stock must now be reserved (all lines or none)."""
 
     event_type: ClassVar[str] = "OrderPaid"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -78,6 +120,7 @@ class OrderPaid(Event):
 
 class OrderConfirmed(Event):
     event_type: ClassVar[str] = "OrderConfirmed"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -89,6 +132,7 @@ class OrderStatusChanged(Event):
     """One state transition of an order, with who made it and why."""
 
     event_type: ClassVar[str] = "OrderStatusChanged"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -104,6 +148,7 @@ class OrderCancelled(Event):
     """The order is cancelled: any stock held for it must be released."""
 
     event_type: ClassVar[str] = "OrderCancelled"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -126,6 +171,7 @@ class OrderShipped(Event):
     """The warehouse handed the parcel(s) to a carrier: reserved stock leaves on hand."""
 
     event_type: ClassVar[str] = "OrderShipped"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -138,6 +184,7 @@ class OrderShipped(Event):
 
 class OrderDelivered(Event):
     event_type: ClassVar[str] = "OrderDelivered"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -147,6 +194,7 @@ class OrderDelivered(Event):
 
 class OrderRefunded(Event):
     event_type: ClassVar[str] = "OrderRefunded"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID
@@ -172,6 +220,14 @@ ExceptionCause = Literal[
     # A buyer passed a SKU's per-customer cap (flash sale): a person decides, since more
     # stock would not help.
     "customer_limit",
+    # The channel cancelled an order that had already shipped: a return for a person.
+    "cancelled_after_shipment",
+    # Inventory released the order's stock on its own (an expired or operator release).
+    "reservation_lost",
+    # The order waited on another service past its time and re-sends did not help.
+    "stalled",
+    # The channel changed lines or address after the stock was held or picking began.
+    "order_changed",
 ]
 
 
@@ -179,6 +235,7 @@ class OrderExceptionRaised(Event):
     """An order entered the exception queue with a classified cause."""
 
     event_type: ClassVar[str] = "OrderExceptionRaised"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     exception_id: uuid.UUID
@@ -193,6 +250,7 @@ class OrderExceptionResolved(Event):
     """An operator (or a rule) resolved an exception: retried, released or cancelled."""
 
     event_type: ClassVar[str] = "OrderExceptionResolved"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     exception_id: uuid.UUID
@@ -221,6 +279,7 @@ class OrderRouted(Event):
     """order-svc chose the fulfilment warehouse(s) for an order."""
 
     event_type: ClassVar[str] = "OrderRouted"
+    owner: ClassVar[str] = ORDER_SVC
     key_field: ClassVar[str] = "order_id"
 
     order_id: uuid.UUID

@@ -28,10 +28,15 @@ CAUSES: tuple[str, ...] = (
     "unmapped_sku",
     "manual_review",
     "customer_limit",
+    "cancelled_after_shipment",
+    "reservation_lost",
+    "stalled",
+    "order_changed",
 )
 
-#: Causes recorded for review without holding the order.
-ADVISORY_CAUSES = frozenset({"credit_degraded", "sla_breached"})
+#: Causes recorded for review without holding the order. A cancellation after shipment
+#: leaves the order shipped (the parcel is on its way): a person starts the return.
+ADVISORY_CAUSES = frozenset({"credit_degraded", "sla_breached", "cancelled_after_shipment"})
 
 FALLBACK_CAUSE = "manual_review"
 
