@@ -49,6 +49,21 @@ def test_a_cancelled_shopify_order_says_so_with_its_reason() -> None:
     assert not mapped.order.paid
 
 
+def test_the_unsigned_shopify_topic_neither_pays_nor_cancels_an_order() -> None:
+    pending = fixture("shopify_order.json") | {"financial_status": "pending"}
+    assert not from_shopify(pending, "orders/paid").order.paid
+    assert not from_shopify(pending, "orders/cancelled").cancelled
+
+
+def test_platform_orders_carry_the_channels_own_time_of_the_version() -> None:
+    shopify = from_shopify(fixture("shopify_order.json"), "orders/updated")
+    assert shopify.order.updated_at is not None
+    assert shopify.order.updated_at.isoformat() == "2022-01-01T00:00:00+00:00"
+    woo = from_woocommerce(fixture("woocommerce_order.json"))
+    assert woo.order.updated_at is not None
+    assert woo.order.updated_at.isoformat() == "2017-03-22T19:28:08+00:00"
+
+
 def test_a_woocommerce_order_parses_number_prices_as_decimals() -> None:
     raw = json.dumps(fixture("woocommerce_order.json"))
     data = json.loads(raw, parse_float=Decimal)

@@ -213,7 +213,7 @@ async def test_a_run_killed_mid_page_resumes_without_gaps_or_duplicates(
     seen = await received(gdb)
     assert len(seen) == 24 and set(seen.values()) == {1}
     types = Counter(row["envelope"].event_type for row in await gdb.outbox_rows())
-    assert types == {"OrderReceived": 24, "OrderCancelled": 1}
+    assert types == {"OrderReceived": 24, "ChannelOrderUpdated": 1}
     later = await cursor(gdb)
     assert later is not None and later > first_cursor
     lines = next(

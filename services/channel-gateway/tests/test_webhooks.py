@@ -137,27 +137,85 @@ async def test_shopify_create_paid_cancelled_become_one_order_and_its_updates(
     assert created.json()["status"] == "accepted"
     ref = created.json()["order_ref"]
 
-    paid = await shopify(client, "shop", "orders/paid", pending | {"financial_status": "paid"})
+    # What Shopify sends later: the same order, a newer updated_at, the new facts.
+    paid_body = pending | {"financial_status": "paid", "updated_at": "2022-01-01T09:00:00-05:00"}
+    paid = await shopify(client, "shop", "orders/paid", paid_body)
     assert paid.json() == {"status": "updated", "order_ref": ref}
-    cancelled = sample("shopify_order.json", cancelled_at="2022-01-01T10:00:00-05:00")
-    r = await shopify(client, "shop", "orders/cancelled", cancelled | {"cancel_reason": "fraud"})
+    cancelled = paid_body | {
+        "cancelled_at": "2022-01-01T10:00:00-05:00",
+        "cancel_reason": "fraud",
+        "updated_at": "2022-01-01T10:00:00-05:00",
+    }
+    r = await shopify(client, "shop", "orders/cancelled", cancelled)
     assert r.json() == {"status": "updated", "order_ref": ref}
 
+    # The gateway reports channel facts only; order-svc decides (OrderPaid, OrderCancelled).
     published = await events(gdb)
-    assert [t for t, _ in published] == ["OrderReceived", "OrderPaid", "OrderCancelled"]
-    received, paid_event, cancel_event = (p for _, p in published)
+    assert [t for t, _ in published] == [
+        "OrderReceived",
+        "ChannelOrderUpdated",
+        "ChannelOrderUpdated",
+    ]
+    received, paid_fact, cancel_fact = (p for _, p in published)
     assert received["order_id"] == ref and received["paid"] is False
+    assert received["channel_updated_at"] == "2022-01-01T00:00:00Z"
     assert [ln["sku"] for ln in received["lines"]] == ["SKU-PINK", "SKU-BLACK"]
     assert received["lines"][0]["unit_price"] == "199.00" and received["currency"] == "USD"
     assert received["notes"] == "Please ring the bell twice"
     assert received["delivery_requirements"] == ["signature"]
-    assert paid_event["order_id"] == ref and paid_event["total"] == "398.00"
-    assert cancel_event["order_id"] == ref and cancel_event["reason"] == "fraud"
+    assert paid_fact["order_id"] == ref and paid_fact["changes"] == ["paid"]
+    assert paid_fact["paid"] is True and paid_fact["cancelled"] is False
+    assert paid_fact["channel_updated_at"] == "2022-01-01T14:00:00Z"
+    assert [ln["qty"] for ln in paid_fact["lines"]] == [1, 1]
+    assert cancel_fact["changes"] == ["cancelled"] and cancel_fact["cancelled"] is True
+    assert cancel_fact["paid"] is True and cancel_fact["cancel_reason"] == "fraud"
 
-    # the same paid state again changes nothing
-    again = await shopify(client, "shop", "orders/paid", pending | {"financial_status": "paid"})
+    # older versions (Shopify retries a failed delivery with its original body) change nothing
+    again = await shopify(client, "shop", "orders/paid", paid_body)
     assert again.json()["status"] == "duplicate"
+    late = await shopify(client, "shop", "orders/updated", pending)
+    assert late.json() == {"status": "duplicate", "order_ref": ref}
     assert len(await events(gdb)) == 3
+    audit = (await client.get("/channels/shop/deliveries")).json()
+    assert [a["outcome"] for a in audit[:2]] == ["stale", "stale"]
+
+
+async def test_shopify_facts_come_from_the_signed_body_never_from_the_topic_header(
+    client: httpx.AsyncClient, gdb: MigratedDatabase
+) -> None:
+    """X-Shopify-Topic is not signed: `orders/paid` on an unpaid body pays nothing, and
+    `orders/cancelled` on a body without cancelled_at cancels nothing."""
+    await add_channel(client, "shop", "shopify")
+    pending = sample("shopify_order.json", financial_status="pending")
+    created = await shopify(client, "shop", "orders/paid", pending)
+    assert created.json()["status"] == "accepted"
+    r = await shopify(client, "shop", "orders/cancelled", pending)
+    assert r.json()["status"] == "duplicate"
+    published = await events(gdb)
+    assert [t for t, _ in published] == ["OrderReceived"]
+    assert published[0][1]["paid"] is False
+
+
+async def test_changed_lines_or_address_of_a_known_order_become_one_channel_fact(
+    client: httpx.AsyncClient, gdb: MigratedDatabase
+) -> None:
+    await add_channel(client, "shop", "shopify")
+    body = sample("shopify_order.json", financial_status="paid")
+    created = await shopify(client, "shop", "orders/create", body)
+    ref = created.json()["order_ref"]
+    changed = body | {
+        "updated_at": "2022-01-02T09:00:00-05:00",
+        "line_items": [body["line_items"][0] | {"quantity": 3}],
+        "shipping_address": body["shipping_address"] | {"city": "Lexington"},
+    }
+    r = await shopify(client, "shop", "orders/updated", changed)
+    assert r.json() == {"status": "updated", "order_ref": ref}
+    published = await events(gdb)
+    assert [t for t, _ in published] == ["OrderReceived", "ChannelOrderUpdated"]
+    fact = published[1][1]
+    assert fact["changes"] == ["lines", "address"]
+    assert [(ln["line_no"], ln["qty"]) for ln in fact["lines"]] == [(1, 3)]
+    assert fact["shipping_address"]["city"] == "Lexington"
 
 
 async def test_tampered_unsigned_or_replayed_shopify_deliveries(
@@ -219,7 +277,8 @@ async def test_woocommerce_created_then_cancelled(
     assert updated.json() == {"status": "updated", "order_ref": created.json()["order_ref"]}
 
     published = await events(gdb)
-    assert [t for t, _ in published] == ["OrderReceived", "OrderCancelled"]
+    assert [t for t, _ in published] == ["OrderReceived", "ChannelOrderUpdated"]
+    assert published[1][1]["changes"] == ["cancelled"] and published[1][1]["cancelled"]
     received = published[0][1]
     assert received["paid"] is True and received["priority"] == "urgent"
     assert [ln["unit_price"] for ln in received["lines"]] == ["3.00", "12.10"]

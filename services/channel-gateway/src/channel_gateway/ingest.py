@@ -1,10 +1,14 @@
-"""Turning one channel order (from any adapter) into events, exactly once.
+"""Turning one channel order (from any adapter) into channel facts, exactly once.
 
-In the caller's unit of work: a new channel order is claimed and becomes
-``OrderReceived`` (and ``OrderCancelled`` if it arrives cancelled); a known one that is
-now paid or cancelled becomes ``OrderPaid`` / ``OrderCancelled`` for the order the gateway
-created, once each; anything else is a duplicate. Every outcome is written to the
-delivery audit. The caller commits.
+The gateway publishes what the channels say, never what the OMS decides: a channel
+order seen for the first time becomes ``OrderReceived`` (followed by a
+``ChannelOrderUpdated`` saying "cancelled" when it arrives cancelled); a later delivery
+of a known order becomes one ``ChannelOrderUpdated`` carrying the channel's current view
+when it says something new (paid, cancelled, other lines, another address), nothing when
+it repeats what was heard, and nothing when it is older (by the channel's own
+timestamp) than what was applied. order-svc, the order's owner, decides what a fact
+means for the order in its state. Every outcome is written to the delivery audit. In
+the caller's unit of work; the caller commits.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from channel_gateway.adapters.repository import GatewayRepository
+from channel_gateway.adapters.repository import GatewayRepository, KnownOrder
+from channel_gateway.domain.order_facts import Delivery, HeardBefore, changes, is_stale
 from channel_gateway.domain.platforms import UNKNOWN_SKU_MAPPING, ChannelOrder
-from oms_contracts.events import OrderCancelled, OrderLine, OrderPaid
+from oms_contracts.events import Address, ChannelOrderUpdated, OrderLine
 from oms_messaging import UnitOfWork
 
 Outcome = Literal["accepted", "duplicate", "updated"]
@@ -27,6 +31,78 @@ Outcome = Literal["accepted", "duplicate", "updated"]
 class Ingested:
     order_ref: uuid.UUID
     status: Outcome
+
+
+def _lines(incoming: ChannelOrder) -> list[OrderLine]:
+    return [
+        OrderLine(line_no=i, sku=line.sku, qty=line.qty, unit_price=line.unit_price)
+        for i, line in enumerate(incoming.order.lines, start=1)
+    ]
+
+
+def _remembered(incoming: ChannelOrder, now: datetime) -> dict[str, Any]:
+    """The columns the gateway keeps of what the channel said in this delivery."""
+    order = incoming.order
+    return {
+        "currency": order.currency,
+        "lines": [line.model_dump(mode="json") for line in _lines(incoming)],
+        "paid_at": order.paid_at if order.paid else None,
+        "cancelled_at": now if incoming.cancelled else None,
+        "shipping_address": order.shipping_address.model_dump(mode="json"),
+        "channel_updated_at": order.updated_at,
+    }
+
+
+def _delivery(incoming: ChannelOrder) -> Delivery:
+    order = incoming.order
+    return Delivery(
+        paid=order.paid,
+        cancelled=incoming.cancelled,
+        lines=[line.model_dump(mode="json") for line in _lines(incoming)],
+        shipping_address=order.shipping_address.model_dump(mode="json"),
+        channel_updated_at=order.updated_at,
+    )
+
+
+def _heard(known: KnownOrder) -> HeardBefore:
+    return HeardBefore(
+        paid=known.paid_at is not None,
+        cancelled=known.cancelled_at is not None,
+        lines=known.lines,
+        shipping_address=known.shipping_address,
+        channel_updated_at=known.channel_updated_at,
+    )
+
+
+def channel_update(
+    channel: str,
+    order_id: uuid.UUID,
+    incoming: ChannelOrder,
+    changed: list[Any],
+    *,
+    paid_at: datetime | None,
+    now: datetime,
+) -> ChannelOrderUpdated:
+    """The fact "the channel now says this about the order" (its whole current view)."""
+    order = incoming.order
+    return ChannelOrderUpdated(
+        order_id=order_id,
+        channel=channel,
+        channel_order_id=order.channel_order_id,
+        changes=changed,
+        paid=paid_at is not None,
+        paid_at=paid_at,
+        cancelled=incoming.cancelled,
+        cancelled_at=now if incoming.cancelled else None,
+        cancel_reason=(incoming.cancel_reason or "cancelled by the channel")
+        if incoming.cancelled
+        else None,
+        lines=_lines(incoming),
+        currency=order.currency,
+        shipping_address=Address(**order.shipping_address.model_dump()),
+        channel_updated_at=order.updated_at,
+        received_at=now,
+    )
 
 
 async def ingest(
@@ -41,76 +117,57 @@ async def ingest(
     repo = GatewayRepository(uow.session)
     order = incoming.order
     now = datetime.now(UTC)
-    lines = [
-        OrderLine(line_no=i, sku=line.sku, qty=line.qty, unit_price=line.unit_price)
-        for i, line in enumerate(order.lines, start=1)
-    ]
+    remembered = _remembered(incoming, now)
     order_id = await repo.claim_channel_order(
-        channel,
-        order.channel_order_id,
-        uuid.uuid4(),
-        currency=order.currency,
-        lines=[line.model_dump(mode="json") for line in lines],
-        paid_at=order.paid_at if order.paid else None,
-        cancelled_at=now if incoming.cancelled else None,
+        channel, order.channel_order_id, uuid.uuid4(), **remembered
     )
     audit = {"delivery_id": delivery_id, "topic": topic}
     if order_id is not None:
-        await uow.emit(order.to_event(channel=channel, order_id=order_id, received_at=now))
+        await _publish_new(uow, channel, order_id, incoming, now)
         if incoming.unmapped_skus:
             detail = f"{UNKNOWN_SKU_MAPPING}: {', '.join(incoming.unmapped_skus)}"
             await repo.record_delivery(channel, "accepted_unknown_sku", detail, order_id, **audit)
         else:
             await repo.record_delivery(channel, "accepted", order_id=order_id, **audit)
-        if incoming.cancelled:
-            await _cancel(uow, channel, order_id, incoming, actor, now)
         return Ingested(order_id, "accepted")
 
     known = await repo.known_order(channel, order.channel_order_id, for_update=True)
-    assert known is not None
-    changes: list[str] = []
-    if order.paid and known.paid_at is None and known.cancelled_at is None:
-        stored = [OrderLine.model_validate(line) for line in known.lines or []] or lines
-        await uow.emit(
-            OrderPaid(
-                order_id=known.order_id,
-                channel=channel,
-                lines=stored,
-                currency=known.currency or order.currency,
-                total=sum((ln.unit_price * ln.qty for ln in stored), Decimal("0")),
-                paid_at=order.paid_at or now,
-            )
-        )
-        await repo.mark_order(channel, order.channel_order_id, paid_at=order.paid_at or now)
-        changes.append("paid")
-    if incoming.cancelled and known.cancelled_at is None:
-        await _cancel(uow, channel, known.order_id, incoming, actor, now)
-        await repo.mark_order(channel, order.channel_order_id, cancelled_at=now)
-        changes.append("cancelled")
-    if changes:
-        await repo.record_delivery(channel, "updated", ", ".join(changes), known.order_id, **audit)
-        return Ingested(known.order_id, "updated")
-    await repo.record_delivery(channel, "duplicate", order_id=known.order_id, **audit)
-    return Ingested(known.order_id, "duplicate")
-
-
-async def _cancel(
-    uow: UnitOfWork,
-    channel: str,
-    order_id: uuid.UUID,
-    incoming: ChannelOrder,
-    actor: str,
-    now: datetime,
-) -> None:
+    assert known is not None  # claimed before: channel orders are never deleted
+    before, delivery = _heard(known), _delivery(incoming)
+    if is_stale(before, delivery):
+        detail = f"older than the version applied ({known.channel_updated_at:%Y-%m-%dT%H:%M:%S})"
+        await repo.record_delivery(channel, "stale", detail, known.order_id, **audit)
+        return Ingested(known.order_id, "duplicate")
+    changed = changes(before, delivery)
+    if not changed:
+        await repo.record_delivery(channel, "duplicate", order_id=known.order_id, **audit)
+        return Ingested(known.order_id, "duplicate")
+    paid_at = known.paid_at or (order.paid_at if order.paid else None)
     await uow.emit(
-        OrderCancelled(
-            order_id=order_id,
-            channel=channel,
-            reason=incoming.cancel_reason or "cancelled by the channel",
-            actor=actor,
-            cancelled_at=now,
-        )
+        channel_update(channel, known.order_id, incoming, changed, paid_at=paid_at, now=now)
     )
+    # Payment and cancellation are one-way: what was heard stays heard.
+    remembered["paid_at"] = paid_at
+    remembered["cancelled_at"] = known.cancelled_at or remembered["cancelled_at"]
+    if delivery.channel_updated_at is None:
+        remembered["channel_updated_at"] = known.channel_updated_at
+    await repo.remember(channel, order.channel_order_id, **remembered)
+    await repo.record_delivery(channel, "updated", ", ".join(changed), known.order_id, **audit)
+    return Ingested(known.order_id, "updated")
+
+
+async def _publish_new(
+    uow: UnitOfWork, channel: str, order_id: uuid.UUID, incoming: ChannelOrder, now: datetime
+) -> None:
+    """A channel order seen for the first time; one that arrives cancelled is also said
+    to be cancelled (order-svc creates it, then cancels it: nothing is reserved)."""
+    order = incoming.order
+    await uow.emit(order.to_event(channel=channel, order_id=order_id, received_at=now))
+    if incoming.cancelled:
+        paid_at = order.paid_at if order.paid else None
+        await uow.emit(
+            channel_update(channel, order_id, incoming, ["cancelled"], paid_at=paid_at, now=now)
+        )
 
 
 async def ingest_many(
@@ -128,18 +185,11 @@ async def ingest_many(
         order = item.order
         if order.channel_order_id in wanted:
             continue
-        lines = [
-            OrderLine(line_no=i, sku=ln.sku, qty=ln.qty, unit_price=ln.unit_price)
-            for i, ln in enumerate(order.lines, start=1)
-        ]
         wanted[order.channel_order_id] = {
             "channel": channel,
             "channel_order_id": order.channel_order_id,
             "order_id": uuid.uuid4(),
-            "currency": order.currency,
-            "lines": [ln.model_dump(mode="json") for ln in lines],
-            "paid_at": order.paid_at if order.paid else None,
-            "cancelled_at": now if item.cancelled else None,
+            **_remembered(item, now),
         }
     claimed = await repo.claim_many(list(wanted.values()))
     results: list[Ingested] = []
@@ -150,9 +200,7 @@ async def ingest_many(
         if order_id is None:
             results.append(await ingest(uow, channel, item, topic=topic, actor=actor))
             continue
-        await uow.emit(order.to_event(channel=channel, order_id=order_id, received_at=now))
-        if item.cancelled:
-            await _cancel(uow, channel, order_id, item, actor, now)
+        await _publish_new(uow, channel, order_id, item, now)
         detail = (
             f"{UNKNOWN_SKU_MAPPING}: {', '.join(item.unmapped_skus)}"
             if item.unmapped_skus

@@ -20,6 +20,7 @@ from oms_contracts.events import (
     ChannelSalesPaused,
     CreditCheckDegraded,
     CustomerUpdated,
+    OrderCancelled,
     OrderExceptionRaised,
     OrderExceptionResolved,
     SlaAtRisk,
@@ -55,6 +56,8 @@ def _spec_for(event: Event, envelope: Envelope) -> AlertSpec | None:
         return rules.stock_rejected(event, envelope.event_id)
     if isinstance(event, CustomerUpdated):
         return rules.customer_updated(event, envelope.event_id)
+    if isinstance(event, OrderCancelled):
+        return rules.channel_cancellation(event)
     return None
 
 
@@ -107,6 +110,7 @@ def alert_handlers(
             OrderExceptionRaised,
             StockRejected,
             CustomerUpdated,
+            OrderCancelled,
         )
     }
     handlers[AlertRaised.event_type] = on_alert_raised

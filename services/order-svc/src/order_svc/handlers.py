@@ -4,7 +4,10 @@ OrderReceived creates the order (paid -> the credit check when a bureau is confi
 whose worker later emits OrderPaid; otherwise the workflow rules hold it for review or
 OrderPaid at once asks inventory to reserve); StockReserved reserves it and the rules
 move it on (by default to ``confirmed`` and ``routed``); StockRejected parks it in the
-exception queue with the reason; CustomerResolved links it to its customer. Each
+exception queue with the reason; CustomerResolved links it to its customer;
+ChannelOrderUpdated (what a channel now says: paid, cancelled, changed) is decided in
+service_layer.channel_facts; StockReleased that order-svc did not ask for (an expired
+hold) sends the order to the exception queue (service_layer.reservations). Each
 handler runs in the consumer's unit of work, so the order's change and the events it
 causes commit together.
 
@@ -17,10 +20,10 @@ a refusal of a pinned warehouse re-routes. The read models routing and the pick 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from oms_contracts import Envelope, Event
 from oms_contracts.events import (
+    ChannelOrderUpdated,
     CustomerMerged,
     CustomerResolved,
     CustomerUpdated,
@@ -29,6 +32,7 @@ from oms_contracts.events import (
     OrderReceived,
     StockLevelChanged,
     StockRejected,
+    StockReleased,
     StockReserved,
     WarehouseUpdated,
 )
@@ -53,7 +57,10 @@ from order_svc.routing import (
     announce_route,
     reroute_after_refusal,
 )
-from order_svc.workflow import WorkflowConfig, advance_reserved_order, continue_paid_order
+from order_svc.service_layer.channel_facts import make_on_channel_order_updated
+from order_svc.service_layer.paid_orders import OrderFlow, credit_request, decide_paid_order
+from order_svc.service_layer.reservations import on_stock_released
+from order_svc.workflow import WorkflowConfig, advance_reserved_order
 
 #: Order states in which the customer's data is still copied onto the order.
 _CLOSED = {OrderState.SHIPPED, OrderState.DELIVERED, OrderState.CANCELLED, OrderState.REFUNDED}
@@ -66,8 +73,7 @@ def make_on_order_received(
 ) -> Handler:
     """The OrderReceived handler; a paid order goes to the credit check when one is set up,
     else the workflow rules hold it or route it and request its stock."""
-    routing = routing or RoutingConfig()
-    workflow = workflow or WorkflowConfig()
+    flow = OrderFlow(credit, routing or RoutingConfig(), workflow or WorkflowConfig())
 
     async def on_order_received(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, OrderReceived)
@@ -110,13 +116,10 @@ def make_on_order_received(
                 created_at=now,
             )
         )
-        if order.state is OrderState.PAID and credit.enabled:
-            order.start_credit_check(now)  # the worker asks the bureau, then emits OrderPaid
-        reserve = order.state is OrderState.PAID and await continue_paid_order(
+        reserve = order.state is OrderState.PAID and await decide_paid_order(
             uow,
             order,
-            workflow,
-            routing,
+            flow,
             now,
             region=event.shipping_address.region,
             requirements=requirements,
@@ -124,31 +127,24 @@ def make_on_order_received(
         await publish_transitions(uow, order)
         if reserve:
             await uow.emit(order_paid_event(order, now))
+        customer = event.customer.model_dump(mode="json")
         await repo.add(
             order,
             {
-                "customer": event.customer.model_dump(mode="json"),
+                "customer": customer,
                 "shipping_address": event.shipping_address.model_dump(mode="json"),
                 "delivery_requirements": event.delivery_requirements,
                 "notes": event.notes,
                 "paid_at": event.paid_at if event.paid else None,
+                "channel_updated_at": event.channel_updated_at,
             },
         )
         if event.paid:
-            await record_credit_check(uow, order.id, credit_request(order, event), credit, now)
+            await record_credit_check(
+                uow, order.id, credit_request(order, customer), flow.credit, now
+            )
 
     return on_order_received
-
-
-def credit_request(order: Order, event: OrderReceived) -> dict[str, Any]:
-    """What the bureau is asked about an order (JSON, stored with the check)."""
-    return {
-        "order_id": str(order.id),
-        "channel": order.channel,
-        "amount": str(order.total),
-        "currency": order.currency,
-        "customer": event.customer.model_dump(mode="json"),
-    }
 
 
 #: Without a bureau (the default): the check is recorded as skipped.
@@ -246,6 +242,10 @@ def consumer_specs(
     credit = credit or CreditConfig(enabled=False, budget_s=0)
     handlers: dict[str, Handler] = {
         OrderReceived.event_type: make_on_order_received(credit, routing, workflow),
+        ChannelOrderUpdated.event_type: make_on_channel_order_updated(
+            OrderFlow(credit, routing or RoutingConfig(), workflow or WorkflowConfig())
+        ),
+        StockReleased.event_type: on_stock_released,
         StockReserved.event_type: make_on_stock_reserved(routing, workflow),
         StockRejected.event_type: make_on_stock_rejected(routing),
         CustomerResolved.event_type: on_customer_resolved,

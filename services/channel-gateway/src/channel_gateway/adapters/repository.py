@@ -33,11 +33,16 @@ class Channel:
 
 @dataclass(frozen=True)
 class KnownOrder:
+    """What the gateway last heard of a channel order (None: not heard, or not stored
+    by older versions of the gateway)."""
+
     order_id: uuid.UUID
     currency: str | None
     lines: list[dict[str, Any]] | None
     paid_at: datetime | None
     cancelled_at: datetime | None
+    shipping_address: dict[str, Any] | None = None
+    channel_updated_at: datetime | None = None
 
 
 def _channel(row: Any) -> Channel:
@@ -137,6 +142,8 @@ class GatewayRepository:
         lines: list[dict[str, Any]] | None = None,
         paid_at: datetime | None = None,
         cancelled_at: datetime | None = None,
+        shipping_address: dict[str, Any] | None = None,
+        channel_updated_at: datetime | None = None,
     ) -> uuid.UUID | None:
         """Register a channel order; None if it was registered before (a duplicate).
 
@@ -153,6 +160,8 @@ class GatewayRepository:
                 lines=lines,
                 paid_at=paid_at,
                 cancelled_at=cancelled_at,
+                shipping_address=shipping_address,
+                channel_updated_at=channel_updated_at,
             )
             .on_conflict_do_nothing()
             .returning(channel_orders.c.order_id)
@@ -187,29 +196,27 @@ class GatewayRepository:
         row = (await self._session.execute(query)).first()
         if row is None:
             return None
-        return KnownOrder(row.order_id, row.currency, row.lines, row.paid_at, row.cancelled_at)
+        return KnownOrder(
+            row.order_id,
+            row.currency,
+            row.lines,
+            row.paid_at,
+            row.cancelled_at,
+            row.shipping_address,
+            row.channel_updated_at,
+        )
 
-    async def mark_order(
-        self,
-        channel: str,
-        channel_order_id: str,
-        *,
-        paid_at: datetime | None = None,
-        cancelled_at: datetime | None = None,
-    ) -> None:
-        values: dict[str, Any] = {}
-        if paid_at is not None:
-            values["paid_at"] = paid_at
-        if cancelled_at is not None:
-            values["cancelled_at"] = cancelled_at
-        if values:
+    async def remember(self, channel: str, channel_order_id: str, **facts: Any) -> None:
+        """Store what the channel now says of an order (the columns of ``channel_orders``
+        named in ``facts``), so the next delivery is compared with it."""
+        if facts:
             await self._session.execute(
                 update(channel_orders)
                 .where(
                     channel_orders.c.channel == channel,
                     channel_orders.c.channel_order_id == channel_order_id,
                 )
-                .values(**values)
+                .values(**facts)
             )
 
     # -- replay nonces and the audit ----------------------------------------------------

@@ -39,6 +39,8 @@ channel_orders = Table(
     Column("lines", JSONB),
     Column("paid_at", DateTime(timezone=True)),
     Column("cancelled_at", DateTime(timezone=True)),
+    Column("shipping_address", JSONB),
+    Column("channel_updated_at", DateTime(timezone=True)),
 )
 
 delivery_ids = Table(

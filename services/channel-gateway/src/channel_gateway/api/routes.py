@@ -331,7 +331,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
                     exc.errors(include_input=False, include_url=False)
                 ) from exc
             incoming = apply_channel(
-                PlatformOrder(order),
+                PlatformOrder.of_canonical(order),
                 await repo.sku_map(channel),
                 known.settings.order_class_rules,
             )

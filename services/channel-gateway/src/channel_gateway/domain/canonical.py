@@ -56,6 +56,13 @@ class CanonicalOrder(Strict):
     delivery_requirements: list[str] = Field(default_factory=list, max_length=16)
     notes: str | None = Field(default=None, max_length=2000)
     priority: Literal["normal", "urgent"] = "normal"
+    #: The channel cancelled the order (a later delivery of the same order id).
+    cancelled: bool = False
+    cancel_reason: str | None = Field(default=None, max_length=200)
+    #: The channel's own time of this version of the order: a delivery older than the
+    #: one applied is stale and changes nothing. Without it, deliveries apply in arrival
+    #: order.
+    updated_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _paid_orders_say_when(self) -> CanonicalOrder:
@@ -83,4 +90,5 @@ class CanonicalOrder(Strict):
             notes=self.notes,
             priority=self.priority,
             received_at=received_at,
+            channel_updated_at=self.updated_at,
         )

@@ -24,11 +24,20 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 @dataclass
 class PlatformOrder:
+    """What a platform's signed body says of an order. Facts (paid, cancelled, times)
+    come from the body only: a webhook topic header is not signed, so it routes a
+    delivery but never makes an order paid or cancelled."""
+
     order: CanonicalOrder
     cancelled: bool = False
     cancel_reason: str | None = None
     shipping_methods: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of_canonical(cls, order: CanonicalOrder) -> PlatformOrder:
+        """A canonical order as sent by a generic channel (webhook, import)."""
+        return cls(order, cancelled=order.cancelled, cancel_reason=order.cancel_reason)
 
 
 @dataclass
@@ -127,17 +136,24 @@ def _when(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _version(value: Any) -> datetime | None:
+    """The channel's time of an order version, in UTC (versions are compared)."""
+    moment = _when(value)
+    return moment.astimezone(UTC) if moment else None
+
+
 # -- Shopify ------------------------------------------------------------------------------
 
 SHOPIFY_TOPICS = ("orders/create", "orders/paid", "orders/cancelled", "orders/updated")
 
 
 def from_shopify(data: dict[str, Any], topic: str) -> PlatformOrder:
+    """The order as Shopify's signed body states it; ``topic`` (the unsigned
+    ``X-Shopify-Topic``) decides nothing here."""
     customer = data.get("customer") or {}
     address = data.get("shipping_address") or data.get("billing_address") or {}
     order_id = str(data.get("id", ""))
     paid = data.get("financial_status") in ("paid", "partially_refunded", "refunded")
-    paid = paid or topic == "orders/paid"
     paid_at = _when(data.get("processed_at")) or _when(data.get("updated_at"))
     requirements: list[str] = []
     for attribute in data.get("note_attributes") or []:
@@ -175,8 +191,9 @@ def from_shopify(data: dict[str, Any], topic: str) -> PlatformOrder:
         },
         "delivery_requirements": requirements,
         "notes": _text(data.get("note"), 2000),
+        "updated_at": _version(data.get("updated_at")),
     }
-    cancelled = bool(data.get("cancelled_at")) or topic == "orders/cancelled"
+    cancelled = bool(data.get("cancelled_at"))
     return PlatformOrder(
         CanonicalOrder.model_validate(canonical),
         cancelled=cancelled,
@@ -242,6 +259,8 @@ def from_woocommerce(data: dict[str, Any]) -> PlatformOrder:
         },
         "delivery_requirements": requirements,
         "notes": _text(data.get("customer_note"), 2000),
+        "updated_at": _version(data.get("date_modified_gmt"))
+        or _version(data.get("date_modified")),
     }
     cancelled = status in _WC_CANCELLED
     return PlatformOrder(
@@ -294,6 +313,7 @@ def from_top_trade(trade: dict[str, Any]) -> PlatformOrder:
             "postal_code": _text(trade.get("receiver_zip"), 20),
         },
         "notes": _text(trade.get("buyer_message"), 2000),
+        "updated_at": _version(trade.get("modified")),
     }
     cancelled = status in _TOP_CANCELLED
     return PlatformOrder(

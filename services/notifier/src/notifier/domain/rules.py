@@ -28,6 +28,7 @@ from oms_contracts.events import (
     ChannelSalesPaused,
     CreditCheckDegraded,
     CustomerUpdated,
+    OrderCancelled,
     OrderExceptionRaised,
     SlaAtRisk,
     SlaBreached,
@@ -50,6 +51,7 @@ SUBSCRIBABLE_EVENT_TYPES: tuple[str, ...] = (
     "OrderExceptionRaised",
     "CustomerUpdated",
     "AlertRaised",
+    "OrderCancelled",
 )
 
 #: Causes of ``OrderExceptionRaised`` that are critical rather than a warning.
@@ -208,6 +210,33 @@ def order_exception(event: OrderExceptionRaised) -> AlertSpec:
             "channel": event.channel,
             "cause": event.cause,
             "detail": detail,
+        },
+        channel=event.channel,
+    )
+
+
+#: The actor prefix of cancellations a channel made (order-svc names them so).
+CHANNEL_ACTOR_PREFIX = "channel:"
+
+
+def channel_cancellation(event: OrderCancelled) -> AlertSpec | None:
+    """A channel cancelled an order: the warehouse and customer service must know (an
+    operator's own cancellation needs no alert: they made it)."""
+    if not event.actor.startswith(CHANNEL_ACTOR_PREFIX):
+        return None
+    return AlertSpec(
+        event_type="OrderCancelled",
+        alert_type="channel_cancelled",
+        severity="info",
+        subject=str(event.order_id),
+        message=f"order {event.order_id} was cancelled by channel {event.channel}"
+        f" ({scrub(event.reason)}); its stock is released",
+        dedupe_key=f"channel_cancelled:{event.order_id}",
+        details={
+            "order_id": str(event.order_id),
+            "channel": event.channel,
+            "reason": scrub(event.reason),
+            "cancelled_at": event.cancelled_at.isoformat(),
         },
         channel=event.channel,
     )

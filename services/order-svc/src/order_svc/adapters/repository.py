@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_svc.adapters.routing_repository import RoutingRepository
@@ -125,6 +125,37 @@ class OrderRepository:
                 ],
             )
             order.pending.clear()
+
+    async def replace_lines(self, order: Order) -> None:
+        """Store the order's lines as they are now (a channel changed them before any
+        stock was held) and the total that follows from them."""
+        await self._session.execute(delete(order_lines).where(order_lines.c.order_id == order.id))
+        await self._session.execute(
+            insert(order_lines),
+            [
+                {
+                    "order_id": order.id,
+                    "line_no": ln.line_no,
+                    "sku": ln.sku,
+                    "qty": ln.qty,
+                    "unit_price": ln.unit_price,
+                    "warehouse": ln.warehouse,
+                }
+                for ln in order.lines
+            ],
+        )
+        await self.set_details(order.id, total=order.total)
+
+    async def channel_version(self, order_id: uuid.UUID) -> tuple[datetime | None, Any]:
+        """The channel's time of the version the order follows, and its customer JSON."""
+        row = (
+            await self._session.execute(
+                select(orders.c.channel_updated_at, orders.c.customer).where(
+                    orders.c.id == order_id
+                )
+            )
+        ).one()
+        return row.channel_updated_at, row.customer
 
     async def set_details(self, order_id: uuid.UUID, **values: Any) -> None:
         """Fields outside the aggregate (carrier, tracking number, reasons, times)."""

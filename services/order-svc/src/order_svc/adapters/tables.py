@@ -40,6 +40,7 @@ orders = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("cancelled_at", DateTime(timezone=True)),
     Column("cancel_reason", Text),
+    Column("channel_updated_at", DateTime(timezone=True)),
     Column("refunded_at", DateTime(timezone=True)),
     Column("refund_reason", Text),
     Column("created_at", DateTime(timezone=True)),

@@ -53,6 +53,7 @@ from order_svc.domain.order import IllegalTransition, Order, OrderState
 from order_svc.handlers import make_on_order_received
 from order_svc.publishing import publish_transitions
 from order_svc.routing import routing_config
+from order_svc.service_layer import cancellation
 from order_svc.workflow import workflow_config
 
 router = APIRouter(tags=["operator"])
@@ -226,21 +227,7 @@ async def cancel_order(
     """Cancel until the parcel leaves; inventory releases any stock held (OrderCancelled)."""
 
     async def action(uow: UnitOfWork, order: Order, now: datetime) -> bool:
-        if not order.cancel(body.reason, operator, now):
-            return False
-        await uow.emit(
-            OrderCancelled(
-                order_id=order.id,
-                channel=order.channel,
-                reason=body.reason,
-                actor=operator,
-                cancelled_at=now,
-            )
-        )
-        await OrderRepository(uow.session).set_details(
-            order.id, cancelled_at=now, cancel_reason=body.reason
-        )
-        return True
+        return await cancellation.cancel_order(uow, order, body.reason, operator, now)
 
     return await _act(
         runtime, order_id, action, name="cancel", operator=operator, details={"reason": body.reason}

@@ -53,6 +53,11 @@ TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
 }
 
 
+#: States in which inventory holds the order's stock for it (the reservation answer came
+#: and the parcel has not left): losing the reservation there needs a person.
+HOLDS_STOCK: frozenset[OrderState] = frozenset({S.RESERVED, S.CONFIRMED, S.ROUTED, S.PICKING})
+
+
 class IllegalTransition(Exception):
     def __init__(self, from_state: OrderState, to_state: OrderState) -> None:
         super().__init__(f"an order cannot go from {from_state} to {to_state}")
@@ -160,6 +165,13 @@ class Order:
 
     def confirm(self, at: datetime) -> None:
         self.move_to(S.CONFIRMED, at=at, reason="paid and reserved")
+
+    def take_channel_lines(self, lines: list[Line]) -> None:
+        """The channel changed the lines before any stock was held or asked for: the
+        order takes them (later, a change goes to a person instead)."""
+        if self.state not in (S.RECEIVED, S.PENDING_PAYMENT):
+            raise IllegalTransition(self.state, self.state)
+        self.lines = list(lines)
 
     # -- routing ------------------------------------------------------------------------
 
