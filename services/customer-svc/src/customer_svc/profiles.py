@@ -9,7 +9,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import delete, false, func, insert, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from customer_svc.adapters.order_totals import OrderTotalsStore
 from customer_svc.adapters.tables import (
     complaints,
     customer_addresses,
@@ -30,7 +31,14 @@ from customer_svc.adapters.tables import (
 )
 from customer_svc.domain.matching import Candidate, FuzzyMatch, address_line, best_fuzzy_match
 from customer_svc.domain.profile import requirement_list
-from customer_svc.domain.tagging import OrderFact, TagRule, diff_rule_tags, facts, rule_tags
+from customer_svc.domain.tagging import (
+    LONGEST_WINDOW_DAYS,
+    OrderFact,
+    TagRule,
+    diff_rule_tags,
+    facts_from_totals,
+    rule_tags,
+)
 from oms_contracts.events import CustomerMerged, CustomerUpdated
 from oms_messaging import UnitOfWork
 from oms_servicekit.audit import record_audit
@@ -142,6 +150,7 @@ async def record_order(
     delivery_requirements: list[str],
     ordered_at: datetime,
 ) -> bool:
+    requirements = sorted(set(delivery_requirements))
     result = await session.execute(
         pg_insert(customer_orders)
         .values(
@@ -151,29 +160,47 @@ async def record_order(
             total=total,
             currency=currency,
             item_count=item_count,
-            delivery_requirements=sorted(set(delivery_requirements)),
+            delivery_requirements=requirements,
             status="created",
             ordered_at=ordered_at,
         )
         .on_conflict_do_nothing()
         .returning(customer_orders.c.order_id)
     )
-    return result.first() is not None
+    if result.first() is None:
+        return False
+    fact = OrderFact(total, item_count, requirements, "created", channel, ordered_at)
+    await OrderTotalsStore(session).count_order(customer_id, fact, 1)
+    return True
 
 
 async def set_order_status(
     session: AsyncSession, order_id: uuid.UUID, status: str
 ) -> uuid.UUID | None:
-    """The order's customer, after recording its status (None: an order we never saw)."""
+    """The order's customer, after recording its status (None: an order we never saw).
+    A cancellation takes the order out of the customer's running totals."""
     row = (
         await session.execute(
-            update(customer_orders)
-            .where(customer_orders.c.order_id == order_id)
-            .values(status=status)
-            .returning(customer_orders.c.customer_id)
+            select(customer_orders).where(customer_orders.c.order_id == order_id).with_for_update()
         )
     ).first()
-    return row.customer_id if row else None
+    if row is None:
+        return None
+    await session.execute(
+        update(customer_orders).where(customer_orders.c.order_id == order_id).values(status=status)
+    )
+    if status == "cancelled" and row.status != "cancelled":
+        fact = OrderFact(
+            row.total,
+            row.item_count,
+            list(row.delivery_requirements or []),
+            row.status,
+            row.channel,
+            row.ordered_at,
+        )
+        await OrderTotalsStore(session).count_order(row.customer_id, fact, -1)
+    customer_id: uuid.UUID = row.customer_id
+    return customer_id
 
 
 async def orders_of(session: AsyncSession, customer_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -229,25 +256,10 @@ async def load_rules(session: AsyncSession) -> list[TagRule]:
 async def customer_facts(
     session: AsyncSession, customer_id: uuid.UUID, now: datetime
 ) -> dict[str, Any]:
-    orders = [
-        OrderFact(
-            total=o["total"],
-            item_count=o["item_count"],
-            delivery_requirements=list(o["delivery_requirements"] or []),
-            status=o["status"],
-            channel=o["channel"],
-            ordered_at=o["ordered_at"],
-        )
-        for o in await orders_of(session, customer_id)
-    ]
-    complaint_count = (
-        await session.execute(
-            select(func.count())
-            .select_from(complaints)
-            .where(complaints.c.customer_id == customer_id)
-        )
-    ).scalar_one()
-    return facts(orders, complaint_count, now)
+    """The tag rules' facts, from the customer's running totals (never their history)."""
+    since = now - timedelta(days=LONGEST_WINDOW_DAYS + 1)
+    totals, days = await OrderTotalsStore(session).load(customer_id, since)
+    return facts_from_totals(totals, days, now)
 
 
 async def apply_tag_rules(uow: UnitOfWork, customer_id: uuid.UUID) -> bool:
@@ -449,6 +461,7 @@ async def merge_customers(
     await uow.emit(
         CustomerMerged(surviving_id=surviving_id, merged_id=merged_id, actor=actor, merged_at=now)
     )
+    await OrderTotalsStore(session).rebuild([surviving_id, merged_id])
     await apply_tag_rules(uow, surviving_id)
     return merge_id
 
@@ -532,6 +545,7 @@ async def unmerge_customer(
     # The split is announced as a change of both customers; no contract event for it.
     await emit_updated(uow, merged_id, ["unmerged"])
     await emit_updated(uow, surviving_id, ["unmerged"])
+    await OrderTotalsStore(uow.session).rebuild([surviving_id, merged_id])
     await apply_tag_rules(uow, surviving_id)
     await apply_tag_rules(uow, merged_id)
     merge_id: uuid.UUID = row.id

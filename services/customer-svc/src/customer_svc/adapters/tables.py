@@ -3,6 +3,7 @@ audit trail is the shared ``oms_servicekit.audit.audit_trail``."""
 
 from sqlalchemy import (
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -134,4 +135,28 @@ channel_policies = Table(
     metadata,
     Column("channel", Text, primary_key=True),
     Column("required_fields", JSONB),
+)
+
+#: Running totals of each customer's live orders and complaints (see domain.tagging).
+customer_totals = Table(
+    "customer_totals",
+    metadata,
+    Column("customer_id", Uuid, primary_key=True),
+    Column("order_count", Integer),
+    Column("lifetime_value", Numeric(16, 2)),
+    Column("last_order_at", DateTime(timezone=True)),
+    Column("channels", JSONB),
+    Column("complaints", Integer),
+)
+
+#: Cold-chain and fragile live orders per customer and UTC day (the windowed facts).
+customer_day_tallies = Table(
+    "customer_day_tallies",
+    metadata,
+    Column("customer_id", Uuid, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("cold_chain_orders", Integer),
+    Column("cold_chain_items", Integer),
+    Column("fragile_orders", Integer),
+    Column("fragile_items", Integer),
 )

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from customer_svc.adapters.customer_repository import CustomerRepository
+from customer_svc.adapters.order_totals import OrderTotalsStore
 from customer_svc.adapters.tables import (
     channel_policies,
     complaints,
@@ -583,6 +584,7 @@ async def add_complaint(
                 "category": body.category,
             },
         )
+        await OrderTotalsStore(uow.session).count_complaint(customer_id)
         await emit_updated(uow, customer_id, ["complaints"])
         await apply_tag_rules(uow, customer_id)
         await uow.commit()

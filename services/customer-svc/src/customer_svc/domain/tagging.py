@@ -17,9 +17,10 @@ Facts:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import rule_engine
@@ -112,12 +113,18 @@ def facts(orders: Iterable[OrderFact], complaint_count: int, now: datetime) -> d
     }
 
 
+@lru_cache(maxsize=512)
+def _compiled(expression: str) -> rule_engine.Rule:
+    """Compiling is far dearer than matching: each expression is compiled once."""
+    return compile_rule(expression)
+
+
 def rule_tags(rules: Iterable[TagRule], fact_values: Mapping[str, Any]) -> dict[str, str]:
     """``{tag: rule name}`` of every rule that matches (first rule per tag wins)."""
     tags: dict[str, str] = {}
     for rule in rules:
         try:
-            matched = compile_rule(rule.expression).matches(dict(fact_values))
+            matched = _compiled(rule.expression).matches(dict(fact_values))
         except (RuleError, rule_engine.errors.EngineError):
             matched = False  # a null fact compared, for instance: the rule does not hold
         if matched and rule.tag not in tags:
@@ -141,3 +148,66 @@ def diff_rule_tags(current: Mapping[str, str], wanted: Mapping[str, str]) -> Tag
     added = {t: r for t, r in wanted.items() if t not in current}
     removed = sorted(t for t, src in current.items() if src == "rule" and t not in wanted)
     return TagChange(added, removed)
+
+
+# -- facts kept as running totals ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderTotals:
+    """A customer's running totals of live (not cancelled) orders and complaints: what
+    the facts need, kept as each order arrives or is cancelled, so evaluating the rules
+    costs the same for a buyer with ten thousand orders as for a new one."""
+
+    order_count: int = 0
+    lifetime_value: Decimal = Decimal(0)
+    last_order_at: datetime | None = None
+    #: Live orders per channel.
+    channels: Mapping[str, int] = field(default_factory=dict)
+    complaints: int = 0
+
+
+@dataclass(frozen=True)
+class DayTally:
+    """Cold-chain and fragile live orders (and their items) of one UTC calendar day."""
+
+    day: date
+    cold_chain_orders: int = 0
+    cold_chain_items: int = 0
+    fragile_orders: int = 0
+    fragile_items: int = 0
+
+
+#: The longest window a fact looks back over, in days (``fragile_*_180d``).
+LONGEST_WINDOW_DAYS = 180
+
+
+def window_start(now: datetime, days: int) -> date:
+    """The first UTC calendar day a ``days``-day window ending today counts."""
+    return (now - timedelta(days=days)).date()
+
+
+def facts_from_totals(
+    totals: OrderTotals, days: Iterable[DayTally], now: datetime
+) -> dict[str, Any]:
+    """The facts rules are evaluated on, from running totals and per-day tallies.
+
+    The same facts as :func:`facts`, except that the 90- and 180-day windows count whole
+    UTC calendar days (an order of the window's first day counts all that day).
+    """
+    d90, d180 = window_start(now, 90), window_start(now, LONGEST_WINDOW_DAYS)
+    tallies = list(days)
+    cold = [t for t in tallies if t.day >= d90]
+    fragile = [t for t in tallies if t.day >= d180]
+    last = totals.last_order_at
+    return {
+        "order_count": float(totals.order_count),
+        "lifetime_value": float(totals.lifetime_value),
+        "complaints": float(totals.complaints),
+        "cold_chain_orders_90d": float(sum(t.cold_chain_orders for t in cold)),
+        "cold_chain_items_90d": float(sum(t.cold_chain_items for t in cold)),
+        "fragile_orders_180d": float(sum(t.fragile_orders for t in fragile)),
+        "fragile_items_180d": float(sum(t.fragile_items for t in fragile)),
+        "days_since_last_order": None if last is None else (now - last).total_seconds() / 86400,
+        "channels": sorted(c for c, n in totals.channels.items() if n > 0),
+    }
