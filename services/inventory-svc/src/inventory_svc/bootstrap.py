@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from inventory_svc.api.forecast_routes import router as forecast_router
+from inventory_svc.api.reservation_routes import router as reservation_router
 from inventory_svc.api.roles import ADJUST_ROLE
 from inventory_svc.api.routes import router
 from inventory_svc.forecasting import nightly_refresh
@@ -79,7 +80,7 @@ def build_app(settings: InventorySettings | None = None) -> FastAPI:
     return create_app(
         title=SERVICE,
         runtime=runtime,
-        routers=[router, forecast_router, audit_router(ADJUST_ROLE)],
+        routers=[router, forecast_router, reservation_router, audit_router(ADJUST_ROLE)],
         metrics=SCRAPE_QUERIES,
     )
 

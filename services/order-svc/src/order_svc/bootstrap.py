@@ -11,6 +11,7 @@ from oms_servicekit.http import create_app
 from oms_servicekit.runtime import PeriodicJob, ServiceRuntime
 from oms_servicekit.serve import serve
 from order_svc.adapters.credit_bureau import BureauPolicy, CreditBureauClient
+from order_svc.api.consistency_routes import router as consistency_router
 from order_svc.api.exception_routes import router as exception_router
 from order_svc.api.operator_routes import router as operator_router
 from order_svc.api.partner_routes import router as partner_router
@@ -23,6 +24,7 @@ from order_svc.domain.sla import SlaPolicy
 from order_svc.handlers import consumer_specs
 from order_svc.metrics import SCRAPE_QUERIES
 from order_svc.routing import routing_config
+from order_svc.service_layer.consistency import ConsistencyCheck
 from order_svc.settings import OrderSettings
 from order_svc.sla import SlaScheduler, configure
 from order_svc.workflow import workflow_config
@@ -80,6 +82,21 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
 
     jobs.append(PeriodicJob("sla-scheduler", settings.sla_scheduler_interval_s, run_sla_scheduler))
 
+    # One replica at a time: the check reads every open reservation from inventory.
+    consistency = ConsistencyCheck.from_settings(settings)
+
+    async def run_consistency_check() -> None:
+        await consistency.run_and_record(runtime.uow, SERVICE)
+
+    jobs.append(
+        PeriodicJob(
+            "consistency-check",
+            settings.consistency_interval_s,
+            run_consistency_check,
+            exclusive=True,
+        )
+    )
+
     runtime = ServiceRuntime(
         settings,
         service_name=SERVICE,
@@ -98,11 +115,13 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
             routing_router,
             workflow_router,
             partner_router,
+            consistency_router,
             audit_router("orders:read"),
         ],
         metrics=SCRAPE_QUERIES,
     )
     app.state.settings = settings
+    app.state.consistency = consistency
     return app
 
 

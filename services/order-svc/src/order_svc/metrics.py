@@ -6,6 +6,8 @@ come from the runtime's ``oms_events_emitted_total``; these gauges say how thing
 
 from __future__ import annotations
 
+from prometheus_client import Gauge
+
 from oms_servicekit.metrics import ScrapeQuery
 
 SCRAPE_QUERIES = [
@@ -34,3 +36,13 @@ SCRAPE_QUERIES = [
         "SELECT count(*) FROM orders WHERE credit_degraded",
     ),
 ]
+
+#: Set by the periodic consistency check (not computed at scrape time: it reads
+#: inventory-svc over HTTP), per kind of disagreement between orders and stock
+#: reservations; every kind is set, 0 when none.
+CONSISTENCY_DISAGREEMENTS = Gauge(
+    "oms_consistency_disagreements",
+    "Disagreements between order states and inventory's stock reservations, per kind, "
+    "at the last consistency check.",
+    ["service", "kind"],
+)

@@ -1,5 +1,7 @@
 from decimal import Decimal
 
+from pydantic import Field
+
 from oms_servicekit.settings import ServiceSettings
 
 
@@ -64,6 +66,19 @@ class OrderSettings(ServiceSettings):
     #: A JSON file with the rule set (a list of rules) used while none is stored through
     #: ``PUT /workflow/rules``; empty = the shipped defaults.
     workflow_rules_path: str = ""
+
+    # -- the consistency check with inventory-svc (see order_svc.service_layer.consistency)
+    #: inventory-svc's base URL (``INVENTORY_SVC_URL``, which the launcher, compose and
+    #: the Kubernetes config give every service).
+    inventory_svc_url: str = "http://127.0.0.1:8002"
+    #: Changes younger than this are in flight, not disagreements (``GET /consistency``
+    #: takes ``grace_s`` to override it).
+    consistency_grace_s: float = Field(default=30.0, ge=0)
+    #: How often the periodic check runs (one replica at a time) and sets its gauge.
+    consistency_interval_s: float = Field(default=60.0, gt=0)
+    #: Orders per page read from inventory, and the timeout of one page.
+    consistency_page_size: int = Field(default=2000, ge=1, le=5000)
+    consistency_timeout_s: float = Field(default=10.0, gt=0)
 
     def callback_url(self) -> str:
         return self.credit_callback_url or f"http://{self.host}:{self.port}/credit/callback"
