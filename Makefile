@@ -16,11 +16,12 @@ MODULES := oms_contracts oms_messaging oms_servicekit oms_devstack order_svc inv
 	customer_svc channel_gateway notifier
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run stop status test test-unit lint format contracts bench clean browser
+.PHONY: help venv run stop status check test test-unit lint format contracts bench clean browser
 
 help:
 	@echo "make run [DETACH=1]  start broker, database, the five services and demo data"
 	@echo "make stop            stop a stack started with DETACH=1"
+	@echo "make check [GRACE=s] do the running stack's orders and stock reservations agree?"
 	@echo "make test            install what is needed and run every test"
 	@echo "make lint            ruff (lint + format check) and mypy"
 	@echo "make contracts       regenerate libs/contracts/schemas from the event models"
@@ -44,6 +45,9 @@ stop: $(STAMP)
 
 status: $(STAMP)
 	$(PY) -m oms_devstack status
+
+check: $(STAMP)
+	$(PY) -m oms_devstack check $(if $(GRACE),--grace-s $(GRACE))
 
 test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""``python -m oms_devstack``: run, stop, status, sign, token.
+"""``python -m oms_devstack``: run, stop, status, check, sign, token.
 
 Failures the launcher understands (port taken, no database, a service that will not start)
 are printed as their message, without a traceback: the message says what to do.
@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from oms_devstack import check
 from oms_devstack.banner import render
 from oms_devstack.config import StackConfig
 from oms_devstack.control import is_running, live_processes, stop_recorded
@@ -209,6 +210,13 @@ async def _status(root: Path) -> int:
     return 0 if all(ready) and broker_ok else 1
 
 
+async def _check(root: Path, grace_s: float | None) -> int:
+    lines, code = check.render(await check.fetch(root, grace_s))
+    for line in lines:
+        _say(line)
+    return code
+
+
 def _auth_banner(auth: str, root: Path) -> str:
     if auth == "jwt":
         return (
@@ -258,6 +266,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("stop", help="stop the stack recorded in .oms/stack.json")
     sub.add_parser("status", help="readiness of each service and the broker")
+    consistency = sub.add_parser(
+        "check",
+        help="do orders and stock reservations agree? (exit 1 when they do not)",
+    )
+    consistency.add_argument(
+        "--grace-s",
+        type=float,
+        default=None,
+        help="ignore changes younger than this (default: order-svc's setting, 30 s)",
+    )
     sign = sub.add_parser("sign", help=f"print the {SIGNATURE_HEADER} header for a body")
     sign.add_argument("--channel", default="web", help="channel name (for the hint only)")
     sign.add_argument("--secret", default=None, help="channel secret (default: demo secret)")
@@ -293,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _stop(root)
         if args.command == "status":
             return asyncio.run(_status(root))
+        if args.command == "check":
+            return asyncio.run(_check(root, args.grace_s))
         if args.command == "token":
             return _token(root, args.sub, args.roles, args.ttl, args.channel)
         return _sign(args.channel, args.secret or demo_secret(), args.body, args.timestamp)
