@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from oms_contracts import make_envelope
 from oms_contracts.events import AlertRaised
 from oms_contracts.topics import Topic, dead_letter_topic
-from oms_devstack.dburl import server_url
+from oms_devstack.dburl import with_database
 from oms_devstack.specs import DEFAULT_SERVICES, FAKE_CREDIT_BUREAU
 from oms_devstack.stack import Stack
 from tests.e2e.conftest import Oms, eventually, order_body
@@ -116,7 +116,7 @@ async def read_dead_letters(bootstrap: str) -> list[bytes]:
 
 async def cut_database_connections(stack: Stack, seconds: float) -> int:
     """Terminate every backend of the stack's databases, repeatedly, for ``seconds``."""
-    conn = await asyncpg.connect(server_url(stack.database_url) + "/postgres")
+    conn = await asyncpg.connect(with_database(stack.database_url, "postgres"))
     names = [stack.db_name(n) for n in stack.names if n != "credit-bureau"]
     killed = 0
     try:

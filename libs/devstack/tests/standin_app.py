@@ -33,8 +33,10 @@ KEYS = {
 async def ensure_database() -> None:
     import asyncpg
 
+    from oms_devstack.dburl import with_database
+
     name = os.environ["DB_NAME"]
-    conn = await asyncpg.connect(os.environ["DATABASE_URL"] + "/postgres")
+    conn = await asyncpg.connect(with_database(os.environ["DATABASE_URL"], "postgres"))
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             await conn.execute(f'CREATE DATABASE "{name}"')

@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -56,6 +57,45 @@ async def probe(url: str, timeout_s: float = 3.0) -> bool:
     finally:
         await conn.close()
     return True
+
+
+async def prefer_local_socket(url: str) -> str:
+    """``url``, reaching the same server through its Unix socket when it runs on this host.
+
+    A statement's round trip over the socket costs a fraction of one over loopback TCP (a
+    fifth, measured on a 2-core VM), and every service makes thousands per second. Only a
+    loopback URL is considered, and only when the socket leads to the very server the URL
+    names (same postmaster start time); otherwise ``url`` is returned as it is.
+    """
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1") or "host=" in parts.query:
+        return url
+    try:
+        conn = await asyncpg.connect(with_database(url, "postgres"), timeout=3)
+        try:
+            directories = await conn.fetchval("SHOW unix_socket_directories")
+            started = await conn.fetchval("SELECT pg_postmaster_start_time()")
+        finally:
+            await conn.close()
+        port = parts.port or 5432
+        for directory in (d.strip() for d in str(directories).split(",")):
+            if not directory or not (Path(directory) / f".s.PGSQL.{port}").exists():
+                continue
+            # The socket in the query and no host in the authority: asyncpg and
+            # SQLAlchemy both read it so (a host left there would win over it).
+            query = "&".join(q for q in (parts.query, f"host={directory}&port={port}") if q)
+            user = parts.netloc.rpartition("@")[0]
+            netloc = f"{user}@" if user else ""
+            candidate = urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+            conn = await asyncpg.connect(with_database(candidate, "postgres"), timeout=3)
+            try:
+                if await conn.fetchval("SELECT pg_postmaster_start_time()") == started:
+                    return candidate
+            finally:
+                await conn.close()
+    except (OSError, TimeoutError, asyncpg.PostgresError):
+        pass
+    return url
 
 
 async def drop_databases(url: str, names: Iterable[str]) -> None:

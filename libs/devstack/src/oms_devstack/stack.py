@@ -21,7 +21,7 @@ from oms_devstack.config import StackConfig
 from oms_devstack.dburl import redacted, server_url
 from oms_devstack.errors import DevstackError, PortInUseError, PostgresUnavailableError
 from oms_devstack.ports import LOCALHOST, port_is_free
-from oms_devstack.postgres import PrivatePostgres, probe
+from oms_devstack.postgres import PrivatePostgres, prefer_local_socket, probe
 from oms_devstack.service import ServiceProcess, http_client, is_ready
 from oms_devstack.specs import DEFAULT_SERVICES, ServiceSpec
 
@@ -275,7 +275,7 @@ class Stack:
             return
         url = server_url(self.config.database_url)
         if await probe(url):
-            self._database_url = url
+            self._database_url = await prefer_local_socket(url)
             return
         if not self.config.allow_private_postgres:
             raise PostgresUnavailableError(
@@ -287,7 +287,7 @@ class Stack:
         )
         await pg.start(url)
         self._private_pg = pg
-        self._database_url = pg.url
+        self._database_url = await prefer_local_socket(pg.url)
 
     async def start_broker(self) -> None:
         """Start tansu unless an external broker is configured."""
