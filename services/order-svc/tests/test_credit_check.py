@@ -22,10 +22,12 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from oms_contracts.events import Address, CustomerIdentity, OrderLine, OrderReceived
 from oms_devstack.fakes.credit_bureau import FakeCreditBureau
 from oms_devstack.ports import free_port
+from oms_messaging import UnitOfWork
 from oms_servicekit.http import create_app
 from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase
 from order_svc.adapters.credit_bureau import BureauPolicy, CreditBureauClient
@@ -373,3 +375,103 @@ async def test_a_callback_without_a_valid_signature_is_refused(
         )
         assert r.status_code == 200 and r.json()["status"] == "applied", r.text
     assert (await order_view(db, order_id))["state"] == "paid"
+
+
+def test_the_default_credit_budget_is_thirty_seconds() -> None:
+    """The tests run with a 2 s budget; what a deployment gets unless it says otherwise
+    must not drift."""
+    assert OrderSettings().credit_check_budget_s == 30
+
+
+class _CommitFailure:
+    """Fails the first ``times`` commits of a unit of work carrying a bureau refusal."""
+
+    def __init__(self, times: int = 1) -> None:
+        self.left = times
+
+    def factory(self, db: MigratedDatabase) -> Any:
+        failure = self
+
+        class FlakyUnitOfWork(UnitOfWork):
+            async def commit(self) -> None:
+                if failure.left and await self._carries_refusal():
+                    failure.left -= 1
+                    raise OperationalError("COMMIT", {}, ConnectionError("lost at commit"))
+                await super().commit()
+
+            async def _carries_refusal(self) -> bool:
+                row = await self.session.execute(
+                    text(
+                        "SELECT 1 FROM credit_checks"
+                        " WHERE status IN ('refused', 'answered') LIMIT 1"
+                    )
+                )
+                return row.first() is not None
+
+        return lambda: FlakyUnitOfWork(db.session_factory, producer=SERVICE)
+
+
+async def test_a_refusal_whose_commit_fails_is_never_turned_into_credit_ok(
+    db: MigratedDatabase, bureau: FakeCreditBureau
+) -> None:
+    bureau.configure(mode="refuse", reason="limit exceeded")
+    failure = _CommitFailure(times=1)
+    worker = CreditCheckWorker(
+        failure.factory(db),
+        CreditBureauClient(policy(bureau)),
+        interval_s=0.05,
+        slack_s=SLACK_S,
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        order_id = await place(db)
+        view = await wait_left_credit_check(db, order_id, timeout=BUDGET_S * 4 + 5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert failure.left == 0  # the refusal's commit did fail once
+    assert (view["state"], view["credit_degraded"]) == ("exception", False)
+    assert view["exception_reason"] == "credit_refused (limit exceeded)"
+    assert (await check_row(db, order_id))["status"] == "refused"
+    assert await events_of(db, order_id, "CreditCheckDegraded") == []
+    assert await events_of(db, order_id, "OrderPaid") == []
+    assert bureau.calls == 2  # asked again: the first answer was never stored
+
+
+async def test_one_check_that_fails_does_not_stop_the_sweep(
+    db: MigratedDatabase, bureau: FakeCreditBureau
+) -> None:
+    poisoned, *others = [await place(db) for _ in range(3)]
+    async with db.engine.begin() as conn:
+        # All past their deadline without an answer, the poisoned one the longest.
+        await conn.execute(
+            text("UPDATE credit_checks SET deadline_at = now() - interval '1 minute'")
+        )
+        await conn.execute(
+            text(
+                "UPDATE credit_checks SET deadline_at = now() - interval '3 minutes'"
+                " WHERE order_id = :id"
+            ),
+            {"id": poisoned},
+        )
+        # Any write of its check fails from now on.
+        await conn.execute(
+            text(
+                "ALTER TABLE credit_checks ADD CONSTRAINT test_poison"
+                f" CHECK (order_id <> '{poisoned}') NOT VALID"
+            )
+        )
+    worker = CreditCheckWorker(db.uow, CreditBureauClient(policy(bureau)), slack_s=SLACK_S)
+    try:
+        assert await worker.sweep() == 2
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE credit_checks DROP CONSTRAINT test_poison"))
+        await worker.client.aclose()
+    assert worker.sweep_failures == 1
+    for order_id in others:
+        view = await order_view(db, order_id)
+        assert (view["state"], view["credit_degraded"]) == ("paid", True)
+    assert (await order_view(db, poisoned))["state"] == "credit_check"
+    assert await worker.sweep() == 1  # the next sweep settles it
+    assert (await order_view(db, poisoned))["state"] == "paid"

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from oms_contracts.events import (
     RejectedLine,
@@ -492,3 +492,31 @@ async def test_the_report_refuses_a_bad_window(api: httpx.AsyncClient) -> None:
         await api.get("/reports/sla", params={"from": "2026-11-01T00:00:00"}), 422, "from"
     )
     assert_problem(await api.get("/reports/sla", params={"to": "yesterday"}), 422, "to")
+
+
+async def test_one_clock_that_fails_does_not_stop_the_others_alerts(
+    api: httpx.AsyncClient, db: MigratedDatabase
+) -> None:
+    poisoned = await place(api)  # the most pressing: tried first
+    others = [await place(api) for _ in range(2)]
+    async with db.engine.begin() as conn:
+        # Any write of its clock fails from now on.
+        await conn.execute(
+            text(
+                "ALTER TABLE order_sla ADD CONSTRAINT test_poison"
+                f" CHECK (order_id <> '{uuid.UUID(poisoned)}') NOT VALID"
+            )
+        )
+    scheduler = scheduler_at(db, later(ALLOWANCE_S * 2))
+    try:
+        assert await scheduler.run_once() == 2
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE order_sla DROP CONSTRAINT test_poison"))
+    assert scheduler.failures == 1
+    breached = await events(db, "SlaBreached")
+    assert sorted(e["order_id"] for e in breached) == sorted(others)
+    assert sorted(i["order_id"] for i in await open_exceptions(api)) == sorted(others)
+    # Its alert was not lost: the next run sends it.
+    assert await scheduler_at(db, later(ALLOWANCE_S * 2)).run_once() == 1
+    assert len(await events(db, "SlaBreached", poisoned)) == 1

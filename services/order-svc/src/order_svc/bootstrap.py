@@ -27,6 +27,7 @@ from order_svc.routing import routing_config
 from order_svc.service_layer.consistency import ConsistencyCheck
 from order_svc.settings import OrderSettings
 from order_svc.sla import SlaScheduler, configure
+from order_svc.watchdog import watchdog_job
 from order_svc.workflow import workflow_config
 
 SERVICE = "order-svc"
@@ -66,6 +67,7 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
                 interval_s=settings.credit_worker_interval_s,
                 concurrency=settings.credit_worker_concurrency,
                 slack_s=settings.credit_check_slack_s,
+                max_asks=settings.credit_check_max_asks,
                 routing=routing,
                 workflow=workflow,
             )
@@ -81,6 +83,16 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
         await scheduler.run_once()
 
     jobs.append(PeriodicJob("sla-scheduler", settings.sla_scheduler_interval_s, run_sla_scheduler))
+
+    # No order waits forever on another service: asked again, then queued as stalled.
+    jobs.append(
+        PeriodicJob(
+            "order-watchdog",
+            settings.watchdog_interval_s,
+            watchdog_job(lambda: runtime.uow(), settings),
+            exclusive=True,
+        )
+    )
 
     # One replica at a time: the check reads every open reservation from inventory.
     consistency = ConsistencyCheck.from_settings(settings)

@@ -13,10 +13,23 @@ moves the order on:
   ``credit_degraded`` and one CreditCheckDegraded;
 - pending (202) -> waits for ``POST /credit/callback`` until the deadline.
 
-A sweeper degrades whatever is still open at its deadline (a bureau that answered 202
-and never called back, a worker that died mid-call), so no order stays in
-``credit_check`` past the budget plus a little slack. Applying a result is conditional on
-the check row still being open, so a late or duplicate result changes nothing.
+An answer (approved or refused) is made durable before anything acts on it: the worker
+commits it on the check row (status ``answered``) and only then applies it in a second
+unit of work. A refusal is thereby applied or retried, never lost: the one way a check
+degrades to "credit OK" is that no answer came (timeout, open breaker, a bureau error, or
+a 202 whose callback never arrived within the budget).
+
+A sweeper, every round and each check in its own transaction (one failing check never
+stops the others):
+
+- degrades a pending or awaiting-callback check at its deadline (no answer came);
+- applies an answer that was stored but not applied (its unit of work failed);
+- re-asks an in-flight check past its deadline plus the slack (the worker died mid-call,
+  or the answer could not be stored: nobody knows what the bureau said), at most
+  ``max_asks`` times; beyond that the order watchdog takes over (order_svc.watchdog).
+
+Applying a result is conditional on the check row still being in the state the applier
+saw, so a late or duplicate result changes nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +50,7 @@ from oms_contracts.events import CreditCheckDegraded
 from oms_messaging import UnitOfWork
 from order_svc.adapters.credit_bureau import CreditBureauClient, CreditDecision
 from order_svc.adapters.repository import OrderRepository
-from order_svc.adapters.tables import credit_checks
+from order_svc.adapters.tables import credit_checks, orders
 from order_svc.domain.order import OrderState
 from order_svc.publishing import order_paid_event, publish_transitions
 from order_svc.routing import RoutingConfig
@@ -47,6 +60,8 @@ from order_svc.workflow import WorkflowConfig, continue_paid_order
 log = logging.getLogger(__name__)
 
 OPEN = ("pending", "in_flight", "awaiting_callback")
+#: An answer of the bureau committed on the check row, not yet applied to the order.
+ANSWERED = "answered"
 SIGNATURE_HEADER = "X-Credit-Signature"
 
 
@@ -189,6 +204,83 @@ async def apply_decision(
     return True
 
 
+async def store_answer(uow: UnitOfWork, order_id: uuid.UUID, decision: CreditDecision) -> bool:
+    """Record the bureau's answer on an in-flight check, before anything acts on it.
+
+    Committed on its own, the answer survives whatever happens to its application: the
+    sweeper applies a stored answer again, it never degrades it. False when the check is
+    no longer in flight (re-asked or settled meanwhile): the answer is then not needed.
+    """
+    stored = await uow.session.execute(
+        text(
+            "UPDATE credit_checks SET status = :answered, answer = :answer,"
+            " detail = :detail, answered_at = :now"
+            " WHERE order_id = :order_id AND status = 'in_flight'"
+            " RETURNING order_id"
+        ),
+        {
+            "answered": ANSWERED,
+            "answer": decision.outcome,
+            "detail": decision.detail,
+            "now": datetime.now(UTC),
+            "order_id": order_id,
+        },
+    )
+    return stored.first() is not None
+
+
+async def stored_decision(uow: UnitOfWork, order_id: uuid.UUID) -> CreditDecision | None:
+    """The answer stored on an ``answered`` check, as the decision to apply."""
+    row = (
+        await uow.session.execute(
+            text(
+                "SELECT answer, detail FROM credit_checks"
+                " WHERE order_id = :order_id AND status = :answered"
+            ),
+            {"order_id": order_id, "answered": ANSWERED},
+        )
+    ).first()
+    if row is None or row.answer not in ("approved", "refused"):
+        return None
+    return CreditDecision(row.answer, detail=row.detail)
+
+
+async def requeue_check(
+    uow: UnitOfWork,
+    order_id: uuid.UUID,
+    *,
+    budget_s: float,
+    now: datetime,
+    statuses: Iterable[str] = OPEN,
+) -> bool:
+    """Ask the bureau again: the check goes back to ``pending`` with a fresh budget.
+
+    Only for an order still in ``credit_check`` whose check is in one of ``statuses``
+    (an open one: nothing is known of the bureau's answer). A stored answer is never
+    re-asked, so a refusal cannot be traded for a second chance. Locks the order first,
+    then the check, like every other writer. True when the check was re-queued.
+    """
+    state = (
+        await uow.session.execute(
+            select(orders.c.state).where(orders.c.id == order_id).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if state != OrderState.CREDIT_CHECK.value:
+        return False
+    requeued = await uow.session.execute(
+        update(credit_checks)
+        .where(credit_checks.c.order_id == order_id, credit_checks.c.status.in_(list(statuses)))
+        .values(
+            status="pending",
+            requested_at=now,
+            deadline_at=now + timedelta(seconds=budget_s),
+            claimed_at=None,
+        )
+        .returning(credit_checks.c.order_id)
+    )
+    return requeued.first() is not None
+
+
 @dataclass(frozen=True)
 class ClaimedCheck:
     order_id: uuid.UUID
@@ -207,6 +299,8 @@ class CreditCheckWorker:
         interval_s: float = 0.2,
         concurrency: int = 50,
         slack_s: float = 1.0,
+        max_asks: int = 3,
+        sweep_batch: int = 500,
         routing: RoutingConfig | None = None,
         workflow: WorkflowConfig | None = None,
     ) -> None:
@@ -217,7 +311,11 @@ class CreditCheckWorker:
         self._interval = interval_s
         self._concurrency = concurrency
         self._slack = timedelta(seconds=slack_s)
+        self._max_asks = max_asks
+        self._sweep_batch = sweep_batch
         self._running: set[asyncio.Task[None]] = set()
+        #: Checks the sweeper could not handle, since the worker started (each is logged).
+        self.sweep_failures = 0
 
     async def run(self) -> None:
         """Until cancelled; cancelling also cancels the calls under way."""
@@ -270,12 +368,22 @@ class CreditCheckWorker:
         try:
             budget = (check.deadline_at - datetime.now(UTC)).total_seconds()
             decision = await self.client.check(check.request, budget)  # no transaction open
+            expected = "in_flight"
+            if decision.outcome in ("approved", "refused"):
+                # Durable before anything acts on it: should this commit fail, the check
+                # stays in flight and is re-asked; should the next one fail, the stored
+                # answer is applied again. Never degraded.
+                async with self._uow() as uow:
+                    if not await store_answer(uow, check.order_id, decision):
+                        return  # re-asked or settled meanwhile
+                    await uow.commit()
+                expected = ANSWERED
             async with self._uow() as uow:
                 if await apply_decision(
                     uow,
                     check.order_id,
                     decision,
-                    expected=["in_flight"],
+                    expected=[expected],
                     routing=self._routing,
                     workflow=self._workflow,
                 ):
@@ -285,46 +393,97 @@ class CreditCheckWorker:
                 extra={"order_id": str(check.order_id), "outcome": decision.outcome},
             )
         except Exception:
-            log.exception("credit check of %s failed; the sweeper degrades it", check.order_id)
+            log.exception(
+                "credit check of %s failed; the sweeper applies or re-asks it", check.order_id
+            )
 
     async def sweep(self) -> int:
-        """Degrade every open check past its deadline (in-flight ones after the slack)."""
+        """Settle the checks nobody else will: each in its own unit of work.
+
+        Degrades open checks past their deadline that never got an answer, applies
+        stored answers that were not applied, re-asks in-flight checks whose outcome is
+        unknown. A check that fails is logged and counted, and the others go on.
+        Returns how many checks were settled or re-asked.
+        """
         now = datetime.now(UTC)
         async with self._uow() as uow:
             rows = (
                 await uow.session.execute(
-                    select(credit_checks.c.order_id, credit_checks.c.status).where(
-                        (
-                            credit_checks.c.status.in_(["pending", "awaiting_callback"])
-                            & (credit_checks.c.deadline_at <= now)
-                        )
-                        | (
-                            (credit_checks.c.status == "in_flight")
-                            & (credit_checks.c.deadline_at <= now - self._slack)
-                        )
-                    )
+                    text(
+                        "SELECT order_id, status FROM credit_checks"
+                        " WHERE (status IN ('pending', 'awaiting_callback')"
+                        "        AND deadline_at <= :now)"
+                        "    OR (status = 'in_flight' AND deadline_at <= :stale"
+                        "        AND claims < :max_asks)"
+                        "    OR (status = :answered AND answered_at <= :stale_answer)"
+                        " ORDER BY deadline_at LIMIT :limit"
+                    ),
+                    {
+                        "now": now,
+                        "stale": now - self._slack,
+                        "max_asks": self._max_asks,
+                        "answered": ANSWERED,
+                        "stale_answer": now - self._slack,
+                        "limit": self._sweep_batch,
+                    },
                 )
             ).all()
         done = 0
         for row in rows:
-            detail = (
-                "no callback from the bureau within the budget"
-                if row.status == "awaiting_callback"
-                else "no answer within the budget"
-            )
-            async with self._uow() as uow:
-                decision = CreditDecision.degraded("timeout", detail)
-                if await apply_decision(
-                    uow,
+            try:
+                if await self._settle(row.order_id, row.status, now):
+                    done += 1
+            except Exception:
+                self.sweep_failures += 1
+                log.exception(
+                    "credit sweep could not settle the check of order %s (status %s)",
                     row.order_id,
-                    decision,
-                    expected=[row.status],
-                    routing=self._routing,
-                    workflow=self._workflow,
+                    row.status,
+                )
+        return done
+
+    async def _settle(self, order_id: uuid.UUID, status: str, now: datetime) -> bool:
+        """One check of the sweep, in its own unit of work."""
+        async with self._uow() as uow:
+            if status == "in_flight":
+                # Unknown outcome: re-ask with a fresh budget (a refusal may have been
+                # lost: degrading now could turn it into "credit OK").
+                if await requeue_check(
+                    uow,
+                    order_id,
+                    budget_s=self.client.policy.budget_s,
+                    now=now,
+                    statuses=["in_flight"],
                 ):
                     await uow.commit()
-                    done += 1
-        return done
+                    log.warning("credit check re-asked", extra={"order_id": str(order_id)})
+                    return True
+                # The order has left credit_check: close the check, nothing moves.
+                decision = CreditDecision.degraded("timeout", "no answer; the order moved on")
+            elif status == ANSWERED:
+                stored = await stored_decision(uow, order_id)
+                if stored is None:
+                    return False
+                decision = stored
+            else:
+                detail = (
+                    "no callback from the bureau within the budget"
+                    if status == "awaiting_callback"
+                    else "no answer within the budget"
+                )
+                decision = CreditDecision.degraded("timeout", detail)
+            if await apply_decision(
+                uow,
+                order_id,
+                decision,
+                expected=[status],
+                now=now,
+                routing=self._routing,
+                workflow=self._workflow,
+            ):
+                await uow.commit()
+                return True
+        return False
 
 
 async def record_callback(

@@ -33,6 +33,17 @@ class OrderSettings(ServiceSettings):
     credit_worker_concurrency: int = 50
     #: How long past the deadline an in-flight call may still finish on its own.
     credit_check_slack_s: float = 1.0
+    #: How often one check may be asked when its outcome stays unknown (the worker died
+    #: mid-call, or the answer could not be stored); then the watchdog takes over.
+    credit_check_max_asks: int = 3
+
+    # -- the order watchdog (see order_svc.watchdog) ----------------------------------
+    #: A paid order with no stock answer this long after OrderPaid is asked again.
+    stall_after_s: float = 120.0
+    #: Re-sends (OrderPaid, or a re-queued credit check) before the order is ``stalled``.
+    stall_max_resends: int = 3
+    watchdog_interval_s: float = 15.0
+    watchdog_batch: int = 200
 
     # -- SLA clocks and alerts (see order_svc.sla) ------------------------------------
     #: Overrides of the SLA policy, merged over the defaults (review: normal 2 h, urgent

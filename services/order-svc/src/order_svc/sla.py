@@ -2,10 +2,12 @@
 
 :func:`track_sla` runs for every published transition (``publish_transitions``), so a
 stage's clock starts and stops in the same transaction as the order's change. The
-:class:`SlaScheduler` is a periodic job: in one unit of work it claims due clocks with
-``FOR UPDATE SKIP LOCKED`` (replicas never share a row), emits ``SlaAtRisk`` or
-``SlaBreached``, marks the clock and, for a breach, opens a ``sla_breached`` exception,
-all in that transaction: an alert is sent once, or not at all and retried.
+:class:`SlaScheduler` is a periodic job: for each due clock, in a unit of work of its
+own, it claims the clock with ``FOR UPDATE SKIP LOCKED`` (replicas never share a row),
+emits ``SlaAtRisk`` or ``SlaBreached``, marks the clock and, for a breach, opens a
+``sla_breached`` exception, all in that transaction: an alert is sent once, or not at all
+and retried. One clock whose alert fails is logged and counted and the run goes on: one
+bad order never silences the alerts of all the others.
 
 The policy is the process's configuration: the composition root calls
 :func:`configure` with the one built from settings; until then the defaults apply.
@@ -14,6 +16,7 @@ The policy is the process's configuration: the composition root calls
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -71,30 +74,57 @@ class SlaScheduler:
         self._uow = uow_factory
         self._batch_size = batch_size
         self._clock = clock
+        #: Clocks whose alert failed, since the scheduler was made (each is logged).
+        self.failures = 0
 
     async def run_once(self) -> int:
-        """Sweep until nothing is due (batch by batch); the number of alerts sent."""
+        """Sweep until nothing is due (batch by batch); the number of alerts sent.
+
+        Each clock is alerted in its own transaction. A clock that fails is logged,
+        counted in :attr:`failures` and skipped for the rest of the run (the next run
+        tries it again); so are clocks another replica holds.
+        """
         total = 0
+        tried: set[tuple[uuid.UUID, str]] = set()
         while True:
-            sent, claimed = await self.sweep()
+            sent, claimed = await self.sweep(tried)
             total += sent
             if claimed < self._batch_size:
-                return total
+                break
+        if total:
+            log.info("SLA alerts sent", extra={"alerts": total})
+        return total
 
-    async def sweep(self) -> tuple[int, int]:
-        """One batch in one transaction: (alerts sent, clocks claimed)."""
+    async def sweep(self, tried: set[tuple[uuid.UUID, str]] | None = None) -> tuple[int, int]:
+        """One batch, one transaction per clock: (alerts sent, clocks looked at).
+
+        ``tried`` collects the clocks looked at (and is left out of the batch).
+        """
+        tried = set() if tried is None else tried
         now = self._clock()
+        async with self._uow() as uow:
+            keys = await SlaRepository(uow.session).due(now, self._batch_size, skip=tried)
         sent = 0
+        for order_id, stage in keys:
+            tried.add((order_id, stage))
+            try:
+                if await self._alert_one(order_id, stage, now):
+                    sent += 1
+            except Exception:
+                self.failures += 1
+                log.exception("SLA alert for order %s (stage %s) failed", order_id, stage)
+        return sent, len(keys)
+
+    async def _alert_one(self, order_id: uuid.UUID, stage: str, now: datetime) -> bool:
         async with self._uow() as uow:
             repo = SlaRepository(uow.session)
-            clocks = await repo.claim_due(now, self._batch_size)
-            for clock in clocks:
-                if await self._alert(uow, repo, clock, now):
-                    sent += 1
+            clock = await repo.claim(order_id, stage, now)
+            if clock is None:
+                return False  # alerted meanwhile, ended, or held by another replica
+            if not await self._alert(uow, repo, clock, now):
+                return False
             await uow.commit()
-        if sent:
-            log.info("SLA alerts sent", extra={"alerts": sent})
-        return sent, len(clocks)
+            return True
 
     async def _alert(
         self, uow: UnitOfWork, repo: SlaRepository, clock: Clock, now: datetime

@@ -7,11 +7,12 @@ transaction as the order (and the alert it causes).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,32 +67,65 @@ class SlaRepository:
             .values(ended_at=at, ended_state=state)
         )
 
+    @staticmethod
+    def _owing(now: datetime) -> list[ColumnElement[bool]]:
+        """An open clock owing an alert at ``now`` (a warning or the breach)."""
+        return [
+            order_sla.c.ended_at.is_(None),
+            order_sla.c.breached_sent_at.is_(None),
+            order_sla.c.at_risk_at <= now,
+            or_(order_sla.c.at_risk_sent_at.is_(None), order_sla.c.deadline_at <= now),
+        ]
+
+    async def due(
+        self, now: datetime, limit: int, *, skip: Collection[tuple[uuid.UUID, str]] = ()
+    ) -> list[tuple[uuid.UUID, str]]:
+        """Keys (order, stage) of clocks owing an alert, most pressing first, unlocked.
+
+        ``skip`` leaves out clocks this run already tried, so a clock whose alert fails
+        (or that another replica holds) never hides the ones behind it.
+        """
+        query = select(order_sla.c.order_id, order_sla.c.stage).where(*self._owing(now))
+        if skip:
+            query = query.where(tuple_(order_sla.c.order_id, order_sla.c.stage).not_in(list(skip)))
+        rows = await self._session.execute(query.order_by(order_sla.c.at_risk_at).limit(limit))
+        return [(r.order_id, r.stage) for r in rows]
+
+    async def claim(self, order_id: uuid.UUID, stage: str, now: datetime) -> Clock | None:
+        """That clock, locked, if it still owes an alert; None when it no longer does or
+        another replica holds it (it sends that alert)."""
+        row = (
+            await self._session.execute(
+                select(order_sla)
+                .where(order_sla.c.order_id == order_id, order_sla.c.stage == stage)
+                .where(*self._owing(now))
+                .with_for_update(skip_locked=True)
+            )
+        ).first()
+        return None if row is None else self._clock(row)
+
     async def claim_due(self, now: datetime, limit: int) -> list[Clock]:
         """Open clocks owing an alert, locked; rows another replica holds are skipped."""
         rows = await self._session.execute(
             select(order_sla)
-            .where(
-                order_sla.c.ended_at.is_(None),
-                order_sla.c.breached_sent_at.is_(None),
-                order_sla.c.at_risk_at <= now,
-                or_(order_sla.c.at_risk_sent_at.is_(None), order_sla.c.deadline_at <= now),
-            )
+            .where(*self._owing(now))
             .order_by(order_sla.c.at_risk_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [
-            Clock(
-                order_id=r.order_id,
-                stage=r.stage,
-                channel=r.channel,
-                order_class=r.order_class,
-                deadline=Deadline(r.stage, r.started_at, r.deadline_at),
-                at_risk_sent=r.at_risk_sent_at is not None,
-                breached_sent=r.breached_sent_at is not None,
-            )
-            for r in rows
-        ]
+        return [self._clock(r) for r in rows]
+
+    @staticmethod
+    def _clock(r: Any) -> Clock:
+        return Clock(
+            order_id=r.order_id,
+            stage=r.stage,
+            channel=r.channel,
+            order_class=r.order_class,
+            deadline=Deadline(r.stage, r.started_at, r.deadline_at),
+            at_risk_sent=r.at_risk_sent_at is not None,
+            breached_sent=r.breached_sent_at is not None,
+        )
 
     async def mark_sent(
         self, clock: Clock, *, at: datetime, at_risk: bool = False, breached: bool = False
