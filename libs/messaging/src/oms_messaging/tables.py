@@ -35,11 +35,15 @@ outbox = Table(
     Column("headers", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True)),
+    #: Set when the relay gave up on the row for good (too large, refused by the broker):
+    #: it stays for an operator, and the rows after it are published.
+    Column("parked_at", DateTime(timezone=True)),
+    Column("park_reason", Text),
 )
 Index(
     "outbox_unpublished_idx",
     outbox.c.id,
-    postgresql_where=outbox.c.published_at.is_(None),
+    postgresql_where=outbox.c.published_at.is_(None) & outbox.c.parked_at.is_(None),
 )
 
 inbox = Table(
@@ -58,6 +62,30 @@ def create_messaging_tables() -> None:
 
     bind = op.get_bind()
     metadata.create_all(bind)
+
+
+def add_outbox_parking() -> None:
+    """Give an existing outbox the parking columns (a later migration of every service:
+    databases created before parking existed). New databases get them from
+    :func:`create_messaging_tables`, so this is a no-op there."""
+    from alembic import op
+
+    op.execute("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS parked_at timestamptz")
+    op.execute("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS park_reason text")
+    op.execute("DROP INDEX IF EXISTS outbox_unpublished_idx")
+    op.execute(
+        "CREATE INDEX outbox_unpublished_idx ON outbox (id)"
+        " WHERE published_at IS NULL AND parked_at IS NULL"
+    )
+
+
+def drop_outbox_parking() -> None:
+    from alembic import op
+
+    op.execute("DROP INDEX IF EXISTS outbox_unpublished_idx")
+    op.execute("ALTER TABLE outbox DROP COLUMN IF EXISTS park_reason")
+    op.execute("ALTER TABLE outbox DROP COLUMN IF EXISTS parked_at")
+    op.execute("CREATE INDEX outbox_unpublished_idx ON outbox (id) WHERE published_at IS NULL")
 
 
 def drop_messaging_tables() -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from customer_svc.adapters.order_totals import REBUILD_TALLIES, REBUILD_TOTALS
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 
 
 def upgrade() -> None:

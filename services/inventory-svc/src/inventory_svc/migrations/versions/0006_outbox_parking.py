@@ -1,0 +1,18 @@
+"""The outbox parks what it can never publish (too large, refused by the broker) instead
+of stopping on it: the parking columns, and the relay's index without parked rows.
+
+Revision ID: 0006
+"""
+
+from oms_messaging.tables import add_outbox_parking, drop_outbox_parking
+
+revision = "0006"
+down_revision = "0005"
+
+
+def upgrade() -> None:
+    add_outbox_parking()
+
+
+def downgrade() -> None:
+    drop_outbox_parking()
