@@ -185,6 +185,43 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+async def consistency(oms: Oms, grace_s: float = 2.0) -> dict[str, Any]:
+    """order-svc's consistency check now (``GET /consistency``), with a short grace period."""
+    r = await oms.http.get(f"{oms.orders}/consistency", params={"grace_s": grace_s})
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def assert_consistent(
+    oms: Oms, grace_s: float = 2.0, timeout: float = 60.0, interval: float = 1.0
+) -> dict[str, Any]:
+    """Poll order-svc's consistency check until orders and stock reservations agree; fail
+    listing every disagreement still there after ``timeout`` (events in flight settle
+    meanwhile, and a check inventory cannot answer, 503, is simply repeated)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while True:
+        try:
+            r = await oms.http.get(f"{oms.orders}/consistency", params={"grace_s": grace_s})
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError) as exc:
+            last = repr(exc)
+        else:
+            if r.status_code == 200 and not r.json()["disagreements"]:
+                return r.json()  # type: ignore[no-any-return]
+            assert r.status_code in (200, 503), r.text
+            last = r.json()
+        if asyncio.get_running_loop().time() > deadline:
+            found = last.get("disagreements") if isinstance(last, dict) else None
+            listed = "\n".join(
+                f"  {d['order_id']} {d['state']} {d['kind']}: {d['detail']}" for d in found or []
+            )
+            raise AssertionError(
+                f"orders and stock reservations still disagree after {timeout}s:\n"
+                f"{listed or last!r}"
+            )
+        await asyncio.sleep(interval)
+
+
 @pytest.fixture(scope="session")
 async def oms(stack: Stack, http: httpx.AsyncClient) -> Oms:
     api = Oms(stack, http)

@@ -31,7 +31,7 @@ from oms_contracts.topics import Topic, dead_letter_topic
 from oms_devstack.dburl import with_database
 from oms_devstack.specs import DEFAULT_SERVICES, FAKE_CREDIT_BUREAU
 from oms_devstack.stack import Stack
-from tests.e2e.conftest import Oms, eventually, order_body
+from tests.e2e.conftest import Oms, assert_consistent, eventually, order_body
 
 STOCK = 60
 WAVE = 15
@@ -220,3 +220,6 @@ async def test_orders_survive_broker_freeze_db_cuts_kills_and_poison(
     assert set(dead) <= injected, [d[:80] for d in set(dead) - injected]
     not_json = {values[0] for values in poison.values()}
     assert not_json <= set(dead)  # every topic has a consumer that parked its poison
+
+    # And order-svc's own check agrees: every order's state matches the stock held.
+    await assert_consistent(oms)

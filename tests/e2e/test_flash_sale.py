@@ -23,7 +23,7 @@ import pytest
 
 from oms_devstack.specs import DEFAULT_SERVICES, INVENTORY_SVC
 from oms_devstack.stack import Stack
-from tests.e2e.conftest import Oms, eventually, order_body
+from tests.e2e.conftest import Oms, assert_consistent, eventually, order_body
 
 #: The sale's size relative to the issue's (1,000 units, 1,800 buyers). `make test` runs
 #: it at 0.2 (200 units, 360 buyers) to stay within the suite's time budget on 2 cores;
@@ -205,3 +205,5 @@ async def run_flash_sale(oms: Oms, scale: float) -> None:
         f"settled after {settled - started:.1f}s; confirmed by channel "
         f"{dict(confirmed_by_channel)}; rejections {dict(reasons)}"
     )
+    # Every order's state agrees with the stock inventory holds for it.
+    await assert_consistent(oms)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.conftest import Oms, eventually, order_body
+from tests.e2e.conftest import Oms, assert_consistent, eventually, order_body
 
 SETTLED = ("routed", "exception")
 
@@ -52,3 +52,4 @@ async def test_a_buyers_second_order_over_the_cap_waits_in_the_exception_queue(
     ]
     stock = await oms.stock(sku)
     assert (stock["on_hand"], stock["reserved"]) == (10, 2)
+    await assert_consistent(oms)
