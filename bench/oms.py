@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -147,3 +148,40 @@ def order_body(sku: str, qty: int = 1, **overrides: Any) -> bytes:
     }
     body.update(overrides)
     return json.dumps(body).encode()
+
+
+async def consistency_check(
+    stack: Stack,
+    *,
+    grace_s: float = 2.0,
+    timeout_s: float = 60.0,
+    interval_s: float = 1.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[int | str, list[dict[str, Any]]]:
+    """order-svc's consistency check (``GET /consistency``), polled until orders and stock
+    reservations agree or ``timeout_s`` passes (events still in flight settle meanwhile).
+
+    Answers the number of disagreements left and the first of them, or why the check
+    could not be run (a string: never equal to 0, so the scenario's check fails).
+    """
+    url = f"{stack.url('order-svc')}/consistency"
+    deadline = time.monotonic() + timeout_s
+    last: int | str = "never answered"
+    found: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(timeout=120, trust_env=False, transport=transport) as http:
+        while True:
+            try:
+                r = await http.get(url, params={"grace_s": grace_s})
+            except httpx.HTTPError as exc:
+                last, found = f"unreachable ({type(exc).__name__})", []
+            else:
+                if r.status_code == 200:
+                    found = r.json()["disagreements"]
+                    last = len(found)
+                    if not found:
+                        return 0, []
+                else:
+                    last, found = f"answered {r.status_code}", []
+            if time.monotonic() > deadline:
+                return last, found[:20]
+            await asyncio.sleep(interval_s)

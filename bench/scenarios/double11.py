@@ -25,7 +25,7 @@ import time
 from bench.channels import ClientPool, Post, post_all
 from bench.harness import BenchContext, Stalled, wait_for_progress
 from bench.kafka import produce_consume_round_trip
-from bench.oms import OmsClient, http_client, order_body
+from bench.oms import OmsClient, consistency_check, http_client, order_body
 from bench.procstat import MIB, RssSampler
 from bench.registry import scenario
 from bench.report import Result
@@ -121,6 +121,8 @@ async def run(ctx: BenchContext, result: Result) -> None:
             _, total = await confirmed_count(stack)
             duplicates = await duplicate_channel_orders(stack)
             _, reserved, oversold = await stock_totals(stack)
+            # order-svc's own check: every order's state agrees with the stock held.
+            disagreements, disagreeing = await consistency_check(stack)
 
     first_post = min(p.sent for p in posts)
     first_wall = min(p.sent_wall for p in posts)
@@ -177,6 +179,7 @@ async def run(ctx: BenchContext, result: Result) -> None:
         },
         "peak_rss_source": "VmHWM (reset)" if memory.reset_ok else "0.1 s samples",
         "reference": vars(round_trip) | {"per_second": round_trip.per_second},
+        "consistency_disagreements": disagreeing,
     }
     result.check("posts_refused", "posts not accepted", len(posts) - len(accepted), 0)
     result.check("lost", "lost orders (acknowledged, not in order-svc)", len(refs) - len(found), 0)
@@ -190,4 +193,7 @@ async def run(ctx: BenchContext, result: Result) -> None:
     result.check("oversold", "oversold units", oversold, 0)
     result.check(
         "reserved_matches", "reserved units - confirmed orders", reserved - confirmed - baseline, 0
+    )
+    result.check(
+        "consistency", "orders disagreeing with their stock reservations", disagreements, 0
     )

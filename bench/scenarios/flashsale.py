@@ -23,7 +23,7 @@ import httpx
 
 from bench.channels import ClientPool, Post, post_all
 from bench.harness import BenchContext, Stalled, throwaway_database, wait_for_progress
-from bench.oms import OmsClient, expect, http_client, order_body
+from bench.oms import OmsClient, consistency_check, expect, http_client, order_body
 from bench.pg import add_stock, create_stock_table, guarded_reservations
 from bench.registry import scenario
 from bench.report import Result
@@ -119,6 +119,8 @@ async def run(ctx: BenchContext, result: Result) -> None:
             async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
                 stock = expect(await http.get(f"{stack.url('inventory-svc')}/stock/{SKU}"), 200)
             by_channel = {c["channel"]: c["reserved"] for c in stock.json().get("channels", [])}
+            # order-svc's own check: every order's state agrees with the stock held.
+            disagreements, disagreeing = await consistency_check(stack)
 
     first_post = min(p.sent for p in posts)
     settle_s = done - first_post
@@ -152,6 +154,7 @@ async def run(ctx: BenchContext, result: Result) -> None:
         "statuses": {str(k): v for k, v in stats.statuses.items()},
         "retries_503_429": stats.retries,
         "raw": vars(raw) | {"per_second": raw.per_second},
+        "consistency_disagreements": disagreeing,
     }
     for reason in sorted({"channel_cap", "insufficient", *rejected}):
         result.measure(f"rejected_{reason}", f"rejected: {reason}", rejected[reason], "orders")
@@ -175,3 +178,6 @@ async def run(ctx: BenchContext, result: Result) -> None:
     )
     result.check("oversold", "oversold units", oversold, 0)
     result.check("raw_oversold", "reference: oversold units", raw.oversold, 0)
+    result.check(
+        "consistency", "orders disagreeing with their stock reservations", disagreements, 0
+    )
