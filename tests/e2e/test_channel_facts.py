@@ -5,7 +5,8 @@ later is reserved and routed; cancelled before shipment it is cancelled and its 
 released (with an alert); cancelled after shipment it stays shipped and a person gets a
 ``cancelled_after_shipment`` exception, nothing released twice; duplicates, older versions
 and a "paid" arriving before "created" change nothing twice. Each test looks at the
-order's state, the stock row and the ledger: the gateway's own events prove nothing.
+order's state, the stock row and the ledger, and ends with the cross-service consistency
+check empty: the gateway's own events prove nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import Oms, eventually, order_body
+from tests.e2e.conftest import Oms, assert_consistent, eventually, order_body
 from tests.e2e.test_channels import deliver, shopify_channel, shopify_order
 
 WOO_SECRET = "wc_e2e_secret_0123"
@@ -97,6 +98,7 @@ async def test_shopify_paid_later_is_reserved_and_routed(oms: Oms) -> None:
     assert order["paid_at"] is not None
     await stock_is(oms, sku, 5, 1)
     assert reserved_lines(await ledger(oms, sku)) == 1
+    await assert_consistent(oms)
 
 
 async def test_shopify_cancelled_before_shipment_cancels_and_releases(oms: Oms) -> None:
@@ -124,6 +126,7 @@ async def test_shopify_cancelled_before_shipment_cancels_and_releases(oms: Oms) 
     assert r.json()["status"] == "duplicate"
     await stock_is(oms, sku, 5, 0)
     assert released_lines(await ledger(oms, sku)) == 1
+    await assert_consistent(oms)
 
 
 async def test_shopify_cancelled_after_shipment_goes_to_a_person(oms: Oms) -> None:
@@ -145,6 +148,7 @@ async def test_shopify_cancelled_after_shipment_goes_to_a_person(oms: Oms) -> No
     await stock_is(oms, sku, 4, 0)
     rows = await ledger(oms, sku)
     assert released_lines(rows) == 0, rows  # nothing released twice (nor once)
+    await assert_consistent(oms)
 
 
 async def test_shopify_stale_duplicate_and_paid_before_created(oms: Oms) -> None:
@@ -174,6 +178,7 @@ async def test_shopify_stale_duplicate_and_paid_before_created(oms: Oms) -> None
     assert reserved_lines(rows) == 1 and released_lines(rows) == 0
     audit = (await oms.http.get(f"{oms.gateway}/channels/{channel}/deliveries")).json()
     assert [a["outcome"] for a in reversed(audit)] == ["accepted", "stale", "duplicate", "stale"]
+    await assert_consistent(oms)
 
 
 async def test_shopify_changed_lines_after_reservation_go_to_a_person(oms: Oms) -> None:
@@ -193,6 +198,7 @@ async def test_shopify_changed_lines_after_reservation_go_to_a_person(oms: Oms) 
     # The order still has the lines its stock is held for: no silent mismatch.
     assert [ln["qty"] for ln in order["lines"]] == [1]
     await stock_is(oms, sku, 5, 1)
+    await assert_consistent(oms)
 
 
 # -- WooCommerce -----------------------------------------------------------------------------
@@ -280,6 +286,7 @@ async def test_woocommerce_paid_later_then_cancelled(oms: Oms) -> None:
     await stock_is(oms, sku, 5, 0)
     rows = await ledger(oms, sku)
     assert reserved_lines(rows) == 1 and released_lines(rows) == 1
+    await assert_consistent(oms)
 
 
 # -- the generic webhook ---------------------------------------------------------------------
@@ -311,3 +318,4 @@ async def test_generic_webhook_paid_later_then_cancelled(oms: Oms) -> None:
     await stock_is(oms, sku, 5, 0)
     rows = await ledger(oms, sku)
     assert reserved_lines(rows) == 1 and released_lines(rows) == 1
+    await assert_consistent(oms)
