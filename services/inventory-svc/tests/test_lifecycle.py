@@ -11,16 +11,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from inventory_svc.adapters.stock_repository import Change
 from inventory_svc.adapters.tables import channel_allocations, ledger, reservations, stock
 from inventory_svc.domain.policy import ChannelCap
-from inventory_svc.handlers import ReservationHandler, purge_ledger, sweep_expired
+from inventory_svc.handlers import ReservationHandler, consumer_specs, purge_ledger, sweep_expired
 from inventory_svc.inventory import Inventory, Refused
 from oms_contracts import Envelope, make_envelope
 from oms_contracts.events import (
     OrderCancelled,
+    OrderConfirmed,
     OrderLine,
     OrderPaid,
     OrderShipped,
@@ -300,3 +301,84 @@ async def test_ledger_purge_keeps_the_sums(db: MigratedDatabase) -> None:
     async with db.session_factory() as s:
         kinds = sorted((await s.execute(select(ledger.c.kind))).scalars())
     assert kinds == ["balance_forward", "reservation"]
+
+
+# -- confirmed holds never expire; the sweeper goes on past a failure --------------------
+
+LATER = datetime.now(UTC) + timedelta(hours=2)  # past the handler's 1 h TTL
+
+
+def confirmed(order_id: object) -> OrderConfirmed:
+    return OrderConfirmed(order_id=order_id, channel="live", confirmed_at=datetime.now(UTC))
+
+
+def test_inventory_hears_confirmations() -> None:
+    [spec] = consumer_specs(timedelta(hours=1))
+    assert "OrderConfirmed" in spec.handlers
+
+
+async def test_a_confirmed_order_keeps_its_stock_past_the_ttl(db: MigratedDatabase) -> None:
+    await setup_sku(db, "S", {"WH-1": 10})
+    kept, held = paid("S", 2), paid("S", 3)
+    await apply(db, HANDLER.on_order_paid, kept)
+    await apply(db, HANDLER.on_order_paid, held)
+    await apply(db, HANDLER.on_order_confirmed, confirmed(kept.order_id))
+    # A confirmation of an order holding nothing changes nothing and does not fail.
+    await apply(db, HANDLER.on_order_confirmed, confirmed(paid("S").order_id))
+    # A re-sent OrderPaid (answered the same) does not make the confirmed hold expire again.
+    await apply(db, HANDLER.on_order_paid, kept)
+
+    assert await sweep_expired(db.uow, 100, now=LATER) == 1
+    assert await levels(db) == {("S", "WH-1"): (10, 2)}
+    async with db.session_factory() as s:
+        rows = (await s.execute(select(reservations.c.order_id, reservations.c.state))).all()
+    assert {(r.order_id, r.state) for r in rows} == {
+        (kept.order_id, "reserved"),
+        (held.order_id, "released"),
+    }
+    released = [r for r in await db.outbox_rows() if r["event_type"] == "StockReleased"]
+    assert [r["envelope"].payload["order_id"] for r in released] == [str(held.order_id)]
+    assert await ledger_sums(db) == await levels(db)
+
+
+async def test_the_sweeper_goes_on_past_an_order_it_cannot_release(
+    db: MigratedDatabase,
+) -> None:
+    await setup_sku(db, "S", {"WH-1": 10})
+    await setup_sku(db, "POISON", {"WH-1": 10})
+    first, poisoned, last = paid("S", 1), paid("POISON", 1), paid("S", 2)
+    for order in (first, poisoned, last):
+        await apply(db, HANDLER.on_order_paid, order)
+    # Releasing the poisoned order's unit breaks a constraint: its transaction fails.
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "ALTER TABLE stock ADD CONSTRAINT poison_release"
+                " CHECK (sku <> 'POISON' OR reserved >= 1) NOT VALID"
+            )
+        )
+    try:
+        assert await sweep_expired(db.uow, 100, now=LATER) == 2
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE stock DROP CONSTRAINT poison_release"))
+    assert await levels(db) == {("S", "WH-1"): (10, 0), ("POISON", "WH-1"): (10, 1)}
+    # The next run releases it.
+    assert await sweep_expired(db.uow, 100, now=LATER) == 1
+    assert await levels(db) == {("S", "WH-1"): (10, 0), ("POISON", "WH-1"): (10, 0)}
+
+
+async def test_an_order_whose_hold_expired_reserves_afresh_when_it_asks_again(
+    db: MigratedDatabase,
+) -> None:
+    """Not the old answer for stock it no longer holds: a real reservation again."""
+    await setup_sku(db, "S", {"WH-1": 10})
+    order = paid("S", 3)
+    await apply(db, HANDLER.on_order_paid, order)
+    assert await sweep_expired(db.uow, 100, now=LATER) == 1
+    assert await levels(db) == {("S", "WH-1"): (10, 0)}
+
+    emitted = await apply(db, HANDLER.on_order_paid, order)
+    assert "StockReserved" in types(emitted)
+    assert await levels(db) == {("S", "WH-1"): (10, 3)}
+    assert await ledger_sums(db) == await levels(db)

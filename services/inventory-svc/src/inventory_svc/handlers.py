@@ -1,6 +1,7 @@
 """Event handlers of inventory-svc: a paid order reserves its stock (all lines or none,
-within the channel's cap), a cancelled one releases it, a shipped one deducts it; and the
-periodic jobs (expiry sweeper, ledger purge, ABC classes, channel stock sync-out)."""
+within the channel's cap), a confirmed one keeps it until it ships (only unconfirmed
+holds expire), a cancelled one releases it, a shipped one deducts it; and the periodic
+jobs (expiry sweeper, ledger purge, ABC classes, channel stock sync-out)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from inventory_svc.forecasting import record_cancelled_order, record_paid_order
 from inventory_svc.inventory import SYSTEM, Inventory
 from oms_contracts import Envelope, Event
-from oms_contracts.events import OrderCancelled, OrderPaid, OrderShipped
+from oms_contracts.events import OrderCancelled, OrderConfirmed, OrderPaid, OrderShipped
 from oms_contracts.topics import Topic
 from oms_messaging import Handler, UnitOfWork
 from oms_servicekit.runtime import ConsumerSpec
@@ -31,6 +32,10 @@ class ReservationHandler:
         # Demand is counted at payment, in the same unit of work (see forecasting.py).
         await record_paid_order(uow, event)
 
+    async def on_order_confirmed(self, uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, OrderConfirmed)
+        await Inventory(uow).hold_for_confirmed_order(event.order_id)
+
     async def on_order_cancelled(self, uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, OrderCancelled)
         await Inventory(uow).release_order(event.order_id, "cancelled")
@@ -46,6 +51,7 @@ def consumer_specs(reservation_ttl: timedelta) -> list[ConsumerSpec]:
     reservations = ReservationHandler(reservation_ttl)
     handlers: dict[str, Handler] = {
         OrderPaid.event_type: reservations.on_order_paid,
+        OrderConfirmed.event_type: reservations.on_order_confirmed,
         OrderCancelled.event_type: reservations.on_order_cancelled,
         OrderShipped.event_type: reservations.on_order_shipped,
     }
@@ -56,18 +62,24 @@ def consumer_specs(reservation_ttl: timedelta) -> list[ConsumerSpec]:
 
 
 async def sweep_expired(uow_factory: UowFactory, batch: int, now: datetime | None = None) -> int:
-    """Release reservations past ``expires_at`` still reserved, one order per transaction."""
+    """Release holds past ``expires_at`` (unconfirmed orders only: a confirmed order's
+    reservations never expire), one order per transaction. An order whose release fails
+    is logged and left for the next run; the others are released all the same."""
     now = now or datetime.now(UTC)
     async with uow_factory() as uow:
         orders = await Inventory(uow).expired_orders(now, batch)
-    released = 0
+    released = failed = 0
     for order_id in orders:
-        async with uow_factory() as uow:
-            if await Inventory(uow).release_order(order_id, "expired"):
-                released += 1
-            await uow.commit()
-    if released:
-        log.info("released expired reservations", extra={"orders": released})
+        try:
+            async with uow_factory() as uow:
+                if await Inventory(uow).release_order(order_id, "expired"):
+                    released += 1
+                await uow.commit()
+        except Exception:
+            failed += 1
+            log.exception("releasing an expired hold failed", extra={"order_id": str(order_id)})
+    if released or failed:
+        log.info("released expired holds", extra={"orders": released, "failed": failed})
     return released
 
 

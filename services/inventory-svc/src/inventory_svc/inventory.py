@@ -207,16 +207,21 @@ class Inventory:
         repo = self.repo
         now = datetime.now(UTC)
         existing = await repo.reservations_of(event.order_id)
-        if existing:
+        kept = [r for r in existing if r["state"] != "released"]
+        if kept:
             # A repeated request (a new OrderPaid for the same order): answer the same.
             await self._uow.emit(
                 StockReserved(
                     order_id=event.order_id,
-                    lines=[_reserved_line(r) for r in existing],
+                    lines=[_reserved_line(r) for r in kept],
                     reserved_at=now,
                 )
             )
             return
+        if existing:
+            # Everything was given back (an expired hold, an operator's release) and the
+            # order asks again: it reserves afresh (the ledger keeps the history).
+            await repo.forget_released(event.order_id)
 
         lines = [
             LineRequest(line.line_no, line.sku, line.qty, line.warehouse) for line in event.lines
@@ -408,6 +413,12 @@ class Inventory:
         )
         await self._changed(levels, on_hand_changed=False, now=now)
         return True
+
+    async def hold_for_confirmed_order(self, order_id: uuid.UUID) -> bool:
+        """The order is confirmed: its stock is held until it ships or is cancelled, never
+        released by the expiry sweeper (only unconfirmed holds expire). False when it
+        holds nothing (released meanwhile, or never reserved)."""
+        return await self.repo.hold_until_shipped(order_id) > 0
 
     async def ship_order(self, order_id: uuid.UUID, line_nos: set[int] | None) -> bool:
         """Shipped lines leave on hand and reserved; the reservations are closed."""

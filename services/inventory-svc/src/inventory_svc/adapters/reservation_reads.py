@@ -38,7 +38,8 @@ class HeldOrder:
     lines: tuple[HeldLine, ...]
     reserved_at: datetime
     changed_at: datetime
-    expires_at: datetime
+    #: None once the order is confirmed: its stock is held until it ships.
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ async def open_reservations(
                 lines=tuple(HeldLine(ln.line_no, ln.sku, ln.qty, ln.warehouse) for ln in lines),
                 reserved_at=min(ln.created_at for ln in lines),
                 changed_at=max(ln.changed_at for ln in lines),
-                expires_at=min(ln.expires_at for ln in lines),
+                expires_at=min(
+                    (ln.expires_at for ln in lines if ln.expires_at is not None), default=None
+                ),
             )
         )
     return HeldPage(held, last)

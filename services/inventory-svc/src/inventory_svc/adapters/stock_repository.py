@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -184,6 +184,14 @@ class StockRepository:
         )
         return [dict(r._mapping) for r in rows]
 
+    async def forget_released(self, order_id: uuid.UUID) -> None:
+        """Drop the order's released reservation rows, so it can reserve again."""
+        await self._session.execute(
+            delete(reservations).where(
+                reservations.c.order_id == order_id, reservations.c.state == "released"
+            )
+        )
+
     async def update_warehouse(self, code: str, values: dict[str, Any]) -> bool:
         result = await self._session.execute(
             update(warehouses)
@@ -310,6 +318,16 @@ class StockRepository:
         return sorted(
             (dict(r._mapping) for r in rows), key=lambda r: (r["sku"], r["warehouse"], r["line_no"])
         )
+
+    async def hold_until_shipped(self, order_id: uuid.UUID) -> int:
+        """The order's open reservations stop expiring (its order is confirmed); how many."""
+        rows = await self._session.execute(
+            update(reservations)
+            .where(reservations.c.order_id == order_id, reservations.c.state == "reserved")
+            .values(expires_at=None)
+            .returning(reservations.c.line_no)
+        )
+        return len(rows.all())
 
     async def expired_orders(self, now: datetime, limit: int) -> list[uuid.UUID]:
         rows = await self._session.execute(

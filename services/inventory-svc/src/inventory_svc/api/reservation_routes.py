@@ -44,8 +44,9 @@ class ReservationOut(BaseModel):
     reserved_at: datetime
     #: When an open line last changed (a reader's grace period starts here).
     changed_at: datetime
-    #: When the sweeper releases the reservation unless the order moves on.
-    expires_at: datetime
+    #: When the sweeper releases the reservation unless the order is confirmed; null once
+    #: it is (a confirmed order's stock is held until it ships or is cancelled).
+    expires_at: datetime | None
 
 
 class ReservationPage(BaseModel):
