@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, MetaData, Table, Text, Uuid, func, select
 
 from oms_contracts import Envelope, Event, make_envelope
@@ -24,7 +23,7 @@ from oms_contracts.topics import Topic, dead_letter_topic
 from oms_messaging import ConsumerRunner, OutboxRelay, UnitOfWork
 from oms_messaging.kafka import KafkaSettings, create_consumer, create_producer, ensure_topics
 from oms_messaging.tables import inbox, outbox
-from oms_servicekit.testing import MigratedDatabase, migrated_database
+from oms_servicekit.testing import MigratedDatabase, migrated_database, read_topic
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -59,26 +58,6 @@ async def kafka(kafka_bootstrap: str) -> KafkaSettings:
     settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, client_id="msgtest")
     await ensure_topics(settings, [Topic.ALERTS.value])
     return settings
-
-
-async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 20) -> list:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"reader-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    got: list = []
-    try:
-        async with asyncio.timeout(timeout):
-            while len(got) < count:
-                for messages in (await consumer.getmany(timeout_ms=500)).values():
-                    got.extend(messages)
-    finally:
-        await consumer.stop()
-    return got
 
 
 async def test_relay_publishes_committed_events_in_key_order_and_marks_them(

@@ -8,11 +8,14 @@ this makes every effect happen exactly once.
 
 from oms_messaging.consumer import ConsumerRunner, Handler
 from oms_messaging.context import correlation_id_var
+from oms_messaging.errors import MAX_EVENT_BYTES, EventTooLarge
 from oms_messaging.relay import OutboxRelay
 from oms_messaging.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
+    "MAX_EVENT_BYTES",
     "ConsumerRunner",
+    "EventTooLarge",
     "Handler",
     "OutboxRelay",
     "UnitOfWork",

@@ -107,12 +107,20 @@ class ConsumerRunner:
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
 
     async def stop(self) -> None:
-        """Stop fetching, let the batch in hand finish and commit, then leave the group."""
+        """Stop fetching, let the batch in hand finish and commit, then leave the group.
+        A loop that had already died is stopped all the same (its death was reported by
+        :meth:`wait`)."""
         self._stopping = True
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self._consumer.stop()
+
+    async def wait(self) -> None:
+        """Until the loop ends: returns after :meth:`stop`, raises what killed it otherwise
+        (an error its own retries did not absorb, such as a dead-letter send that failed)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Messages behind the partition's high watermark, per owned partition."""

@@ -36,3 +36,42 @@ def is_transient(exc: BaseException) -> bool:
         }:
             return True
     return False
+
+
+#: The default bound of one serialized event (the envelope's JSON). Kafka refuses
+#: messages over its ``message.max.bytes`` (about 1 MB by default) and the local broker
+#: enforces no limit at all, so ours is checked where events are built and again before
+#: they are sent.
+MAX_EVENT_BYTES = 900_000
+
+
+class EventTooLarge(ValueError):
+    """An event whose serialized envelope is over the size limit: it could never be
+    published, so it is refused where it is built."""
+
+    def __init__(self, event_type: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{event_type} is {size} bytes serialized, over the limit of {limit} bytes"
+        )
+        self.event_type = event_type
+        self.size = size
+        self.limit = limit
+
+
+def is_unpublishable(exc: BaseException) -> bool:
+    """True when the broker (or the client) refuses a message for good: sending it again
+    cannot succeed, so the relay parks it instead of stopping on it. A broker that is
+    down or slow (timeouts, lost connections, leader changes) is never a reason."""
+    from aiokafka import errors as kafka
+
+    permanent = (
+        kafka.MessageSizeTooLargeError,
+        kafka.RecordTooLargeError,
+        kafka.InvalidTopicError,
+        kafka.TopicAuthorizationFailedError,
+        kafka.CorruptRecordException,
+        EventTooLarge,
+        UnicodeError,
+        TypeError,
+    )
+    return isinstance(exc, permanent)

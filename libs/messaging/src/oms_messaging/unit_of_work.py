@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oms_contracts import Envelope, Event, check_owner, make_envelope, topic_for
 from oms_messaging.context import correlation_id_var
+from oms_messaging.errors import MAX_EVENT_BYTES, EventTooLarge
 from oms_messaging.tables import inbox, outbox
 from oms_messaging.tracing import current_trace_headers
 
@@ -30,8 +31,10 @@ class UnitOfWork:
         producer: str,
         causation: Envelope | None = None,
         on_commit: Callable[[Sequence[Envelope]], None] | None = None,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self._session_factory = session_factory
+        self._max_event_bytes = max_event_bytes
         self._producer = producer
         self._causation = causation
         self._on_commit = on_commit
@@ -85,27 +88,33 @@ class UnitOfWork:
         transaction applying fifty reservations of one SKU publishes its level once.
 
         Raises ``NotTheOwner`` when this service does not own the event type: each event
-        type has one producer (``oms_contracts.owners``), checked before anything is written.
+        type has one producer (``oms_contracts.owners``), checked before anything is written;
+        and ``EventTooLarge`` when the serialized event is over the size limit (it could
+        never be published), before anything is written either.
         """
         check_owner(event.event_type, event.owner, self._producer)
-        if snapshot_of is not None:
-            older = self._snapshots.pop(snapshot_of, None)
-            if older is not None:
-                await self.session.execute(delete(outbox).where(outbox.c.event_id == older))
-                self._emitted = [e for e in self._emitted if e.event_id != older]
         envelope = make_envelope(
             event,
             producer=self._producer,
             correlation_id=correlation_id_var.get(),
             causation=self._causation,
         )
+        payload = envelope.model_dump_json()
+        size = len(payload.encode())
+        if size > self._max_event_bytes:
+            raise EventTooLarge(envelope.event_type, size, self._max_event_bytes)
+        if snapshot_of is not None:
+            older = self._snapshots.pop(snapshot_of, None)
+            if older is not None:
+                await self.session.execute(delete(outbox).where(outbox.c.event_id == older))
+                self._emitted = [e for e in self._emitted if e.event_id != older]
         await self.session.execute(
             insert(outbox).values(
                 event_id=envelope.event_id,
                 topic=topic_for(envelope.event_type).value,
                 key=envelope.key,
                 event_type=envelope.event_type,
-                payload=envelope.model_dump_json(),
+                payload=payload,
                 headers=current_trace_headers(),
             )
         )

@@ -47,6 +47,17 @@ EVENTS_EMITTED = Counter(
 )
 
 
+CONSUMER_RESTARTS = Counter(
+    "oms_consumer_restarts",
+    "Consumer loops that died (an error their retries did not absorb) and were restarted.",
+    ["service", "group"],
+)
+
+
+def count_consumer_restart(service: str, group: str) -> None:
+    CONSUMER_RESTARTS.labels(service, group).inc()
+
+
 def count_emitted(service: str, emitted: Sequence[Envelope]) -> None:
     """Count events a transaction committed (called after the commit, never before)."""
     for envelope in emitted:
@@ -67,13 +78,15 @@ class ScrapeQuery:
 class _Snapshot:
     outbox_backlog: float = 0.0
     outbox_oldest_age_s: float = 0.0
+    outbox_parked: float = 0.0
     gauges: dict[str, list[tuple[tuple[str, ...], float]]] = field(default_factory=dict)
 
 
 _OUTBOX_SQL = text(
     "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)"
-    " FROM outbox WHERE published_at IS NULL"
+    " FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
 )
+_PARKED_SQL = text("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL")
 
 
 class RuntimeCollector(Collector):
@@ -90,6 +103,7 @@ class RuntimeCollector(Collector):
         async with self._runtime.engine.connect() as conn:
             backlog, age = (await conn.execute(_OUTBOX_SQL)).one()
             snapshot.outbox_backlog, snapshot.outbox_oldest_age_s = float(backlog), float(age)
+            snapshot.outbox_parked = float((await conn.execute(_PARKED_SQL)).scalar_one())
             for query in self._queries:
                 rows = (await conn.execute(text(query.sql))).all()
                 snapshot.gauges[query.name] = [
@@ -139,7 +153,14 @@ class RuntimeCollector(Collector):
             labels=["service"],
         )
         age.add_metric([service], self.snapshot.outbox_oldest_age_s)
-        yield from (consumed, lag, dead, produced, backlog, age)
+        parked = GaugeMetricFamily(
+            "oms_outbox_parked",
+            "Outbox rows set aside because they can never be published (too large, refused"
+            " by the broker): each needs an operator.",
+            labels=["service"],
+        )
+        parked.add_metric([service], self.snapshot.outbox_parked)
+        yield from (consumed, lag, dead, produced, backlog, age, parked)
         for query in self._queries:
             gauge = GaugeMetricFamily(
                 query.name, query.documentation, labels=["service", *query.labels]

@@ -31,7 +31,7 @@ from oms_servicekit.database import (
     run_migrations,
 )
 from oms_servicekit.jobs import run_exclusively
-from oms_servicekit.metrics import count_emitted
+from oms_servicekit.metrics import count_consumer_restart, count_emitted
 from oms_servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,9 @@ class _State:
     producer: AIOKafkaProducer | None = None
     relay: OutboxRelay | None = None
     consumers: list[ConsumerRunner] = field(default_factory=list)
+    supervisors: list[asyncio.Task[None]] = field(default_factory=list)
     jobs: list[asyncio.Task[None]] = field(default_factory=list)
+    stopping: bool = False
 
 
 class ServiceRuntime:
@@ -120,6 +122,7 @@ class ServiceRuntime:
             producer=self.service_name,
             causation=causation,
             on_commit=self._committed,
+            max_event_bytes=self.settings.outbox_max_event_bytes,
         )
 
     def _committed(self, emitted: Sequence[Envelope]) -> None:
@@ -144,30 +147,32 @@ class ServiceRuntime:
         assert producer is not None
         await self._with_backoff("topics", lambda: ensure_topics(self.kafka, all_topics()))
 
-        relay = OutboxRelay(engine, producer, shards=settings.outbox_shards)
+        relay = OutboxRelay(
+            engine,
+            producer,
+            shards=settings.outbox_shards,
+            max_event_bytes=settings.outbox_max_event_bytes,
+        )
         relay.start()
         self._state.relay = relay
 
-        for spec in self._consumer_specs:
-            runner = ConsumerRunner(
-                name=spec.group_id,
-                consumer=create_consumer(self.kafka, spec.group_id),
-                topics=spec.topics,
-                handlers=spec.handlers,
-                uow_factory=self.uow,
-                dlq_producer=producer,
-            )
+        for index, spec in enumerate(self._consumer_specs):
+            runner = self._new_runner(spec)
             await self._with_backoff(f"consumer {spec.group_id}", runner.start)
             self._state.consumers.append(runner)
+            self._state.supervisors.append(
+                asyncio.create_task(self._supervise(index, spec), name=f"supervise-{index}")
+            )
 
         for job in self._periodic_jobs:
             self._state.jobs.append(asyncio.create_task(self._run_periodic(job), name=job.name))
         log.info("service started", extra={"port": settings.port, "database": settings.db_name})
 
     async def stop(self) -> None:
-        for task in self._state.jobs:
+        self._state.stopping = True
+        for task in [*self._state.supervisors, *self._state.jobs]:
             task.cancel()
-        for task in self._state.jobs:
+        for task in [*self._state.supervisors, *self._state.jobs]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for runner in self._state.consumers:
@@ -193,8 +198,60 @@ class ServiceRuntime:
             raise
         self._state.producer = producer
 
+    def _new_runner(self, spec: ConsumerSpec) -> ConsumerRunner:
+        """A runner with a fresh Kafka consumer (a stopped aiokafka consumer cannot be
+        started again)."""
+        producer = self._state.producer
+        assert producer is not None
+        return ConsumerRunner(
+            name=spec.group_id,
+            consumer=create_consumer(self.kafka, spec.group_id),
+            topics=spec.topics,
+            handlers=spec.handlers,
+            uow_factory=self.uow,
+            dlq_producer=producer,
+        )
+
+    async def _supervise(self, index: int, spec: ConsumerSpec) -> None:
+        """Keep consumer ``index`` running: a loop that dies (an error its own retries did
+        not absorb) is logged with its cause and replaced by a new one after a back-off.
+        Meanwhile the service reports itself unready (``check_ready``), so an orchestrator
+        stops sending it work and sees that something is wrong."""
+        deaths = 0
+        while not self._state.stopping:
+            runner = self._state.consumers[index]
+            try:
+                await runner.wait()
+                return  # stopped on purpose
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._state.stopping:
+                    return
+                deaths += 1
+                count_consumer_restart(self.service_name, spec.group_id)
+                delay = min(30.0, 0.5 * 2 ** (deaths - 1))
+                log.error(
+                    "consumer %s died (%s: %s); restarting it in %.1fs",
+                    spec.group_id,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                    exc_info=exc,
+                )
+            with contextlib.suppress(Exception):
+                await runner.stop()
+            await asyncio.sleep(delay)
+            replacement = self._new_runner(spec)
+            await self._with_backoff(f"consumer {spec.group_id}", replacement.start)
+            self._state.consumers[index] = replacement
+            log.info("consumer %s restarted", spec.group_id)
+
     async def check_ready(self) -> dict[str, bool]:
         checks = {"database": False, "broker": False}
+        # Every consumer loop is running (one that died makes the service unready until
+        # its supervisor has restarted it).
+        checks["consumers"] = all(runner.running for runner in self._state.consumers)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2):
                 async with self.engine.connect() as conn:

@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     startup_timeout_s: float = 60.0
     #: Outbox relay shards (keys hashed into this many; one relay drains a shard at a time).
     outbox_shards: int = 4
+    #: The largest serialized event a service writes and publishes (Kafka's own default
+    #: limit is about 1 MB); a larger one is refused where it is built.
+    outbox_max_event_bytes: int = 900_000
 
     def database_sqlalchemy_url(self) -> URL:
         return make_url(self.database_url).set(

@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol
 
 import asyncpg
 import jwt
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from alembic import command
 from alembic.config import Config
 from cryptography.hazmat.primitives import serialization
@@ -570,3 +571,30 @@ async def assert_audit_pages_newest_first(
         raise AssertionError("GET /audit kept offering another page")
     if seen != list(reversed(expected)):
         raise AssertionError(f"GET /audit, newest first: {seen}, not {list(reversed(expected))}")
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    count: int,
+    timeout: float = 20,  # noqa: ASYNC109 - a test helper's own deadline
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The first ``count`` messages of ``topic`` (from the earliest offset, as a group of
+    its own), or fail after ``timeout`` seconds."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"reader-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    got: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(got) < count:
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    got.extend(messages)
+    finally:
+        await consumer.stop()
+    return got

@@ -1,0 +1,236 @@
+"""A messaging spine that cannot wedge, against a real broker and a real PostgreSQL.
+
+- The relay parks an event it can never publish (over our size limit, or refused by the
+  Kafka client for good) and goes on with the rows after it and with the other shards.
+- An event over the size limit is refused where it is built: nothing is written.
+- A consumer loop that dies on an error its retries do not absorb makes the service
+  unready (/readyz 503) and is restarted; readiness comes back when it runs again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import func, select
+
+from oms_contracts import Envelope, Event, make_envelope
+from oms_contracts.events import AlertRaised
+from oms_contracts.topics import Topic
+from oms_messaging import EventTooLarge, OutboxRelay, UnitOfWork
+from oms_messaging.kafka import KafkaSettings, create_producer, ensure_topics
+from oms_messaging.tables import outbox
+from oms_servicekit.http import create_app
+from oms_servicekit.metrics import RuntimeCollector
+from oms_servicekit.runtime import ConsumerSpec, ServiceRuntime
+from oms_servicekit.testing import MigratedDatabase, migrated_database, read_topic
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alert(subject: str, message: str = "m") -> AlertRaised:
+    return AlertRaised(
+        alert_id=uuid.uuid4(),
+        alert_type="test",
+        severity="info",
+        subject=subject,
+        message=message,
+        raised_at=datetime.now(UTC),
+    )
+
+
+@pytest.fixture
+async def db() -> AsyncIterator[MigratedDatabase]:
+    async with migrated_database(MIGRATIONS, prefix="oms_spine") as database:
+        yield database
+
+
+@pytest.fixture
+async def kafka(kafka_bootstrap: str) -> KafkaSettings:
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, client_id="spine")
+    await ensure_topics(settings, [Topic.ALERTS.value])
+    return settings
+
+
+async def keys_on_topic(bootstrap: str, topic: str, prefix: str) -> set[str]:
+    """The keys starting with ``prefix`` on ``topic`` (read to its end, as a new group)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"reader-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: set[str] = set()
+    try:
+        quiet = 0
+        while quiet < 3:  # three empty polls in a row: the end of the topic
+            batches = await consumer.getmany(timeout_ms=500)
+            quiet = 0 if batches else quiet + 1
+            for messages in batches.values():
+                seen |= {m.key.decode() for m in messages if m.key}
+    finally:
+        await consumer.stop()
+    return {key for key in seen if key.startswith(prefix)}
+
+
+async def outbox_state(db: MigratedDatabase) -> dict[str, list[Any]]:
+    async with db.session_factory() as session:
+        rows = (await session.execute(select(outbox).order_by(outbox.c.id))).all()
+    return {
+        "published": [r.key for r in rows if r.published_at is not None],
+        "parked": [(r.key, r.park_reason) for r in rows if r.parked_at is not None],
+        "waiting": [r.key for r in rows if r.published_at is None and r.parked_at is None],
+    }
+
+
+async def test_the_relay_parks_what_it_can_never_publish_and_goes_on(
+    db: MigratedDatabase, kafka: KafkaSettings
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    keys = [f"{run}-{n}" for n in range(12)]  # spread over the four shards
+    huge, refused = f"{run}-huge", f"{run}-refused"
+    async with db.uow() as uow:
+        for key in keys[:6]:
+            await uow.emit(alert(key))
+        # Written by a unit of work with a higher limit: over the relay's own limit.
+        await uow.emit(alert(huge, "x" * 30_000))
+        # Under the relay's limit, over what the Kafka client may send: refused for good.
+        await uow.emit(alert(refused, "y" * 6_000))
+        for key in keys[6:]:
+            await uow.emit(alert(key))
+        await uow.commit()
+
+    producer = create_producer(kafka)
+    producer._max_request_size = 5_000
+    await producer.start()
+    try:
+        relay = OutboxRelay(db.engine, producer, shards=4, batch_size=50, max_event_bytes=20_000)
+        assert await relay.publish_pending() == 14
+        assert await relay.publish_pending() == 0  # nothing left, nothing retried
+    finally:
+        await producer.stop()
+
+    state = await outbox_state(db)
+    assert sorted(state["published"]) == sorted(keys)
+    assert state["waiting"] == []
+    parked = dict(state["parked"])
+    assert set(parked) == {huge, refused}
+    assert parked[huge].startswith("EventTooLarge")
+    assert parked[refused].startswith("MessageSizeTooLargeError")
+    assert relay.parked_total == 2
+    assert await keys_on_topic(kafka.bootstrap_servers, Topic.ALERTS.value, run) == set(keys)
+
+    class _Runtime:  # what the metrics collector reads of a runtime
+        service_name = "spine"
+        engine = db.engine
+        consumers: list[Any] = []
+        relay = None
+
+    collector = RuntimeCollector(_Runtime(), [])  # type: ignore[arg-type]
+    await collector.refresh()
+    assert collector.snapshot.outbox_parked == 2
+    assert collector.snapshot.outbox_backlog == 0
+
+
+async def test_an_event_over_the_limit_is_refused_where_it_is_built(
+    db: MigratedDatabase,
+) -> None:
+    async with UnitOfWork(db.session_factory, producer="spine", max_event_bytes=2_000) as uow:
+        await uow.emit(alert("small"))
+        with pytest.raises(EventTooLarge, match=r"AlertRaised is \d+ bytes serialized"):
+            await uow.emit(alert("big", "z" * 3_000))
+    async with db.session_factory() as session:
+        assert (await session.execute(select(func.count()).select_from(outbox))).scalar() == 0
+
+
+# -- a consumer loop that dies -----------------------------------------------------------
+
+
+async def test_a_dead_consumer_loop_makes_the_service_unready_and_comes_back(
+    db: MigratedDatabase,
+    kafka: KafkaSettings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    topic = f"oms.spine.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka, [topic, f"{topic}.dlq"])
+    applied: list[str] = []
+
+    async def handler(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, AlertRaised)
+        applied.append(event.subject)
+
+    settings = db.settings.model_copy(update={"kafka_bootstrap_servers": kafka.bootstrap_servers})
+    runtime = ServiceRuntime(
+        settings,
+        service_name="spine",
+        migrations_dir=MIGRATIONS,
+        consumers=[ConsumerSpec(f"spine-{topic}", [topic], {"AlertRaised": handler})],
+    )
+    app = create_app(title="spine", runtime=runtime, routers=[])
+    await runtime.start()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://spine"
+        ) as client:
+            assert (await client.get("/readyz")).status_code == 200
+
+            # The dead-letter send of a poison message fails once: an error the loop's
+            # own retries do not absorb.
+            producer = runtime._state.producer
+            assert producer is not None
+            real_send = producer.send_and_wait
+            failures = {"left": 1}
+
+            async def failing_send(*args: Any, **kwargs: Any) -> Any:
+                if failures["left"]:
+                    failures["left"] -= 1
+                    raise ConnectionError("the broker went away mid-send")
+                return await real_send(*args, **kwargs)
+
+            producer.send_and_wait = failing_send  # type: ignore[method-assign]
+            caplog.set_level(logging.ERROR, logger="oms_servicekit.runtime")
+            await real_send(topic, b"not an envelope", key=b"poison")
+
+            async def readiness() -> int:
+                return (await client.get("/readyz")).status_code
+
+            await _eventually(readiness, lambda status: status == 503)
+            died = [r for r in caplog.records if "died" in r.getMessage()]
+            assert died and "the broker went away mid-send" in died[0].getMessage()
+
+            # The loop comes back: the poison goes to the dead-letter topic this time and
+            # the next message is applied; the service is ready again.
+            good = alert("after-the-death")
+            envelope = make_envelope(good, producer="test")
+            await real_send(topic, envelope.model_dump_json().encode(), key=b"k")
+            await _eventually(lambda: _value(applied), lambda seen: "after-the-death" in seen)
+            await _eventually(readiness, lambda status: status == 200)
+            dead = await read_topic(kafka.bootstrap_servers, f"{topic}.dlq", 1)
+            assert dead[0].value == b"not an envelope"
+    finally:
+        await runtime.stop()
+
+
+async def _value(value: Any) -> Any:
+    return value
+
+
+async def _eventually(probe: Any, check: Any, timeout: float = 30.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if check(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not met within {timeout}s; last value {value!r}")
+        await asyncio.sleep(0.2)
