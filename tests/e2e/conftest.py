@@ -227,3 +227,15 @@ async def oms(stack: Stack, http: httpx.AsyncClient) -> Oms:
     api = Oms(stack, http)
     await api.setup_catalogue()
     return api
+
+
+@pytest.fixture(autouse=True)
+async def orders_and_stock_agree_after_each_test(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[None]:
+    """Every end-to-end test on the shared stack ends with the cross-service consistency
+    check empty: whatever a test did, order states and stock reservations agree once its
+    events have settled (a test on a stack of its own asserts it itself)."""
+    yield
+    if "oms" in request.fixturenames:
+        await assert_consistent(request.getfixturevalue("oms"))

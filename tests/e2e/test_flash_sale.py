@@ -1,9 +1,10 @@
 """Issue 3, end to end: a flash sale cannot oversell, nor pass a channel's cap.
 
-One SKU with 1,000 units, policy ``live: 60%``; 1,800 buyers on three channels (live,
-tmall, app) place paid orders concurrently through the gateway. Exactly 1,000 units end
-reserved, live holds at most 600, every other order ends in ``exception`` with its
-reason, and the ledger's deltas sum to the stock row. The same holds with two
+One SKU with 1,000 units, policy ``live: 60%``; 1,800 buyers on three channels (1,400 on
+live, far above its cap) place paid orders concurrently through the gateway, in a shuffled
+order (the seed is printed). Exactly 1,000 units end reserved, live holds exactly 600, each
+of live's other orders ends in ``exception`` as ``channel_cap``, and the ledger's deltas
+sum to the stock row. The same holds with two
 inventory-svc instances sharing the work in one consumer group.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -36,11 +38,26 @@ REPLICA_SCALE = SCALE / 2
 
 
 def sale_size(scale: float) -> tuple[int, int, dict[str, int]]:
-    """Units, live's cap, and buyers per channel at ``scale`` of the issue's sale. Live gets
-    half the buyers so its cap (60 %) can bind before the stock runs out."""
+    """Units, live's cap, and buyers per channel at ``scale`` of the issue's sale.
+
+    Live's demand (1,400 of 1,800 buyers) is far above its cap (600 of 1,000 units), and
+    the other channels ask for exactly what live's cap leaves (400): whatever the order
+    the orders are processed in, live ends exactly at its cap, its overflow is refused as
+    ``channel_cap``, and every unit is sold. A broken cap cannot pass: live would get more.
+    """
     units = round(1_000 * scale)
-    buyers = {"live": round(900 * scale), "tmall": round(450 * scale), "app": round(450 * scale)}
-    return units, units * 60 // 100, buyers
+    cap = units * 60 // 100
+    others = units - cap
+    buyers = {
+        "live": round(1_800 * scale) - others,
+        "tmall": others // 2,
+        "app": others - others // 2,
+    }
+    return units, cap, buyers
+
+
+#: The order buyers arrive in is shuffled with this seed (printed; set it to replay a run).
+SEED = int(os.environ.get("OMS_FLASH_SALE_SEED", str(random.SystemRandom().randrange(10**6))))
 
 
 CLIENT_CONCURRENCY = 50
@@ -127,8 +144,9 @@ async def run_flash_sale(oms: Oms, scale: float) -> None:
     assert {c["channel"]: c["cap_units"] for c in r.json()["channels"]} == {"live": LIVE_CAP}
 
     buyers = [ch for ch, n in BUYERS.items() for _ in range(n)]
-    # Interleave the channels, as a real sale would.
-    buyers = [buyers[i] for i in sorted(range(len(buyers)), key=lambda i: (i * 7919) % len(buyers))]
+    # The channels' buyers arrive mixed, as in a real sale (seeded, printed).
+    random.Random(SEED).shuffle(buyers)
+    print(f"\n  flash sale shuffled with OMS_FLASH_SALE_SEED={SEED}", flush=True)
     gate = asyncio.Semaphore(CLIENT_CONCURRENCY)
 
     retries = Counter[str]()
@@ -180,7 +198,12 @@ async def run_flash_sale(oms: Oms, scale: float) -> None:
     states = Counter(order["state"] for order in final.values())
     assert states == {"routed": UNITS, "exception": len(buyers) - UNITS}
     confirmed_by_channel = Counter(ch for ch, ref in placed if final[ref]["state"] == "routed")
-    assert confirmed_by_channel["live"] <= LIVE_CAP
+    # Live exactly at its cap; the other channels got the rest.
+    assert confirmed_by_channel == {
+        "live": LIVE_CAP,
+        "tmall": BUYERS["tmall"],
+        "app": BUYERS["app"],
+    }
     reasons = Counter(
         "channel_cap"
         if "channel_cap" in (o["exception_reason"] or "")
@@ -190,7 +213,8 @@ async def run_flash_sale(oms: Oms, scale: float) -> None:
         for o in final.values()
         if o["state"] == "exception"
     )
-    assert set(reasons) <= {"channel_cap", "insufficient"}, reasons
+    # Every refusal is live's overflow, refused by its cap (not by a lack of stock).
+    assert reasons == {"channel_cap": BUYERS["live"] - LIVE_CAP}, reasons
 
     stock = await oms.stock(sku)
     assert (stock["on_hand"], stock["reserved"], stock["available"]) == (UNITS, UNITS, 0)

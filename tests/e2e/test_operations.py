@@ -81,7 +81,8 @@ def exposes(text: str, name: str) -> bool:
     """``name`` has samples, or is declared (a labelled metric with no samples yet)."""
     base = re.sub(r"_(total|bucket|count|sum)$", "", name)
     return bool(
-        re.search(rf"^{name}[{{ ]", text, re.M) or re.search(rf"^# TYPE {base} ", text, re.M)
+        re.search(rf"^{name}[{{ ]", text, re.M)
+        or re.search(rf"^# TYPE ({base}|{name}) ", text, re.M)
     )
 
 
