@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from channel_gateway.adapters.repository import GatewayRepository, KnownOrder
+from channel_gateway.adapters.repository import Audit, GatewayRepository, KnownOrder
 from channel_gateway.domain.order_facts import Delivery, HeardBefore, changes, is_stale
 from channel_gateway.domain.platforms import UNKNOWN_SKU_MAPPING, ChannelOrder
 from oms_contracts.events import Address, ChannelOrderUpdated, OrderLine
@@ -113,22 +113,40 @@ async def ingest(
     delivery_id: str | None = None,
     topic: str | None = None,
     actor: str = "channel",
+    link_delivery: bool = False,
 ) -> Ingested:
+    """``link_delivery``: the caller claimed ``delivery_id`` in this unit of work; it is
+    pointed at the order by the statement that writes the audit row (no extra trip).
+
+    Round trips, since this is the webhook's ack path: a new order is claimed and
+    audited in one statement, then its event goes to the outbox; a known one is
+    claimed (nothing happens), read under lock, and audited in one statement that also
+    stores what was heard when it is an update (whose event goes to the outbox too).
+    """
     repo = GatewayRepository(uow.session)
     order = incoming.order
     now = datetime.now(UTC)
     remembered = _remembered(incoming, now)
-    order_id = await repo.claim_channel_order(
-        channel, order.channel_order_id, uuid.uuid4(), **remembered
+    accepted = (
+        Audit(
+            "accepted_unknown_sku",
+            f"{UNKNOWN_SKU_MAPPING}: {', '.join(incoming.unmapped_skus)}",
+            delivery_id,
+            topic,
+        )
+        if incoming.unmapped_skus
+        else Audit("accepted", None, delivery_id, topic)
     )
-    audit = {"delivery_id": delivery_id, "topic": topic}
+    order_id = await repo.claim_channel_order(
+        channel,
+        order.channel_order_id,
+        uuid.uuid4(),
+        **remembered,
+        audit=accepted,
+        link_delivery=link_delivery,
+    )
     if order_id is not None:
         await _publish_new(uow, channel, order_id, incoming, now)
-        if incoming.unmapped_skus:
-            detail = f"{UNKNOWN_SKU_MAPPING}: {', '.join(incoming.unmapped_skus)}"
-            await repo.record_delivery(channel, "accepted_unknown_sku", detail, order_id, **audit)
-        else:
-            await repo.record_delivery(channel, "accepted", order_id=order_id, **audit)
         return Ingested(order_id, "accepted")
 
     known = await repo.known_order(channel, order.channel_order_id, for_update=True)
@@ -136,11 +154,26 @@ async def ingest(
     before, delivery = _heard(known), _delivery(incoming)
     if is_stale(before, delivery):
         detail = f"older than the version applied ({known.channel_updated_at:%Y-%m-%dT%H:%M:%S})"
-        await repo.record_delivery(channel, "stale", detail, known.order_id, **audit)
+        await repo.record_delivery(
+            channel,
+            "stale",
+            detail,
+            known.order_id,
+            delivery_id=delivery_id,
+            topic=topic,
+            link_delivery=link_delivery,
+        )
         return Ingested(known.order_id, "duplicate")
     changed = changes(before, delivery)
     if not changed:
-        await repo.record_delivery(channel, "duplicate", order_id=known.order_id, **audit)
+        await repo.record_delivery(
+            channel,
+            "duplicate",
+            order_id=known.order_id,
+            delivery_id=delivery_id,
+            topic=topic,
+            link_delivery=link_delivery,
+        )
         return Ingested(known.order_id, "duplicate")
     paid_at = known.paid_at or (order.paid_at if order.paid else None)
     await uow.emit(
@@ -151,8 +184,14 @@ async def ingest(
     remembered["cancelled_at"] = known.cancelled_at or remembered["cancelled_at"]
     if delivery.channel_updated_at is None:
         remembered["channel_updated_at"] = known.channel_updated_at
-    await repo.remember(channel, order.channel_order_id, **remembered)
-    await repo.record_delivery(channel, "updated", ", ".join(changed), known.order_id, **audit)
+    await repo.remember(
+        channel,
+        order.channel_order_id,
+        remembered,
+        audit=Audit("updated", ", ".join(changed), delivery_id, topic),
+        order_id=known.order_id,
+        link_delivery=link_delivery,
+    )
     return Ingested(known.order_id, "updated")
 
 

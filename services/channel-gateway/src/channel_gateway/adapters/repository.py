@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Insert, Text, delete, exists, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +31,36 @@ class Channel:
     type: str
     secret: str
     settings: ChannelSettings = field(default_factory=ChannelSettings)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """What a webhook needs of its channel (configuration and SKU map), read together so
+    a cache miss costs one statement; cached per process, so never mutated."""
+
+    channel: Channel
+    sku_map: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Audit:
+    """A delivery audit row to write in the same statement as the change it reports
+    (one round trip instead of two on the webhook's ack path)."""
+
+    outcome: str
+    detail: str | None = None
+    delivery_id: str | None = None
+    topic: str | None = None
+
+    def values(self, channel: str) -> dict[str, Any]:
+        """The row's columns, cut to the sizes the audit keeps."""
+        return {
+            "channel": channel,
+            "outcome": self.outcome,
+            "detail": self.detail[:2000] if self.detail else None,
+            "delivery_id": self.delivery_id[:200] if self.delivery_id else None,
+            "topic": self.topic[:100] if self.topic else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -112,6 +144,24 @@ class GatewayRepository:
         row = (await self._session.execute(select(channels).where(channels.c.name == name))).first()
         return _channel(row) if row else None
 
+    async def channel_config(self, name: str) -> ChannelConfig | None:
+        """A channel and its SKU map in one statement (the map aggregated as JSON)."""
+        mapping = (
+            select(
+                func.coalesce(
+                    func.jsonb_object_agg(sku_map.c.channel_sku, sku_map.c.sku),
+                    literal({}, JSONB),
+                )
+            )
+            .where(sku_map.c.channel == channels.c.name)
+            .scalar_subquery()
+        )
+        query = select(channels, mapping.label("sku_mapping")).where(channels.c.name == name)
+        row = (await self._session.execute(query)).first()
+        if row is None:
+            return None
+        return ChannelConfig(_channel(row), dict(row.sku_mapping))
+
     async def list_channels(self) -> list[Channel]:
         rows = await self._session.execute(select(channels).order_by(channels.c.name))
         return [_channel(r) for r in rows]
@@ -144,13 +194,18 @@ class GatewayRepository:
         cancelled_at: datetime | None = None,
         shipping_address: dict[str, Any] | None = None,
         channel_updated_at: datetime | None = None,
+        audit: Audit | None = None,
+        link_delivery: bool = False,
     ) -> uuid.UUID | None:
         """Register a channel order; None if it was registered before (a duplicate).
 
         The primary key (channel, channel_order_id) makes this race-free: of two
-        concurrent deliveries of one order, exactly one inserts.
+        concurrent deliveries of one order, exactly one inserts. ``audit`` is written in
+        the same statement, only when this call registers the order; so is the order
+        reference of ``audit.delivery_id`` when ``link_delivery`` (the caller claimed that
+        delivery id in this transaction).
         """
-        result = await self._session.execute(
+        claimed = (
             pg_insert(channel_orders)
             .values(
                 channel=channel,
@@ -165,7 +220,26 @@ class GatewayRepository:
             )
             .on_conflict_do_nothing()
             .returning(channel_orders.c.order_id)
+            .cte("claimed")
         )
+        query = select(claimed.c.order_id)
+        if audit is not None:
+            values = audit.values(channel)
+            columns = [*values, "order_id"]
+            rows = select(*(literal(v, Text) for v in values.values()), claimed.c.order_id)
+            query = query.add_cte(insert(deliveries).from_select(columns, rows).cte("audited"))
+            if link_delivery and audit.delivery_id:
+                link = (
+                    update(delivery_ids)
+                    .where(
+                        delivery_ids.c.channel == channel,
+                        delivery_ids.c.delivery_id == audit.delivery_id,
+                        exists(claimed.select()),
+                    )
+                    .values(order_id=select(claimed.c.order_id).scalar_subquery())
+                )
+                query = query.add_cte(link.cte("linked"))
+        result = await self._session.execute(query)
         return order_id if result.first() is not None else None
 
     async def claim_many(self, rows: list[dict[str, Any]]) -> dict[str, uuid.UUID]:
@@ -206,18 +280,32 @@ class GatewayRepository:
             row.channel_updated_at,
         )
 
-    async def remember(self, channel: str, channel_order_id: str, **facts: Any) -> None:
+    async def remember(
+        self,
+        channel: str,
+        channel_order_id: str,
+        facts: dict[str, Any],
+        *,
+        audit: Audit,
+        order_id: uuid.UUID,
+        link_delivery: bool = False,
+    ) -> None:
         """Store what the channel now says of an order (the columns of ``channel_orders``
-        named in ``facts``), so the next delivery is compared with it."""
-        if facts:
-            await self._session.execute(
-                update(channel_orders)
-                .where(
-                    channel_orders.c.channel == channel,
-                    channel_orders.c.channel_order_id == channel_order_id,
-                )
-                .values(**facts)
+        named in ``facts``), so the next delivery is compared with it; and, in the same
+        statement, the audit row saying so."""
+        remembered = (
+            update(channel_orders)
+            .where(
+                channel_orders.c.channel == channel,
+                channel_orders.c.channel_order_id == channel_order_id,
             )
+            .values(**facts)
+        )
+        await self._session.execute(
+            remembered.add_cte(
+                self._audit_insert(channel, audit, order_id, link_delivery).cte("audited")
+            )
+        )
 
     # -- replay nonces and the audit ----------------------------------------------------
 
@@ -241,15 +329,6 @@ class GatewayRepository:
         ).first()
         return row.order_id if row else None
 
-    async def set_delivery_order(
-        self, channel: str, delivery_id: str, order_id: uuid.UUID | None
-    ) -> None:
-        await self._session.execute(
-            update(delivery_ids)
-            .where(delivery_ids.c.channel == channel, delivery_ids.c.delivery_id == delivery_id)
-            .values(order_id=order_id)
-        )
-
     async def record_delivery(
         self,
         channel: str,
@@ -259,17 +338,29 @@ class GatewayRepository:
         *,
         delivery_id: str | None = None,
         topic: str | None = None,
+        link_delivery: bool = False,
     ) -> None:
-        await self._session.execute(
-            insert(deliveries).values(
-                channel=channel,
-                outcome=outcome,
-                detail=detail[:2000] if detail else None,
-                order_id=order_id,
-                delivery_id=delivery_id[:200] if delivery_id else None,
-                topic=topic[:100] if topic else None,
+        """One audit row; with ``link_delivery``, the delivery id claimed in this
+        transaction is pointed at ``order_id`` in the same statement."""
+        audit = Audit(outcome, detail, delivery_id, topic)
+        await self._session.execute(self._audit_insert(channel, audit, order_id, link_delivery))
+
+    @staticmethod
+    def _audit_insert(
+        channel: str, audit: Audit, order_id: uuid.UUID | None, link_delivery: bool
+    ) -> Insert:
+        statement = insert(deliveries).values(**audit.values(channel), order_id=order_id)
+        if link_delivery and audit.delivery_id:
+            link = (
+                update(delivery_ids)
+                .where(
+                    delivery_ids.c.channel == channel,
+                    delivery_ids.c.delivery_id == audit.delivery_id,
+                )
+                .values(order_id=order_id)
             )
-        )
+            statement = statement.add_cte(link.cte("linked"))
+        return statement
 
     async def record_deliveries(
         self, channel: str, rows: list[dict[str, Any]], *, topic: str | None = None

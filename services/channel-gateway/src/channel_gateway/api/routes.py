@@ -19,7 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from channel_gateway.adapters.repository import Channel, GatewayRepository
+from channel_gateway.adapters.channel_cache import ChannelCache
+from channel_gateway.adapters.repository import Channel, ChannelConfig, GatewayRepository
 from channel_gateway.api.roles import ADMIN_IN_JWT_MODE, ChannelsAdmin, RequestActor
 from channel_gateway.api.schemas import (
     ChannelIn,
@@ -114,10 +115,14 @@ def _check_pull_target(config: ChannelSettings, policy: OutboundPolicy) -> None:
             raise Problem(422, str(exc), field="pull.base_url") from exc
 
 
-def build_router(settings: GatewaySettings) -> APIRouter:
+def build_router(settings: GatewaySettings, cache: ChannelCache | None = None) -> APIRouter:
+    """The gateway's routes; webhooks read channels through ``cache``, which every route
+    changing a channel invalidates once its change is committed (so a rotated secret
+    applies to the next request of this process)."""
     router = APIRouter()
     limiter = RateLimiter()
     outbound = settings.outbound_policy()
+    channels = cache or ChannelCache(settings.channel_cache_ttl_s)
 
     # -- channels ---------------------------------------------------------------------
 
@@ -148,6 +153,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
                 ),
             )
             await uow.commit()
+        channels.invalidate(body.name)
         return _out(channel)
 
     @router.get(
@@ -222,6 +228,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
                     after=change[1],
                 )
             await uow.commit()
+        channels.invalidate(channel)
         return _out(Channel(channel, config.type, body.secret or known.secret, config))
 
     @router.put(
@@ -254,6 +261,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
                     after=change[1],
                 )
             await uow.commit()
+        channels.invalidate(channel)
         return SkuMapOut(channel=channel, mapping=body.mapping)
 
     @router.get(
@@ -308,7 +316,8 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         raw = await _checked_body(runtime, channel, request, settings.max_body_bytes)
         async with runtime.uow() as uow:
             repo = GatewayRepository(uow.session)
-            known = await _channel_of(repo, channel, "generic")
+            config = await _channel_of(channels, repo, channel, "generic")
+            known = config.channel
             try:
                 verify(
                     known.secret,
@@ -331,9 +340,7 @@ def build_router(settings: GatewaySettings) -> APIRouter:
                     exc.errors(include_input=False, include_url=False)
                 ) from exc
             incoming = apply_channel(
-                PlatformOrder.of_canonical(order),
-                await repo.sku_map(channel),
-                known.settings.order_class_rules,
+                PlatformOrder.of_canonical(order), config.sku_map, known.settings.order_class_rules
             )
             result = await ingest(uow, channel, incoming)
             await uow.commit()
@@ -419,7 +426,8 @@ def build_router(settings: GatewaySettings) -> APIRouter:
         raw = await _checked_body(runtime, channel, request, settings.max_body_bytes)
         async with runtime.uow() as uow:
             repo = GatewayRepository(uow.session)
-            known = await _channel_of(repo, channel, platform)
+            config = await _channel_of(channels, repo, channel, platform)
+            known = config.channel
             try:
                 verify_platform(known.secret, signature, raw, header=signature_header)
                 _check_fresh(triggered_at, _skew(known, settings))
@@ -463,13 +471,17 @@ def build_router(settings: GatewaySettings) -> APIRouter:
                 await uow.commit()
                 raise Problem(422, f"malformed JSON: {exc}"[:200]) from exc
             incoming = apply_channel(
-                platform_order, await repo.sku_map(channel), known.settings.order_class_rules
+                platform_order, config.sku_map, known.settings.order_class_rules
             )
             result = await ingest(
-                uow, channel, incoming, delivery_id=delivery_id, topic=topic, actor=platform
+                uow,
+                channel,
+                incoming,
+                delivery_id=delivery_id,
+                topic=topic,
+                actor=platform,
+                link_delivery=bool(delivery_id),
             )
-            if delivery_id:
-                await repo.set_delivery_order(channel, delivery_id, result.order_ref)
             await uow.commit()
         return _answer(PlatformAnswer(status=result.status, order_ref=result.order_ref))
 
@@ -635,11 +647,19 @@ def _check_fresh(triggered_at: str | None, tolerance_s: int) -> None:
         raise SignatureError("delivery timestamp outside the allowed window (replay?)")
 
 
-async def _channel_of(repo: GatewayRepository, channel: str, kind: str) -> Channel:
-    known = await repo.get_channel(channel)
-    if known is None or (known.type != kind and not (kind == "generic" and known.type == "pull")):
+async def _channel_of(
+    cache: ChannelCache, repo: GatewayRepository, channel: str, kind: str
+) -> ChannelConfig:
+    """The channel a webhook names, with its SKU map (cached: no statement when warm)."""
+    config = await cache.get(repo, channel)
+    if config is None or not _serves(config.channel.type, kind):
         raise Problem(404, f"unknown {kind} channel {channel}")
-    return known
+    return config
+
+
+def _serves(channel_type: str, kind: str) -> bool:
+    """A channel's webhooks are its type's; a pull channel also takes generic pushes."""
+    return channel_type == kind or (kind == "generic" and channel_type == "pull")
 
 
 async def _rate_limit(

@@ -9,6 +9,7 @@ decimals (never floats); malformed input raises ``pydantic.ValidationError``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -51,7 +52,7 @@ class ChannelOrder:
 
 
 def apply_channel(
-    platform: PlatformOrder, sku_map: dict[str, str], rules: list[OrderClassRule]
+    platform: PlatformOrder, sku_map: Mapping[str, str], rules: list[OrderClassRule]
 ) -> ChannelOrder:
     """Translate SKUs through the channel's map and classify the order by its rules.
 
