@@ -8,7 +8,7 @@ change is never published without being stored, nor stored without being publish
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -40,6 +40,7 @@ class UnitOfWork:
         self._on_commit = on_commit
         self._emitted: list[Envelope] = []
         self._snapshots: dict[str, uuid.UUID] = {}
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._session: AsyncSession | None = None
 
@@ -58,6 +59,7 @@ class UnitOfWork:
         self._session = self._session_factory()
         self._emitted = []
         self._snapshots = {}
+        self._before_commit = []
         self._after_commit = []
         return self
 
@@ -133,6 +135,15 @@ class UnitOfWork:
         )
         return result.first() is not None
 
+    def before_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Await ``callback`` just before this transaction commits, inside it.
+
+        For writes buffered while many messages are applied (one multi-row statement
+        instead of one per message): they land in the same transaction as the inbox rows,
+        or not at all. Dropped on rollback, like :meth:`after_commit`.
+        """
+        self._before_commit.append(callback)
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (never if it rolls back).
 
@@ -142,6 +153,8 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
+        while self._before_commit:  # a callback may register another
+            await self._before_commit.pop(0)()
         await self.session.commit()
         if self._emitted and self._on_commit is not None:
             self._on_commit(self._emitted)
@@ -153,6 +166,7 @@ class UnitOfWork:
         await self.session.rollback()
         self._emitted = []
         self._snapshots = {}
+        self._before_commit = []
         self._after_commit = []
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from notifier.adapters.repository import AlertRepository, EventLog
+from notifier.adapters.repository import AlertRepository
 from notifier.alerting import AlertingConfig, raise_alert
 from notifier.domain import rules
 from notifier.domain.rules import AlertSpec
+from notifier.pending_writes import pending_writes
 from oms_contracts import Envelope, Event
 from oms_contracts.events import (
     AlertRaised,
@@ -68,7 +69,7 @@ def alert_handlers(
     config = config or AlertingConfig()
 
     async def on_alert_event(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
-        await EventLog(uow.session).record(envelope)
+        pending_writes(uow).record_event(envelope)
         spec = _spec_for(event, envelope)
         if spec is not None:
             await raise_alert(uow, spec, source=SERVICE, now=clock(), config=config)
@@ -77,7 +78,7 @@ def alert_handlers(
         """Alerts raised by any service are stored and delivered (ours are stored
         already: a no-op then, by their id)."""
         assert isinstance(event, AlertRaised)
-        await EventLog(uow.session).record(envelope)
+        pending_writes(uow).record_event(envelope)
         await raise_alert(
             uow,
             rules.foreign_alert(event),
@@ -92,7 +93,7 @@ def alert_handlers(
     async def on_exception_resolved(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         """The cause is dealt with: its alert is resolved, so a new occurrence alerts again."""
         assert isinstance(event, OrderExceptionResolved)
-        await EventLog(uow.session).record(envelope)
+        pending_writes(uow).record_event(envelope)
         await AlertRepository(uow.session).resolve_live(
             rules.exception_key(event.cause, event.order_id),
             actor=event.actor,

@@ -2,16 +2,18 @@
 
 Each projection runs after the event's own handler, in the same unit of work, so the
 event log, any alert and the board change commit together with the inbox row (a
-redelivered event changes nothing). Only events that say something about the board are
-projected; the rest are left to their handlers.
+redelivered event changes nothing). Projections are gathered per transaction and written
+in a few statements just before it commits (:mod:`notifier.pending_writes`). Only events
+that say something about the board are projected; the rest are left to their handlers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from notifier.adapters.board import BoardProjection
 from notifier.domain.board import EXCEPTION_STATE, exception_cause
+from notifier.domain.board_changes import BoardChanges
+from notifier.pending_writes import pending_writes
 from oms_contracts import Envelope, Event
 from oms_contracts.events import (
     ChannelSalesPaused,
@@ -30,12 +32,12 @@ from oms_contracts.events import (
 )
 from oms_messaging import Handler, UnitOfWork
 
-Projector = Callable[[BoardProjection, Event], Awaitable[None]]
+Projector = Callable[[BoardChanges, Event], None]
 
 
-async def _created(board: BoardProjection, event: Event) -> None:
+def _created(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, OrderCreated)
-    await board.order_created(
+    board.order_created(
         order_id=event.order_id,
         channel=event.channel,
         channel_order_id=event.channel_order_id,
@@ -46,9 +48,9 @@ async def _created(board: BoardProjection, event: Event) -> None:
     )
 
 
-async def _status(board: BoardProjection, event: Event) -> None:
+def _status(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, OrderStatusChanged)
-    await board.state_changed(
+    board.state_changed(
         order_id=event.order_id,
         channel=event.channel,
         from_state=event.from_state,
@@ -59,9 +61,9 @@ async def _status(board: BoardProjection, event: Event) -> None:
     )
 
 
-async def _exception_raised(board: BoardProjection, event: Event) -> None:
+def _exception_raised(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, OrderExceptionRaised)
-    await board.exception_raised(
+    board.exception_raised(
         order_id=event.order_id,
         cause=event.cause,
         exception_id=event.exception_id,
@@ -71,9 +73,9 @@ async def _exception_raised(board: BoardProjection, event: Event) -> None:
     )
 
 
-async def _exception_resolved(board: BoardProjection, event: Event) -> None:
+def _exception_resolved(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, OrderExceptionResolved)
-    await board.exception_resolved(
+    board.exception_resolved(
         order_id=event.order_id,
         cause=event.cause,
         exception_id=event.exception_id,
@@ -83,23 +85,23 @@ async def _exception_resolved(board: BoardProjection, event: Event) -> None:
     )
 
 
-async def _routed(board: BoardProjection, event: Event) -> None:
+def _routed(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, OrderRouted)
     routing = event.model_dump(mode="json", include={"shipments", "split", "requirements"})
     routing["routed_at"] = event.routed_at.isoformat()
-    await board.order_routed(order_id=event.order_id, channel=event.channel, routing=routing)
+    board.order_routed(order_id=event.order_id, channel=event.channel, routing=routing)
 
 
-async def _customer(board: BoardProjection, event: Event) -> None:
+def _customer(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, CustomerResolved)
-    await board.customer_resolved(
+    board.customer_resolved(
         order_id=event.order_id, channel=event.channel, customer_id=event.customer_id
     )
 
 
-async def _credit(board: BoardProjection, event: Event) -> None:
+def _credit(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, CreditCheckDegraded)
-    await board.credit_degraded(
+    board.credit_degraded(
         order_id=event.order_id,
         channel=event.channel,
         reason=event.reason,
@@ -107,9 +109,9 @@ async def _credit(board: BoardProjection, event: Event) -> None:
     )
 
 
-async def _sla(board: BoardProjection, event: Event) -> None:
+def _sla(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, SlaAtRisk | SlaBreached)
-    await board.sla(
+    board.sla(
         order_id=event.order_id,
         channel=event.channel,
         stage=event.stage,
@@ -119,9 +121,9 @@ async def _sla(board: BoardProjection, event: Event) -> None:
     )
 
 
-async def _stock_low(board: BoardProjection, event: Event) -> None:
+def _stock_low(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, StockLow)
-    await board.stock_low(
+    board.stock_low(
         sku=event.sku,
         warehouse=event.warehouse,
         available=event.available,
@@ -130,9 +132,9 @@ async def _stock_low(board: BoardProjection, event: Event) -> None:
     )
 
 
-async def _stock_level(board: BoardProjection, event: Event) -> None:
+def _stock_level(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, StockLevelChanged)
-    await board.stock_level(
+    board.stock_level(
         sku=event.sku,
         warehouse=event.warehouse,
         available=event.available,
@@ -140,9 +142,9 @@ async def _stock_level(board: BoardProjection, event: Event) -> None:
     )
 
 
-async def _paused(board: BoardProjection, event: Event) -> None:
+def _paused(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, ChannelSalesPaused)
-    await board.channel_sales(
+    board.channel_sales(
         sku=event.sku,
         channel=event.channel,
         paused=True,
@@ -151,9 +153,9 @@ async def _paused(board: BoardProjection, event: Event) -> None:
     )
 
 
-async def _resumed(board: BoardProjection, event: Event) -> None:
+def _resumed(board: BoardChanges, event: Event) -> None:
     assert isinstance(event, ChannelSalesResumed)
-    await board.channel_sales(
+    board.channel_sales(
         sku=event.sku,
         channel=event.channel,
         paused=False,
@@ -181,11 +183,12 @@ PROJECTORS: dict[str, Projector] = {
 
 
 def projecting(handler: Handler, projector: Projector) -> Handler:
-    """``handler``, then the board's projection of the same event in the same transaction."""
+    """``handler``, then the board's projection of the same event in the same transaction
+    (gathered with the transaction's other board changes, written before it commits)."""
 
     async def handle(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         await handler(uow, envelope, event)
-        await projector(BoardProjection(uow.session), event)
+        projector(pending_writes(uow).board, event)
 
     return handle
 

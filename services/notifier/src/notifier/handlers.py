@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 
-from notifier.adapters.repository import EventLog
 from notifier.alert_handlers import Clock, alert_handlers, utcnow
 from notifier.alerting import AlertingConfig
 from notifier.board_projection import with_board_projection
+from notifier.pending_writes import pending_writes
 from oms_contracts import REGISTRY, Envelope, Event, EventRegistry
 from oms_contracts.topics import Topic
 from oms_messaging import Handler, UnitOfWork
@@ -23,8 +23,9 @@ SERVICE = "notifier"
 
 
 async def record_event(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
-    """Keep the event in the log (the inbox already dedupes; the key guards the rest)."""
-    await EventLog(uow.session).record(envelope)
+    """Keep the event in the log (the inbox already dedupes; the key guards the rest),
+    written with the transaction's other events just before it commits."""
+    pending_writes(uow).record_event(envelope)
 
 
 def event_handlers(

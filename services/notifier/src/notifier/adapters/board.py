@@ -1,20 +1,21 @@
 """The board's read model in PostgreSQL: projection writes and the board's queries.
 
-Writes are single upserts guarded by the time the change happened, so replays and
-out-of-order deliveries converge on the latest fact; they never commit (the consumer's
-unit of work does, together with the inbox row). Reads aggregate in the database and
+Writes are guarded by the time the change happened, so replays and out-of-order
+deliveries converge on the latest fact, and are batched per transaction (a few
+statements for a whole chunk of events); they never commit (the consumer's unit of work
+does, together with the inbox row). Reads aggregate in the database and
 page, so the board's answers stay small whatever the number of orders.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, not_, or_, select, update
+from sqlalchemy import ColumnElement, TextClause, and_, case, func, not_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +28,17 @@ from notifier.adapters.board_tables import (
     board_throughput,
 )
 from notifier.adapters.tables import alerts, events
-from notifier.domain.board import EXCEPTION_STATE, SLA_CLOSED_STATES, SLA_STAGE_ENDS, minute_of
+from notifier.domain.board import SLA_CLOSED_STATES, SLA_STAGE_ENDS
+from notifier.domain.board_changes import (
+    ORDER_COLUMNS,
+    BoardChanges,
+    ExceptionOp,
+    ExceptionRaised,
+    ExceptionResolved,
+    ParkedReleased,
+    fold_order,
+    is_due,
+)
 
 Row = dict[str, Any]
 
@@ -40,161 +51,207 @@ class Page:
     total: int
 
 
+def _unnest(columns: dict[str, str]) -> str:
+    """``unnest(CAST(:a AS t[]), ...) AS v(a, ...)``: one array parameter per column, so
+    a whole batch is one statement whose text (and prepared plan) never changes."""
+    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns.items())
+    return f"unnest({arrays}) AS v({', '.join(columns)})"
+
+
+#: The SQL type of each order column as passed in (routing travels as JSON text).
+_ORDER_TYPES: dict[str, str] = {
+    "channel": "text",
+    "channel_order_id": "text",
+    "state": "text",
+    "state_changed_at": "timestamptz",
+    "state_reason": "text",
+    "customer_id": "uuid",
+    "currency": "text",
+    "total": "numeric",
+    "priority": "text",
+    "created_at": "timestamptz",
+    "credit_degraded": "boolean",
+    "credit_reason": "text",
+    "credit_degraded_at": "timestamptz",
+    "sla_stage": "text",
+    "sla_deadline": "timestamptz",
+    "sla_status": "text",
+    "sla_raised_at": "timestamptz",
+    "routing": "text",
+}
+assert tuple(_ORDER_TYPES) == ORDER_COLUMNS
+
+#: Creates the rows of orders first seen now (blank), locks every row in key order and
+#: returns it as stored: a no-op update, so concurrent writers queue behind this one.
+_LOCK_ORDERS = text(
+    "INSERT INTO board_orders AS o (order_id)"
+    " SELECT id FROM unnest(CAST(:ids AS uuid[])) AS t(id) ORDER BY id"
+    " ON CONFLICT (order_id) DO UPDATE SET updated_at = o.updated_at"
+    " RETURNING o.order_id, "
+    + ", ".join(f"o.{c}::text AS {c}" if c == "routing" else f"o.{c}" for c in ORDER_COLUMNS)
+)
+
+_WRITE_ORDERS = text(
+    "UPDATE board_orders AS o SET "
+    + ", ".join(f"{c} = v.{c}::jsonb" if c == "routing" else f"{c} = v.{c}" for c in ORDER_COLUMNS)
+    + ", updated_at = now() FROM "
+    + _unnest({"order_id": "uuid", **_ORDER_TYPES})
+    + " WHERE o.order_id = v.order_id"
+)
+
+_COUNT_CREATED = text(
+    "INSERT INTO board_throughput AS t (minute, orders) SELECT v.minute, v.orders FROM "
+    + _unnest({"minute": "timestamptz", "orders": "int"})
+    + " ON CONFLICT (minute) DO UPDATE SET orders = t.orders + excluded.orders"
+)
+
+_LOW_STOCK = text(
+    "INSERT INTO board_low_stock AS s (sku, warehouse, available, safety_stock, raised_at)"
+    " SELECT v.sku, v.warehouse, v.available, v.safety_stock, v.at FROM "
+    + _unnest(
+        {
+            "sku": "text",
+            "warehouse": "text",
+            "available": "int",
+            "safety_stock": "int",
+            "at": "timestamptz",
+        }
+    )
+    + " ON CONFLICT (sku) DO UPDATE SET warehouse = excluded.warehouse,"
+    " available = excluded.available, safety_stock = excluded.safety_stock,"
+    " raised_at = excluded.raised_at WHERE s.raised_at <= excluded.raised_at"
+)
+
+_STOCK_LEVELS = text(
+    "INSERT INTO board_stock_levels AS s (sku, warehouse, available, changed_at)"
+    " SELECT v.sku, v.warehouse, v.available, v.at FROM "
+    + _unnest({"sku": "text", "warehouse": "text", "available": "int", "at": "timestamptz"})
+    + " ON CONFLICT (sku, warehouse) DO UPDATE SET available = excluded.available,"
+    " changed_at = excluded.changed_at WHERE s.changed_at <= excluded.changed_at"
+)
+
+_CHANNEL_PAUSES = text(
+    "INSERT INTO board_channel_pauses AS p (sku, channel, paused, reason, changed_at)"
+    " SELECT v.sku, v.channel, v.paused, v.reason, v.at FROM "
+    + _unnest(
+        {
+            "sku": "text",
+            "channel": "text",
+            "paused": "boolean",
+            "reason": "text",
+            "at": "timestamptz",
+        }
+    )
+    + " ON CONFLICT (sku, channel) DO UPDATE SET paused = excluded.paused,"
+    " reason = excluded.reason, changed_at = excluded.changed_at"
+    " WHERE p.changed_at <= excluded.changed_at"
+)
+
+
+def _columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    """Rows to one list per column: the array parameters of an ``unnest`` statement."""
+    return {name: [row[name] for row in rows] for name in names}
+
+
+def _latest_rows(
+    kept: dict[Any, tuple[datetime, dict[str, Any]]], key_names: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Coalesced stock facts as rows in key order (a stable lock order)."""
+    rows = []
+    for key, (at, values) in sorted(kept.items(), key=lambda item: item[0]):
+        keys = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(key_names, keys, strict=True)), **values, "at": at})
+    return rows
+
+
 class BoardProjection:
-    """Applies what an event says to the board's tables (inside the caller's transaction)."""
+    """Writes what a transaction's events told the board (inside the caller's transaction).
+
+    A few set-based statements per transaction whatever the number of events: the
+    orders touched are locked and read in one statement, folded in memory with the same
+    guards the per-event upserts had (:func:`notifier.domain.board_changes.fold_order`)
+    and written back in one; the stock tables get one guarded upsert each.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def _upsert_order(
-        self,
-        order_id: uuid.UUID,
-        values: dict[str, Any],
-        *,
-        where: ColumnElement[bool] | None = None,
-    ) -> bool:
-        """Insert the order's row with ``values`` or update them (only ``where`` holds).
+    async def apply(self, changes: BoardChanges) -> None:
+        if changes.orders:
+            await self._orders(changes)
+        if changes.low_stock:
+            await self._upsert(_LOW_STOCK, _latest_rows(changes.low_stock, ("sku",)))
+        if changes.stock_levels:
+            await self._upsert(
+                _STOCK_LEVELS, _latest_rows(changes.stock_levels, ("sku", "warehouse"))
+            )
+        if changes.channel_pauses:
+            await self._upsert(
+                _CHANNEL_PAUSES, _latest_rows(changes.channel_pauses, ("sku", "channel"))
+            )
 
-        True when the row was inserted or updated.
-        """
-        stmt = pg_insert(board_orders).values(order_id=order_id, **values)
-        changes: dict[str, Any] = {k: stmt.excluded[k] for k in values}
-        if "channel" in changes:  # the first event that knows the channel sets it
-            changes["channel"] = func.coalesce(board_orders.c.channel, stmt.excluded.channel)
-        changes["updated_at"] = func.now()
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[board_orders.c.order_id], set_=changes, where=where
-        ).returning(board_orders.c.order_id)
-        return (await self._session.execute(upsert)).first() is not None
+    async def _upsert(self, statement: TextClause, rows: list[dict[str, Any]]) -> None:
+        await self._session.execute(statement, _columns(rows, tuple(rows[0])))
 
-    async def order_created(
-        self,
-        *,
-        order_id: uuid.UUID,
-        channel: str,
-        channel_order_id: str,
-        currency: str,
-        total: Decimal,
-        priority: str,
-        created_at: datetime,
-    ) -> bool:
-        """Record a new order; counts it in its minute's throughput the first time only."""
-        stmt = pg_insert(board_orders).values(
-            order_id=order_id,
-            channel=channel,
-            channel_order_id=channel_order_id,
-            state="received",
-            currency=currency,
-            total=total,
-            priority=priority,
-            created_at=created_at,
+    async def _orders(self, changes: BoardChanges) -> None:
+        """Lock and read the orders, fold their events, write the changed rows, count
+        the new ones, then open and close their exceptions in the order told."""
+        ids = sorted(changes.orders)
+        stored = await self._session.execute(_LOCK_ORDERS, {"ids": ids})
+        rows: dict[uuid.UUID, Any] = {r["order_id"]: r for r in stored.mappings()}
+        written: list[dict[str, Any]] = []
+        minutes: Counter[datetime] = Counter()
+        for order_id in ids:
+            fold = fold_order(dict(rows[order_id]), changes.orders[order_id])
+            if fold.changed:
+                written.append({"order_id": order_id, **fold.row})
+            minutes.update(fold.created_minutes)
+        if written:
+            await self._session.execute(
+                _WRITE_ORDERS, _columns(written, ("order_id", *ORDER_COLUMNS))
+            )
+        if minutes:
+            counted = sorted(minutes.items())
+            await self._session.execute(
+                _COUNT_CREATED,
+                {"minute": [m for m, _ in counted], "orders": [n for _, n in counted]},
+            )
+        for op in changes.exceptions:
+            if is_due(op):
+                await self._exception(op)
+
+    async def _exception(self, op: ExceptionOp) -> None:
+        if isinstance(op, ExceptionRaised):
+            await self._exception_raised(op)
+        elif isinstance(op, ExceptionResolved):
+            await self._exception_resolved(op)
+        else:
+            await self._parked_released(op)
+
+    async def _parked_released(self, op: ParkedReleased) -> None:
+        """The order left the exception state: the exception that parked it is over."""
+        await self._session.execute(
+            update(board_exceptions)
+            .where(
+                board_exceptions.c.order_id == op.order_id,
+                board_exceptions.c.parks_order,
+                board_exceptions.c.resolved_at.is_(None),
+                board_exceptions.c.raised_at <= op.changed_at,
+            )
+            .values(resolved_at=op.changed_at, resolution=f"moved to {op.to_state}")
         )
-        first = (
-            await self._session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[board_orders.c.order_id],
-                    set_={
-                        "channel": stmt.excluded.channel,
-                        "channel_order_id": stmt.excluded.channel_order_id,
-                        # A transition seen first already knows a later state.
-                        "state": func.coalesce(board_orders.c.state, literal("received")),
-                        "currency": stmt.excluded.currency,
-                        "total": stmt.excluded.total,
-                        "priority": stmt.excluded.priority,
-                        "created_at": stmt.excluded.created_at,
-                        "updated_at": func.now(),
-                    },
-                    where=board_orders.c.created_at.is_(None),
-                ).returning(board_orders.c.order_id)
-            )
-        ).first() is not None
-        if first:
-            minute = pg_insert(board_throughput).values(minute=minute_of(created_at), orders=1)
-            await self._session.execute(
-                minute.on_conflict_do_update(
-                    index_elements=[board_throughput.c.minute],
-                    set_={"orders": board_throughput.c.orders + 1},
-                )
-            )
-        return first
 
-    async def state_changed(
-        self,
-        *,
-        order_id: uuid.UUID,
-        channel: str,
-        from_state: str | None,
-        to_state: str,
-        reason: str | None,
-        changed_at: datetime,
-        cause: str | None,
-    ) -> bool:
-        """Move the order to ``to_state`` unless a later transition is already known.
-
-        ``cause`` (for a move into the exception state) opens the exception that parks
-        the order; leaving the exception state resolves it. Returns whether this
-        transition is now the order's latest.
-        """
-        latest = await self._upsert_order(
-            order_id,
-            {
-                "channel": channel,
-                "state": to_state,
-                "state_changed_at": changed_at,
-                "state_reason": reason,
-            },
-            where=or_(
-                board_orders.c.state_changed_at.is_(None),
-                board_orders.c.state_changed_at <= changed_at,
-            ),
-        )
-        if not latest:
-            return False
-        if to_state == EXCEPTION_STATE and cause is not None:
-            await self.exception_raised(
-                order_id=order_id,
-                cause=cause,
-                exception_id=None,
-                channel=channel,
-                detail=reason,
-                raised_at=changed_at,
-                parks_order=True,
-            )
-        elif from_state == EXCEPTION_STATE:
-            await self._session.execute(
-                update(board_exceptions)
-                .where(
-                    board_exceptions.c.order_id == order_id,
-                    board_exceptions.c.parks_order,
-                    board_exceptions.c.resolved_at.is_(None),
-                    board_exceptions.c.raised_at <= changed_at,
-                )
-                .values(resolved_at=changed_at, resolution=f"moved to {to_state}")
-            )
-        return True
-
-    async def exception_raised(
-        self,
-        *,
-        order_id: uuid.UUID,
-        cause: str,
-        exception_id: uuid.UUID | None,
-        channel: str,
-        detail: str | None,
-        raised_at: datetime,
-        parks_order: bool = False,
-    ) -> None:
+    async def _exception_raised(self, op: ExceptionRaised) -> None:
         """Open (or re-open, if raised after its resolution) the order's exception."""
-        await self._upsert_order(order_id, {"channel": channel})
         t = board_exceptions.c
         stmt = pg_insert(board_exceptions).values(
-            order_id=order_id,
-            cause=cause,
-            exception_id=exception_id,
-            channel=channel,
-            detail=detail,
-            raised_at=raised_at,
-            parks_order=parks_order,
+            order_id=op.order_id,
+            cause=op.cause,
+            exception_id=op.exception_id,
+            channel=op.channel,
+            detail=op.detail,
+            raised_at=op.raised_at,
+            parks_order=op.parks_order,
         )
         new = stmt.excluded
         still_open = t.resolved_at.is_(None)
@@ -218,139 +275,24 @@ class BoardProjection:
             )
         )
 
-    async def exception_resolved(
-        self,
-        *,
-        order_id: uuid.UUID,
-        cause: str,
-        exception_id: uuid.UUID,
-        channel: str,
-        resolution: str,
-        resolved_at: datetime,
-    ) -> None:
+    async def _exception_resolved(self, op: ExceptionResolved) -> None:
         """Close the order's exception of ``cause`` (a late raise will not re-open it)."""
-        await self._upsert_order(order_id, {"channel": channel})
         t = board_exceptions.c
         stmt = pg_insert(board_exceptions).values(
-            order_id=order_id,
-            cause=cause,
-            exception_id=exception_id,
-            channel=channel,
-            raised_at=resolved_at,
+            order_id=op.order_id,
+            cause=op.cause,
+            exception_id=op.exception_id,
+            channel=op.channel,
+            raised_at=op.resolved_at,
             parks_order=False,
-            resolved_at=resolved_at,
-            resolution=resolution,
+            resolved_at=op.resolved_at,
+            resolution=op.resolution,
         )
         await self._session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[t.order_id, t.cause],
-                set_={"resolved_at": stmt.excluded.resolved_at, "resolution": resolution},
+                set_={"resolved_at": stmt.excluded.resolved_at, "resolution": op.resolution},
                 where=and_(t.resolved_at.is_(None), t.raised_at <= stmt.excluded.resolved_at),
-            )
-        )
-
-    async def order_routed(
-        self, *, order_id: uuid.UUID, channel: str, routing: dict[str, Any]
-    ) -> None:
-        await self._upsert_order(order_id, {"channel": channel, "routing": routing})
-
-    async def customer_resolved(
-        self, *, order_id: uuid.UUID, channel: str, customer_id: uuid.UUID
-    ) -> None:
-        await self._upsert_order(order_id, {"channel": channel, "customer_id": customer_id})
-
-    async def credit_degraded(
-        self, *, order_id: uuid.UUID, channel: str, reason: str, degraded_at: datetime
-    ) -> None:
-        await self._upsert_order(
-            order_id,
-            {
-                "channel": channel,
-                "credit_degraded": True,
-                "credit_reason": reason,
-                "credit_degraded_at": degraded_at,
-            },
-        )
-
-    async def sla(
-        self,
-        *,
-        order_id: uuid.UUID,
-        channel: str,
-        stage: str,
-        deadline: datetime,
-        status: str,
-        raised_at: datetime,
-    ) -> None:
-        """The order's most recent SLA warning (at risk or breached) for its stage."""
-        await self._upsert_order(
-            order_id,
-            {
-                "channel": channel,
-                "sla_stage": stage,
-                "sla_deadline": deadline,
-                "sla_status": status,
-                "sla_raised_at": raised_at,
-            },
-            where=or_(
-                board_orders.c.sla_raised_at.is_(None), board_orders.c.sla_raised_at <= raised_at
-            ),
-        )
-
-    async def stock_low(
-        self,
-        *,
-        sku: str,
-        warehouse: str | None,
-        available: int,
-        safety_stock: int,
-        raised_at: datetime,
-    ) -> None:
-        stmt = pg_insert(board_low_stock).values(
-            sku=sku,
-            warehouse=warehouse,
-            available=available,
-            safety_stock=safety_stock,
-            raised_at=raised_at,
-        )
-        await self._session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[board_low_stock.c.sku],
-                set_={k: stmt.excluded[k] for k in ("warehouse", "available", "safety_stock")}
-                | {"raised_at": stmt.excluded.raised_at},
-                where=board_low_stock.c.raised_at <= stmt.excluded.raised_at,
-            )
-        )
-
-    async def stock_level(
-        self, *, sku: str, warehouse: str, available: int, changed_at: datetime
-    ) -> None:
-        stmt = pg_insert(board_stock_levels).values(
-            sku=sku, warehouse=warehouse, available=available, changed_at=changed_at
-        )
-        await self._session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[board_stock_levels.c.sku, board_stock_levels.c.warehouse],
-                set_={"available": stmt.excluded.available, "changed_at": stmt.excluded.changed_at},
-                where=board_stock_levels.c.changed_at <= stmt.excluded.changed_at,
-            )
-        )
-
-    async def channel_sales(
-        self, *, sku: str, channel: str, paused: bool, reason: str, changed_at: datetime
-    ) -> None:
-        stmt = pg_insert(board_channel_pauses).values(
-            sku=sku, channel=channel, paused=paused, reason=reason, changed_at=changed_at
-        )
-        await self._session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[board_channel_pauses.c.sku, board_channel_pauses.c.channel],
-                set_={
-                    "paused": stmt.excluded.paused,
-                    "reason": stmt.excluded.reason,
-                    "changed_at": stmt.excluded.changed_at,
-                },
-                where=board_channel_pauses.c.changed_at <= stmt.excluded.changed_at,
             )
         )
 

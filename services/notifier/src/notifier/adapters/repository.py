@@ -3,11 +3,13 @@ audit-trail row here, in the caller's transaction)."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,30 +18,47 @@ from notifier.domain.rules import AlertSpec
 from oms_contracts import Envelope
 from oms_servicekit.audit import record_audit
 
+#: A whole transaction's events in one statement (one array per column, in arrival
+#: order so ``seq`` keeps it); a constant text, so it is built and prepared once.
+_RECORD_MANY = text(
+    "INSERT INTO events (event_id, event_type, schema_version, key, producer,"
+    " correlation_id, causation_id, occurred_at, payload)"
+    " SELECT v.event_id, v.event_type, v.schema_version, v.key, v.producer,"
+    " v.correlation_id, v.causation_id, v.occurred_at, v.payload::jsonb"
+    " FROM unnest(CAST(:event_id AS uuid[]), CAST(:event_type AS text[]),"
+    " CAST(:schema_version AS int[]), CAST(:key AS text[]), CAST(:producer AS text[]),"
+    " CAST(:correlation_id AS text[]), CAST(:causation_id AS text[]),"
+    " CAST(:occurred_at AS timestamptz[]), CAST(:payload AS text[]))"
+    " WITH ORDINALITY AS v(event_id, event_type, schema_version, key, producer,"
+    " correlation_id, causation_id, occurred_at, payload, n)"
+    " ORDER BY v.n"
+    " ON CONFLICT (event_id) DO NOTHING"
+)
+
 
 class EventLog:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def record(self, envelope: Envelope) -> bool:
-        """Store ``envelope`` unless an event with its id is stored; True if stored now."""
-        result = await self._session.execute(
-            pg_insert(events)
-            .values(
-                event_id=envelope.event_id,
-                event_type=envelope.event_type,
-                schema_version=envelope.schema_version,
-                key=envelope.key,
-                producer=envelope.producer,
-                correlation_id=envelope.correlation_id,
-                causation_id=envelope.causation_id,
-                occurred_at=envelope.occurred_at,
-                payload=envelope.payload,
-            )
-            .on_conflict_do_nothing(index_elements=[events.c.event_id])
-            .returning(events.c.event_id)
+    async def record_many(self, envelopes: Iterable[Envelope]) -> None:
+        """Store the envelopes whose ids are not stored yet, in one statement."""
+        batch = list(envelopes)
+        if not batch:
+            return
+        await self._session.execute(
+            _RECORD_MANY,
+            {
+                "event_id": [e.event_id for e in batch],
+                "event_type": [e.event_type for e in batch],
+                "schema_version": [e.schema_version for e in batch],
+                "key": [e.key for e in batch],
+                "producer": [e.producer for e in batch],
+                "correlation_id": [e.correlation_id for e in batch],
+                "causation_id": [e.causation_id for e in batch],
+                "occurred_at": [e.occurred_at for e in batch],
+                "payload": [json.dumps(e.payload) for e in batch],
+            },
         )
-        return result.first() is not None
 
     async def latest(
         self, *, limit: int, event_type: str | None = None, key: str | None = None
