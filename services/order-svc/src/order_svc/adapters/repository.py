@@ -43,20 +43,7 @@ class OrderRepository:
                 **details,
             )
         )
-        await self._session.execute(
-            insert(order_lines),
-            [
-                {
-                    "order_id": order.id,
-                    "line_no": ln.line_no,
-                    "sku": ln.sku,
-                    "qty": ln.qty,
-                    "unit_price": ln.unit_price,
-                    "warehouse": ln.warehouse,
-                }
-                for ln in order.lines
-            ],
-        )
+        await self._insert_lines(order)
         await self._flush_transitions(order)
 
     async def get_for_update(self, order_id: uuid.UUID) -> Order | None:
@@ -130,6 +117,10 @@ class OrderRepository:
         """Store the order's lines as they are now (a channel changed them before any
         stock was held) and the total that follows from them."""
         await self._session.execute(delete(order_lines).where(order_lines.c.order_id == order.id))
+        await self._insert_lines(order)
+        await self.set_details(order.id, total=order.total)
+
+    async def _insert_lines(self, order: Order) -> None:
         await self._session.execute(
             insert(order_lines),
             [
@@ -144,7 +135,6 @@ class OrderRepository:
                 for ln in order.lines
             ],
         )
-        await self.set_details(order.id, total=order.total)
 
     async def channel_version(self, order_id: uuid.UUID) -> tuple[datetime | None, Any]:
         """The channel's time of the version the order follows, and its customer JSON."""

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from oms_contracts.events import ExceptionCause, OrderCancelled
+from oms_contracts.events import ExceptionCause
 from oms_servicekit.audit import record_audit
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.problems import Problem
@@ -43,6 +43,7 @@ from order_svc.domain.order import OrderState
 from order_svc.exception_queue import close_exception
 from order_svc.publishing import order_paid_event, publish_transitions
 from order_svc.routing import routing_config
+from order_svc.service_layer import cancellation
 from order_svc.workflow import continue_paid_order, workflow_config
 
 router = APIRouter(tags=["exceptions"])
@@ -165,18 +166,8 @@ async def resolve_exception(
             if reserve:
                 await uow.emit(order_paid_event(order, now))
         elif effect is Effect.CANCEL:
-            order.cancel(why, operator, now)
+            await cancellation.cancel_order(uow, order, why, operator, now)
             await publish_transitions(uow, order)  # also closes the order's other exceptions
-            await uow.emit(
-                OrderCancelled(
-                    order_id=order.id,
-                    channel=order.channel,
-                    reason=why,
-                    actor=operator,
-                    cancelled_at=now,
-                )
-            )
-            await orders.set_details(order.id, cancelled_at=now, cancel_reason=why)
         await orders.save(order)
         view = await exceptions.get(exception_id)
         assert view is not None
