@@ -1,10 +1,13 @@
 """A messaging spine that cannot wedge, against a real broker and a real PostgreSQL.
 
 - The relay parks an event it can never publish (over our size limit, or refused by the
-  Kafka client for good) and goes on with the rows after it and with the other shards.
+  Kafka client for good) and goes on with the rows after it and with the other shards;
+  an error nobody foresaw parks the row after a few tries, a broker that is away never
+  parks anything (its shard waits while the other shards go on).
 - An event over the size limit is refused where it is built: nothing is written.
 - A consumer loop that dies on an error its retries do not absorb makes the service
-  unready (/readyz 503) and is restarted; readiness comes back when it runs again.
+  unready (/readyz 503) and is restarted, however long the broker stays away;
+  readiness comes back when it runs again.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
-from sqlalchemy import func, select
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+from sqlalchemy import func, select, text
 
 from oms_contracts import Envelope, Event, make_envelope
 from oms_contracts.events import AlertRaised
 from oms_contracts.topics import Topic
-from oms_messaging import EventTooLarge, OutboxRelay, UnitOfWork
+from oms_messaging import ConsumerRunner, EventTooLarge, OutboxRelay, UnitOfWork
 from oms_messaging.kafka import KafkaSettings, create_producer, ensure_topics
 from oms_messaging.tables import outbox
 from oms_servicekit.http import create_app
@@ -142,6 +146,88 @@ async def test_the_relay_parks_what_it_can_never_publish_and_goes_on(
     assert collector.snapshot.outbox_backlog == 0
 
 
+class _FailingProducer(AIOKafkaProducer):
+    """A real producer whose sends of events whose payload holds a marker fail with the
+    error given for that marker (what no broker can be made to do on demand)."""
+
+    def __init__(self, failures: dict[bytes, BaseException], **config: Any) -> None:
+        super().__init__(**config)
+        self.failures = failures
+        self.calls: dict[bytes, int] = {}
+
+    async def send(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> Any:
+        for marker, error in self.failures.items():
+            if value is not None and marker in value:
+                self.calls[marker] = self.calls.get(marker, 0) + 1
+                raise error
+        return await super().send(topic, value, key, **kwargs)
+
+
+async def shard_of(db: MigratedDatabase, key: str, shards: int) -> int:
+    async with db.engine.connect() as conn:
+        result = await conn.execute(
+            text("SELECT (hashtext(:key) & 2147483647) % :shards"),
+            {"key": key, "shards": shards},
+        )
+        return int(result.scalar_one())
+
+
+async def test_an_unforeseen_error_parks_after_n_tries_and_a_broker_away_parks_nothing(
+    db: MigratedDatabase, kafka: KafkaSettings
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    keys = [f"{run}-{n}" for n in range(12)]
+    away, odd = f"{run}-away", f"{run}-odd"
+    async with db.uow() as uow:
+        await uow.emit(alert(away, "broker-away"))  # first: its shard waits behind it
+        await uow.emit(alert(odd, "codec-bomb"))
+        for key in keys:
+            await uow.emit(alert(key))
+        await uow.emit(alert(odd, "after the bomb"))  # same key, after the failing one
+        await uow.commit()
+    held = await shard_of(db, away, 4)
+    others = [key for key in keys if await shard_of(db, key, 4) != held]
+    assert others and len(others) < len(keys)  # the keys span the held shard and others
+
+    failures: dict[bytes, BaseException] = {
+        b"broker-away": KafkaConnectionError("the broker is away"),
+        b"codec-bomb": ValueError("the codec exploded"),
+    }
+    producer = _FailingProducer(failures, bootstrap_servers=kafka.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        relay = OutboxRelay(db.engine, producer, shards=4, max_send_attempts=2)
+
+        async def parked_odd_and_away_tried_often() -> bool:
+            await relay.publish_pending()
+            parked = dict((await outbox_state(db))["parked"])
+            return odd in parked and producer.calls.get(b"broker-away", 0) > 3
+
+        await _eventually(parked_odd_and_away_tried_often, bool)
+        state = await outbox_state(db)
+        # The unforeseen error was given two tries, then parked; the broker being away
+        # parked nothing however often it failed; the other shards went on meanwhile.
+        assert state["parked"] == [
+            (odd, "failed 2 times in a row, last: ValueError: the codec exploded")
+        ]
+        assert away in state["waiting"]
+        assert set(others) <= set(state["published"])
+
+        del failures[b"broker-away"]  # the broker is back
+
+        async def all_sent() -> dict[str, list[Any]]:
+            await relay.publish_pending()
+            return await outbox_state(db)
+
+        state = await _eventually(all_sent, lambda state: not state["waiting"])
+        assert sorted(state["published"]) == sorted([away, *keys, odd])
+        assert relay.parked_total == 1
+    finally:
+        await producer.stop()
+    expected = {away, odd, *keys}
+    assert await keys_on_topic(kafka.bootstrap_servers, Topic.ALERTS.value, run) == expected
+
+
 async def test_an_event_over_the_limit_is_refused_where_it_is_built(
     db: MigratedDatabase,
 ) -> None:
@@ -219,6 +305,71 @@ async def test_a_dead_consumer_loop_makes_the_service_unready_and_comes_back(
             assert dead[0].value == b"not an envelope"
     finally:
         await runtime.stop()
+
+
+class _RestartsMeetABrokerAway(ServiceRuntime):
+    """A runtime whose new consumers cannot join the group until ``away_until`` (loop
+    time): the broker is still away when a dead loop is restarted."""
+
+    away_until = 0.0
+
+    def _new_runner(self, spec: ConsumerSpec) -> ConsumerRunner:
+        runner = super()._new_runner(spec)
+        if asyncio.get_running_loop().time() < self.away_until:
+
+            async def cannot_join() -> None:
+                raise KafkaConnectionError("the broker is still away")
+
+            runner.start = cannot_join  # type: ignore[method-assign]
+        return runner
+
+
+async def test_a_dead_consumer_loop_is_restarted_however_long_the_broker_stays_away(
+    db: MigratedDatabase, kafka: KafkaSettings
+) -> None:
+    topic = f"oms.spine.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka, [topic, f"{topic}.dlq"])
+    applied: list[str] = []
+
+    async def handler(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, AlertRaised)
+        applied.append(event.subject)
+
+    # Start-up gives up on the broker after a second; a restart must not.
+    settings = db.settings.model_copy(
+        update={"kafka_bootstrap_servers": kafka.bootstrap_servers, "startup_timeout_s": 1.0}
+    )
+    runtime = _RestartsMeetABrokerAway(
+        settings,
+        service_name="spine",
+        migrations_dir=MIGRATIONS,
+        consumers=[ConsumerSpec(f"spine-{topic}", [topic], {"AlertRaised": handler})],
+    )
+    await runtime.start()
+    try:
+        producer = runtime._state.producer
+        assert producer is not None
+        real_send = producer.send_and_wait
+
+        async def dead_letter_fails(*args: Any, **kwargs: Any) -> Any:
+            producer.send_and_wait = real_send  # type: ignore[method-assign]
+            raise ConnectionError("the broker went away mid-send")
+
+        producer.send_and_wait = dead_letter_fails  # type: ignore[method-assign]
+        runtime.away_until = asyncio.get_running_loop().time() + 3.0
+        await real_send(topic, b"not an envelope", key=b"poison")
+
+        async def consumers_ready() -> bool:
+            return (await runtime.check_ready())["consumers"]
+
+        await _eventually(consumers_ready, lambda ready: not ready)
+        good = make_envelope(alert("after-the-outage"), producer="test")
+        await real_send(topic, good.model_dump_json().encode(), key=b"k")
+        await _eventually(lambda: _value(applied), lambda seen: "after-the-outage" in seen)
+        await _eventually(consumers_ready, bool)
+    finally:
+        await runtime.stop()
+    assert not any(runner.running for runner in runtime.consumers)
 
 
 async def _value(value: Any) -> Any:

@@ -75,3 +75,17 @@ def is_unpublishable(exc: BaseException) -> bool:
         TypeError,
     )
     return isinstance(exc, permanent)
+
+
+def is_broker_unavailable(exc: BaseException) -> bool:
+    """True when a send failed because the broker (or the way to it) is away or busy: a
+    lost connection, a timeout, a leader election, the producer shutting down. Such a
+    failure says nothing about the event, so the relay sends it again, however long it
+    lasts, and never counts it towards parking."""
+    from aiokafka import errors as kafka
+
+    if is_transient(exc):
+        return True
+    if isinstance(exc, (kafka.KafkaTimeoutError, kafka.ProducerClosed)):
+        return True
+    return isinstance(exc, kafka.KafkaError) and bool(exc.retriable)

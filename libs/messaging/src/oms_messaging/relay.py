@@ -10,12 +10,26 @@ into shards and a relay drains a shard only while it holds that shard's transact
 advisory lock, so two relays never publish rows of the same key concurrently and each
 key's events leave in commit order.
 
-It cannot wedge. A row that can never be published (over the size limit, refused by the
-broker for good) is *parked*: marked with the time and the reason, counted, left for an
-operator, and the rows after it go out; later events of the same key then overtake the
-parked one, which is the price of not stopping every order behind one bad event. A
-broker that is down or slow parks nothing: the rows wait and are sent again. A shard
-that fails is retried on its own, after a back-off; the other shards go on meanwhile.
+It cannot wedge. A row that can never be published is *parked*: marked with the time
+and the reason, counted, left for an operator, and the rows after it go out. "Never" is
+either known at once (over the size limit, refused by the client or the broker with a
+non-retriable error such as MessageSizeTooLarge or InvalidTopic) or learnt: a row whose
+send fails ``max_send_attempts`` passes in a row with an error that is not about the
+broker being away (an unknown, non-retriable error) is parked too, so no error we did
+not foresee can hold a shard for good. The count is per relay process (a restart starts
+it again), which only delays such a parking.
+
+Per-key order, knowingly given up in one case: later events of the same key overtake a
+parked one (they are published, it is not). Stopping the key instead would stop every
+event of that order or SKU behind one bad event, with no way out but an operator; the
+parked row stays visible (``parked_at``, ``park_reason``, the ``oms_outbox_parked``
+gauge and its alert) for the operator to fix and re-publish. A row that fails for a
+reason that may pass is not overtaken for long: it and the rows after it are sent
+again on the next pass (copies already delivered are absorbed by the consumers' inbox).
+
+A broker that is down or slow parks nothing: the rows wait and are sent again, for as
+long as it takes. A shard that fails is retried on its own, after a back-off; the other
+shards go on meanwhile.
 """
 
 from __future__ import annotations
@@ -31,7 +45,12 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from oms_messaging.errors import MAX_EVENT_BYTES, EventTooLarge, is_unpublishable
+from oms_messaging.errors import (
+    MAX_EVENT_BYTES,
+    EventTooLarge,
+    is_broker_unavailable,
+    is_unpublishable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +81,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.2,
         max_event_bytes: int = MAX_EVENT_BYTES,
+        max_send_attempts: int = 5,
     ) -> None:
         self._engine = engine
         self._producer = producer
@@ -69,6 +89,10 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._max_event_bytes = max_event_bytes
+        self._max_send_attempts = max(1, max_send_attempts)
+        #: Outbox id -> passes in a row its send failed with an error not about the broker
+        #: being away (only rows that are failing; forgotten once sent or parked).
+        self._send_failures: dict[int, int] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -155,8 +179,12 @@ class OutboxRelay:
             for row, outcome in zip(rows, outcomes, strict=True):
                 if outcome is None:
                     sent.append(row)
+                    self._send_failures.pop(row.id, None)
                 elif is_unpublishable(outcome):
-                    await self._park(conn, row, outcome)
+                    await self._park(conn, row, _describe(outcome))
+                elif (attempts := self._count_failure(row, outcome)) >= self._max_send_attempts:
+                    reason = f"failed {attempts} times in a row, last: {_describe(outcome)}"
+                    await self._park(conn, row, reason)
                 else:
                     log.warning(
                         "outbox relay: the broker did not take %s (%s); sending again later",
@@ -211,9 +239,19 @@ class OutboxRelay:
                 outcomes.append(exc)
         return outcomes
 
-    async def _park(self, conn: AsyncConnection, row: Any, error: BaseException) -> None:
+    def _count_failure(self, row: Any, error: BaseException) -> int:
+        """The passes in a row ``row`` has now failed for a reason of its own (0 when the
+        broker is away: that is never the event's fault, so it never leads to parking)."""
+        if is_broker_unavailable(error):
+            return 0
+        attempts = self._send_failures.get(row.id, 0) + 1
+        self._send_failures[row.id] = attempts
+        return attempts
+
+    async def _park(self, conn: AsyncConnection, row: Any, reason: str) -> None:
         """Set ``row`` aside for good, with why (never its payload: it may name people)."""
-        reason = f"{type(error).__name__}: {error}"[:500]
+        reason = reason[:500]
+        self._send_failures.pop(row.id, None)
         await conn.execute(_PARK, {"id": row.id, "reason": reason})
         self.parked_total += 1
         log.error(
@@ -239,3 +277,9 @@ class OutboxRelay:
                     timeout = max(0.01, min(timeout, wait))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
+
+
+def _describe(error: BaseException) -> str:
+    """Why a send failed, for the park reason and the log: the error's type and message
+    (the client's and the broker's messages name sizes and topics, not the payload)."""
+    return f"{type(error).__name__}: {error}"

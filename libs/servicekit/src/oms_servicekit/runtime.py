@@ -36,6 +36,12 @@ from oms_servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+#: Back-off before a dead consumer loop is started again: doubles per death, up to the max.
+_RESTART_FIRST_DELAY_S = 0.5
+_RESTART_MAX_DELAY_S = 30.0
+#: A loop that ran this long before dying counts as healthy: its back-off starts again.
+_HEALTHY_RUN_S = 300.0
+
 
 @dataclass
 class ConsumerSpec:
@@ -214,12 +220,16 @@ class ServiceRuntime:
 
     async def _supervise(self, index: int, spec: ConsumerSpec) -> None:
         """Keep consumer ``index`` running: a loop that dies (an error its own retries did
-        not absorb) is logged with its cause and replaced by a new one after a back-off.
+        not absorb) is logged with its cause and replaced by a new one after a back-off
+        that doubles with each death (and starts again once a loop has run for a while).
         Meanwhile the service reports itself unready (``check_ready``), so an orchestrator
-        stops sending it work and sees that something is wrong."""
+        stops sending it work and sees that something is wrong. :meth:`stop` cancels the
+        supervisors first, so a stop never leads to a restart."""
+        loop = asyncio.get_running_loop()
         deaths = 0
         while not self._state.stopping:
             runner = self._state.consumers[index]
+            running_since = loop.time()
             try:
                 await runner.wait()
                 return  # stopped on purpose
@@ -228,9 +238,11 @@ class ServiceRuntime:
             except Exception as exc:
                 if self._state.stopping:
                     return
+                if loop.time() - running_since > _HEALTHY_RUN_S:
+                    deaths = 0
                 deaths += 1
                 count_consumer_restart(self.service_name, spec.group_id)
-                delay = min(30.0, 0.5 * 2 ** (deaths - 1))
+                delay = min(_RESTART_MAX_DELAY_S, _RESTART_FIRST_DELAY_S * 2 ** (deaths - 1))
                 log.error(
                     "consumer %s died (%s: %s); restarting it in %.1fs",
                     spec.group_id,
@@ -241,11 +253,35 @@ class ServiceRuntime:
                 )
             with contextlib.suppress(Exception):
                 await runner.stop()
+            await self._restart_consumer(index, spec, delay)
+
+    async def _restart_consumer(self, index: int, spec: ConsumerSpec, delay: float) -> None:
+        """Start a new runner for consumer ``index`` after ``delay``, trying again (a fresh
+        Kafka consumer each time, backing off) for as long as it takes: giving up would
+        leave the service unready for good with nothing left to bring it back.
+
+        Each new runner takes its place in the runtime before it starts, so a stop that
+        comes meanwhile stops it instead of leaving a member in the group."""
+        while True:
             await asyncio.sleep(delay)
             replacement = self._new_runner(spec)
-            await self._with_backoff(f"consumer {spec.group_id}", replacement.start)
             self._state.consumers[index] = replacement
+            try:
+                await replacement.start()
+            except Exception as exc:
+                delay = min(_RESTART_MAX_DELAY_S, delay * 2)
+                log.warning(
+                    "consumer %s could not start again (%s: %s); retrying in %.1fs",
+                    spec.group_id,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                with contextlib.suppress(Exception):
+                    await replacement.stop()
+                continue
             log.info("consumer %s restarted", spec.group_id)
+            return
 
     async def check_ready(self) -> dict[str, bool]:
         checks = {"database": False, "broker": False}
