@@ -4,6 +4,7 @@ PostgreSQL database (no Kafka), through the same code the consumers and routes r
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects import postgresql
 
-from inventory_svc.adapters.stock_repository import Change
+from inventory_svc.adapters.stock_repository import Change, expired_holds_query
 from inventory_svc.adapters.tables import channel_allocations, ledger, reservations, stock
 from inventory_svc.domain.policy import ChannelCap
 from inventory_svc.handlers import ReservationHandler, consumer_specs, purge_ledger, sweep_expired
@@ -341,8 +344,12 @@ async def test_a_confirmed_order_keeps_its_stock_past_the_ttl(db: MigratedDataba
     assert await ledger_sums(db) == await levels(db)
 
 
+def sweep_failures() -> float:
+    return REGISTRY.get_sample_value("oms_reservation_sweep_failures_total") or 0.0
+
+
 async def test_the_sweeper_goes_on_past_an_order_it_cannot_release(
-    db: MigratedDatabase,
+    db: MigratedDatabase, caplog: pytest.LogCaptureFixture
 ) -> None:
     await setup_sku(db, "S", {"WH-1": 10})
     await setup_sku(db, "POISON", {"WH-1": 10})
@@ -357,12 +364,17 @@ async def test_the_sweeper_goes_on_past_an_order_it_cannot_release(
                 " CHECK (sku <> 'POISON' OR reserved >= 1) NOT VALID"
             )
         )
+    failures_before = sweep_failures()
     try:
         assert await sweep_expired(db.uow, 100, now=LATER) == 2
     finally:
         async with db.engine.begin() as conn:
             await conn.execute(text("ALTER TABLE stock DROP CONSTRAINT poison_release"))
     assert await levels(db) == {("S", "WH-1"): (10, 0), ("POISON", "WH-1"): (10, 1)}
+    assert sweep_failures() == failures_before + 1
+    [failure] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert getattr(failure, "order_id") == str(poisoned.order_id)  # noqa: B009
+    assert getattr(failure, "error") == "IntegrityError"  # noqa: B009
     # The next run releases it.
     assert await sweep_expired(db.uow, 100, now=LATER) == 1
     assert await levels(db) == {("S", "WH-1"): (10, 0), ("POISON", "WH-1"): (10, 0)}
@@ -382,3 +394,91 @@ async def test_an_order_whose_hold_expired_reserves_afresh_when_it_asks_again(
     assert "StockReserved" in types(emitted)
     assert await levels(db) == {("S", "WH-1"): (10, 3)}
     assert await ledger_sums(db) == await levels(db)
+
+
+async def test_the_sweeper_goes_on_past_a_release_that_raises(
+    db: MigratedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever raises (not only the database): the other orders are released."""
+    await setup_sku(db, "S", {"WH-1": 10})
+    orders = [paid("S", 1) for _ in range(3)]
+    for order in orders:
+        await apply(db, HANDLER.on_order_paid, order)
+    broken = orders[1].order_id
+    release = Inventory.release_expired_hold
+
+    async def release_or_raise(self: Inventory, order_id: uuid.UUID, now: datetime) -> bool:
+        if order_id == broken:
+            raise RuntimeError("the release of this order fails")
+        return await release(self, order_id, now)
+
+    monkeypatch.setattr(Inventory, "release_expired_hold", release_or_raise)
+    failures_before = sweep_failures()
+
+    assert await sweep_expired(db.uow, 100, now=LATER) == 2
+    assert sweep_failures() == failures_before + 1
+    async with db.session_factory() as s:
+        rows = await s.execute(select(reservations.c.order_id, reservations.c.state))
+        assert {r.order_id: r.state for r in rows} == {
+            orders[0].order_id: "released",
+            broken: "reserved",
+            orders[2].order_id: "released",
+        }
+    assert await levels(db) == {("S", "WH-1"): (10, 1)}
+    assert await ledger_sums(db) == await levels(db)
+
+
+class ConfirmedMeanwhile:
+    """A unit of work that, before it starts, lets OrderConfirmed of ``order_id`` commit:
+    the confirmation lands after the sweeper picked the order and before it releases it."""
+
+    def __init__(self, db: MigratedDatabase, order_id: uuid.UUID) -> None:
+        self._db = db
+        self._order_id = order_id
+        self._uow = db.uow()
+
+    async def __aenter__(self) -> Any:
+        await apply(self._db, HANDLER.on_order_confirmed, confirmed(self._order_id))
+        return await self._uow.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._uow.__aexit__(*exc)
+
+
+async def test_a_confirmation_between_the_sweepers_pick_and_its_release_keeps_the_stock(
+    db: MigratedDatabase,
+) -> None:
+    await setup_sku(db, "S", {"WH-1": 10})
+    order = paid("S", 2)
+    await apply(db, HANDLER.on_order_paid, order)
+    units_of_work: list[Any] = []
+
+    def uow_factory() -> Any:
+        # The first unit of work picks the expired orders; the next one releases.
+        uow = db.uow() if not units_of_work else ConfirmedMeanwhile(db, order.order_id)
+        units_of_work.append(uow)
+        return uow
+
+    assert await sweep_expired(uow_factory, 100, now=LATER) == 0
+    assert len(units_of_work) == 2  # the order was picked, then not released
+    assert await levels(db) == {("S", "WH-1"): (10, 2)}
+    assert await states(db) == {"reserved": 1}
+    assert "StockReleased" not in [r["event_type"] for r in await db.outbox_rows()]
+
+
+async def test_the_sweepers_pick_uses_the_expiry_index_and_skips_confirmed_holds(
+    db: MigratedDatabase,
+) -> None:
+    await setup_sku(db, "S", {"WH-1": 10})
+    kept, held = paid("S", 1), paid("S", 1)
+    for order in (kept, held):
+        await apply(db, HANDLER.on_order_paid, order)
+    await apply(db, HANDLER.on_order_confirmed, confirmed(kept.order_id))
+    query = expired_holds_query(LATER, 100)
+    sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    async with db.session_factory() as s:
+        # A handful of rows would be scanned whole; forbid that to see what serves it.
+        await s.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join((await s.execute(text(f"EXPLAIN {sql}"))).scalars())
+        assert "reservations_open_idx" in plan, plan
+        assert [r.order_id for r in await s.execute(query)] == [held.order_id]

@@ -20,6 +20,7 @@ from inventory_svc.handlers import ReservationHandler
 from inventory_svc.inventory import Inventory
 from oms_contracts.events import (
     OrderCancelled,
+    OrderConfirmed,
     OrderLine,
     OrderPaid,
     OrderShipped,
@@ -157,6 +158,24 @@ async def test_released_and_shipped_reservations_are_not_listed(
         str(kept.order_id): [1],
         str(half_shipped.order_id): [2],  # only the line still held
     }
+
+
+async def test_a_confirmed_order_is_listed_with_no_expiry(
+    db: MigratedDatabase, client: httpx.AsyncClient
+) -> None:
+    """Its stock is held until it ships or is cancelled: ``expires_at`` is null."""
+    confirmed, unconfirmed = await reserve(db, ("TEA", 1)), await reserve(db, ("CUP", 1))
+    await db.apply_event(
+        HANDLER.on_order_confirmed,
+        OrderConfirmed(order_id=confirmed.order_id, channel="web", confirmed_at=datetime.now(UTC)),
+        consumer=CONSUMER,
+    )
+
+    [page] = await all_pages(client, limit=100)
+
+    expiry = {item["order_id"]: item["expires_at"] for item in page}
+    assert expiry[str(confirmed.order_id)] is None
+    assert expiry[str(unconfirmed.order_id)] is not None
 
 
 async def test_an_empty_inventory_answers_one_empty_page(client: httpx.AsyncClient) -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from inventory_svc.forecasting import record_cancelled_order, record_paid_order
 from inventory_svc.inventory import SYSTEM, Inventory
+from inventory_svc.metrics import count_sweep_failures
 from oms_contracts import Envelope, Event
 from oms_contracts.events import OrderCancelled, OrderConfirmed, OrderPaid, OrderShipped
 from oms_contracts.topics import Topic
@@ -62,9 +63,15 @@ def consumer_specs(reservation_ttl: timedelta) -> list[ConsumerSpec]:
 
 
 async def sweep_expired(uow_factory: UowFactory, batch: int, now: datetime | None = None) -> int:
-    """Release holds past ``expires_at`` (unconfirmed orders only: a confirmed order's
-    reservations never expire), one order per transaction. An order whose release fails
-    is logged and left for the next run; the others are released all the same."""
+    """Release holds past ``expires_at`` (orders not yet confirmed: a confirmed order's
+    reservations never expire); how many orders were released.
+
+    One order per transaction, so one order that cannot be released (a broken row, a
+    constraint) neither rolls back the others nor stops the run: it is logged, counted
+    (``oms_reservation_sweep_failures``) and left for the next run. The log names the
+    order id and the error (SKUs, quantities, the opaque buyer key at most), no personal
+    data: inventory never holds any.
+    """
     now = now or datetime.now(UTC)
     async with uow_factory() as uow:
         orders = await Inventory(uow).expired_orders(now, batch)
@@ -72,12 +79,17 @@ async def sweep_expired(uow_factory: UowFactory, batch: int, now: datetime | Non
     for order_id in orders:
         try:
             async with uow_factory() as uow:
-                if await Inventory(uow).release_order(order_id, "expired"):
+                if await Inventory(uow).release_expired_hold(order_id, now):
                     released += 1
                 await uow.commit()
-        except Exception:
+        except Exception as exc:
             failed += 1
-            log.exception("releasing an expired hold failed", extra={"order_id": str(order_id)})
+            log.exception(
+                "releasing an expired hold failed; left for the next run",
+                extra={"order_id": str(order_id), "error": type(exc).__name__},
+            )
+    if failed:
+        count_sweep_failures(failed)
     if released or failed:
         log.info("released expired holds", extra={"orders": released, "failed": failed})
     return released

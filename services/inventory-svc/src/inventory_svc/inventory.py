@@ -389,11 +389,34 @@ class Inventory:
     async def release_order(
         self,
         order_id: uuid.UUID,
-        reason: Literal["cancelled", "expired", "operator"],
+        reason: Literal["cancelled", "operator"],
         operator: str = SYSTEM,
     ) -> bool:
-        """Give the order's open reservations back; False if there were none (no-op)."""
+        """Give the order's open reservations back, confirmed or not; False if there were
+        none (no-op). Expiry is not a reason here: see :meth:`release_expired_hold`."""
         rows = await self.repo.close_reservations(order_id, "released")
+        return await self._give_back(order_id, rows, reason, operator)
+
+    async def release_expired_hold(self, order_id: uuid.UUID, now: datetime) -> bool:
+        """Give back the order's holds that expired by ``now`` (the sweeper); False when
+        none did any more.
+
+        Expiry is checked again on the rows released, not only when the sweeper picked
+        the order: a confirmation, a cancel or a shipment committed in between wins, so a
+        confirmed order never loses its stock to a sweep that was already under way.
+        """
+        rows = await self.repo.close_reservations(order_id, "released", expired_by=now)
+        return await self._give_back(order_id, rows, "expired", SYSTEM)
+
+    async def _give_back(
+        self,
+        order_id: uuid.UUID,
+        rows: list[dict[str, Any]],
+        reason: Literal["cancelled", "expired", "operator"],
+        operator: str,
+    ) -> bool:
+        """The stock, channel units and buyers' allowances of the reservation lines just
+        closed go back, and ``StockReleased`` says so; False when nothing was closed."""
         if not rows:
             return False
         change = Change(kind="release", reason=reason, operator=operator, order_id=order_id)
@@ -436,6 +459,7 @@ class Inventory:
     # -- periodic work -------------------------------------------------------------------
 
     async def expired_orders(self, now: datetime, limit: int) -> list[uuid.UUID]:
+        """Orders whose unconfirmed hold expired by ``now``: the sweeper's work list."""
         return await self.repo.expired_orders(now, limit)
 
     async def recompute_abc(self, now: datetime) -> dict[str, AbcClass]:

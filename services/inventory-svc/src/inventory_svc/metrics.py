@@ -28,6 +28,16 @@ def count_rejections(reasons: Tally[str]) -> None:
         RESERVATION_LINES_REJECTED.labels(reason).inc(n)
 
 
+RESERVATION_SWEEP_FAILURES = Counter(
+    "oms_reservation_sweep_failures",
+    "Expired holds the sweeper could not release (each is tried again on its next run).",
+)
+
+
+def count_sweep_failures(n: int) -> None:
+    RESERVATION_SWEEP_FAILURES.inc(n)
+
+
 #: Gauges computed from the stock pool at scrape time (the data is the truth, whatever
 #: replica is scraped).
 SCRAPE_QUERIES = [

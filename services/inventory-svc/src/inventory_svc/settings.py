@@ -9,8 +9,11 @@ MIN_LEDGER_RETENTION_DAYS = 90
 class InventorySettings(ServiceSettings):
     port: int = 8002
     db_name: str = "oms_inventory"
-    #: A reservation not confirmed by then is released by the sweeper.
-    reservation_ttl_s: int = 24 * 3600
+    #: How long a hold for an order not yet confirmed lasts: one still unconfirmed by then
+    #: is released by the sweeper (StockReleased, reason "expired"). It applies only to
+    #: such holds: once the order is confirmed (OrderConfirmed), its reservations never
+    #: expire and are held until the order ships or is cancelled.
+    reservation_ttl_s: int = Field(default=24 * 3600, ge=1)
     #: How often the sweeper looks for expired reservations, and how many per run.
     sweep_interval_s: float = 60.0
     sweep_batch: int = Field(default=200, ge=1)

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -299,16 +299,26 @@ class StockRepository:
     # -- reservations' life cycle ---------------------------------------------------
 
     async def close_reservations(
-        self, order_id: uuid.UUID, to_state: str, line_nos: set[int] | None = None
+        self,
+        order_id: uuid.UUID,
+        to_state: str,
+        line_nos: set[int] | None = None,
+        *,
+        expired_by: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Move the order's open reservations to ``to_state``; only those that moved.
 
         The guard ``state = 'reserved'`` makes a repeated cancel/ship/expiry a no-op,
-        whatever event id it comes with.
+        whatever event id it comes with. With ``expired_by``, only holds still expiring
+        by then move (a confirmed order's have no expiry): the guard is in the statement
+        itself, so a confirmation that commits after the sweeper picked the order wins
+        (under READ COMMITTED this update waits for it and re-checks the committed row).
         """
         condition = and_(reservations.c.order_id == order_id, reservations.c.state == "reserved")
         if line_nos is not None:
             condition = and_(condition, reservations.c.line_no.in_(line_nos))
+        if expired_by is not None:
+            condition = and_(condition, _expired_by(expired_by))
         rows = await self._session.execute(
             update(reservations)
             .where(condition)
@@ -330,13 +340,9 @@ class StockRepository:
         return len(rows.all())
 
     async def expired_orders(self, now: datetime, limit: int) -> list[uuid.UUID]:
-        rows = await self._session.execute(
-            select(reservations.c.order_id)
-            .where(and_(reservations.c.state == "reserved", reservations.c.expires_at < now))
-            .order_by(reservations.c.expires_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        """Orders holding open reservations whose expiry passed by ``now``, the longest
+        expired first (at most ``limit`` reservation lines' worth)."""
+        rows = await self._session.execute(expired_holds_query(now, limit))
         return list(dict.fromkeys(r.order_id for r in rows))
 
     # -- channel allocation counters -------------------------------------------------
@@ -625,3 +631,31 @@ class StockRepository:
                 reserved_after=level.reserved,
             )
         )
+
+
+def _expired_by(now: datetime) -> ColumnElement[bool]:
+    """An open hold that still expires, and did by ``now``. ``expires_at IS NOT NULL`` is
+    implied by the comparison (NULL is never less than anything) but spelled out: a
+    confirmed order's reservations have no expiry and must never match."""
+    return and_(
+        reservations.c.state == "reserved",
+        reservations.c.expires_at.is_not(None),
+        reservations.c.expires_at < now,
+    )
+
+
+def expired_holds_query(now: datetime, limit: int) -> Select[tuple[uuid.UUID]]:
+    """The sweeper's pick: open, still-expiring holds past ``now``, oldest expiry first.
+
+    Served by the partial index ``reservations_open_idx`` (``expires_at`` of open rows):
+    a range scan from the oldest expiry that stops at ``now``, however many confirmed or
+    closed reservations the table holds. Rows another transaction is changing (a cancel,
+    a confirmation) are skipped for this round rather than waited for.
+    """
+    return (
+        select(reservations.c.order_id)
+        .where(_expired_by(now))
+        .order_by(reservations.c.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
