@@ -63,6 +63,9 @@ class ConsumerStats:
     outcomes: dict[tuple[str, str], int] = field(default_factory=dict)
     #: (topic, partition) -> the next offset this consumer will process.
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: Events inside the transaction being applied right now (0 between batches): what a
+    #: fault drill watches to kill a service provably mid-batch.
+    in_flight: int = 0
 
     def count(self, topic: str, outcome: str) -> None:
         self.outcomes[(topic, outcome)] = self.outcomes.get((topic, outcome), 0) + 1
@@ -265,6 +268,7 @@ class ConsumerRunner:
         (``len(chunk)`` when the commit failed). Nothing is kept of a failed attempt."""
         outcomes: list[tuple[str, str]] = []
         index = 0
+        self.stats.in_flight = len(chunk)
         try:
             async with self._uow_factory(None) as uow:
                 for position, item in enumerate(chunk):
@@ -289,6 +293,8 @@ class ConsumerRunner:
                 type(exc).__name__,
             )
             return index
+        finally:
+            self.stats.in_flight = 0
         for topic, outcome in outcomes:
             if outcome == "duplicate":
                 self.stats.duplicates += 1
@@ -311,6 +317,7 @@ class ConsumerRunner:
         failures = 0
         transient_failures = 0
         while True:
+            self.stats.in_flight = 1
             try:
                 async with self._uow_factory(envelope) as uow:
                     first_time = await uow.mark_processed(
@@ -349,6 +356,8 @@ class ConsumerRunner:
                     await self._dead_letter(message, f"{type(exc).__name__}: {exc}", failures)
                     return
                 await self._backoff(failures)
+            finally:
+                self.stats.in_flight = 0
 
     async def _backoff(self, attempt: int) -> None:
         delay = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))

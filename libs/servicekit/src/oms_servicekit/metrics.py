@@ -123,6 +123,11 @@ class RuntimeCollector(Collector):
             "Messages behind the high watermark, per partition.",
             labels=["service", "group", "topic", "partition"],
         )
+        in_flight = GaugeMetricFamily(
+            "oms_consumer_in_flight",
+            "Events inside the transaction being applied now (0 between batches).",
+            labels=["service", "group"],
+        )
         dead = CounterMetricFamily(
             "oms_events_dead_lettered",
             "Messages parked on a dead-letter topic.",
@@ -134,6 +139,7 @@ class RuntimeCollector(Collector):
             for (topic, partition), behind in runner.lag().items():
                 lag.add_metric([service, runner.name, topic, str(partition)], behind)
             dead.add_metric([service, runner.name], runner.stats.dead_lettered)
+            in_flight.add_metric([service, runner.name], runner.stats.in_flight)
         produced = CounterMetricFamily(
             "oms_events_produced",
             "Events published from the outbox, by topic.",
@@ -160,7 +166,7 @@ class RuntimeCollector(Collector):
             labels=["service"],
         )
         parked.add_metric([service], self.snapshot.outbox_parked)
-        yield from (consumed, lag, dead, produced, backlog, age, parked)
+        yield from (consumed, lag, in_flight, dead, produced, backlog, age, parked)
         for query in self._queries:
             gauge = GaugeMetricFamily(
                 query.name, query.documentation, labels=["service", *query.labels]
