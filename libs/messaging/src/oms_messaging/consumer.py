@@ -2,12 +2,12 @@
 
 For every message: parse the envelope (unparseable -> dead-letter at once), look up a
 handler by event type (none -> not ours, skip), parse the payload (unknown schema version
-or invalid -> dead-letter at once), then in one unit of work record the event id in the
-inbox and run the handler. Consecutive messages of a partition share one transaction (up
-to ``apply_batch_max``): one commit for many events is where the throughput comes from;
-a chunk that fails is rolled back and replayed message by message. A redelivered event
-finds its id in the inbox and changes nothing. Offsets are committed after the database,
-only for partitions still owned.
+or invalid -> dead-letter at once), then in one unit of work record the event ids in the
+inbox (one statement per chunk) and run the handlers. Consecutive messages of a partition
+share one transaction (up to ``apply_batch_max``): one commit for many events is where
+the throughput comes from; a chunk that fails is rolled back and replayed message by
+message. A redelivered event finds its id in the inbox and changes nothing. Offsets are
+committed after the database, only for partitions still owned.
 
 Failures: infrastructure errors (database or network down) are retried with capped
 backoff for as long as they last; any other error is retried ``max_attempts`` times and
@@ -271,16 +271,17 @@ class ConsumerRunner:
         self.stats.in_flight = len(chunk)
         try:
             async with self._uow_factory(None) as uow:
+                fresh = await uow.mark_processed_many(
+                    self.name, [(i.envelope.event_id, i.envelope.event_type) for i in chunk]
+                )
                 for position, item in enumerate(chunk):
                     index = position
                     with self._span(item):
                         uow.caused_by(item.envelope)
-                        first_time = await uow.mark_processed(
-                            self.name, item.envelope.event_id, item.envelope.event_type
-                        )
-                        if not first_time:
+                        if item.envelope.event_id not in fresh:
                             outcomes.append((item.message.topic, "duplicate"))
                             continue
+                        fresh.discard(item.envelope.event_id)  # a second copy is a duplicate
                         await item.handler(uow, item.envelope, item.event)
                         outcomes.append((item.message.topic, "applied"))
                 index = len(chunk)

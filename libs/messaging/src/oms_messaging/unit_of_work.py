@@ -3,24 +3,42 @@
 Only the unit of work commits. Handlers and repositories use ``uow.session`` and call
 ``uow.emit(event)``; the event becomes an outbox row in the same transaction, so a state
 change is never published without being stored, nor stored without being published.
+
+Emitted events are buffered and written as one multi-row outbox insert just before the
+commit (one round trip for a batch of hundreds of events instead of one each), and a
+batch's inbox rows are recorded in one statement too (:meth:`UnitOfWork.mark_processed_many`).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import delete, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oms_contracts import Envelope, Event, check_owner, make_envelope, topic_for
 from oms_messaging.context import correlation_id_var
 from oms_messaging.errors import MAX_EVENT_BYTES, EventTooLarge
-from oms_messaging.tables import inbox, outbox
 from oms_messaging.tracing import current_trace_headers
+
+#: Every buffered event of a transaction in one statement: the same text whatever the
+#: count, so the database plans it once per connection.
+_OUTBOX_INSERT = text(
+    "INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)"
+    " SELECT e, t, k, y, p, h::jsonb FROM unnest("
+    " CAST(:event_ids AS uuid[]), CAST(:topics AS text[]), CAST(:keys AS text[]),"
+    " CAST(:types AS text[]), CAST(:payloads AS text[]), CAST(:headers AS text[])"
+    ") AS x(e, t, k, y, p, h)"
+)
+_INBOX_INSERT = text(
+    "INSERT INTO inbox (consumer, event_id, event_type)"
+    " SELECT :consumer, e, y FROM unnest(CAST(:event_ids AS uuid[]), CAST(:types AS text[]))"
+    " AS x(e, y) ON CONFLICT DO NOTHING RETURNING event_id"
+)
 
 
 class UnitOfWork:
@@ -39,6 +57,8 @@ class UnitOfWork:
         self._causation = causation
         self._on_commit = on_commit
         self._emitted: list[Envelope] = []
+        #: event id -> its outbox row, written at commit (insertion order kept).
+        self._pending: dict[uuid.UUID, tuple[str, str, str, str, str]] = {}
         self._snapshots: dict[str, uuid.UUID] = {}
         self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self._after_commit: list[Callable[[], None]] = []
@@ -58,6 +78,7 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self._session = self._session_factory()
         self._emitted = []
+        self._pending = {}
         self._snapshots = {}
         self._before_commit = []
         self._after_commit = []
@@ -108,17 +129,14 @@ class UnitOfWork:
         if snapshot_of is not None:
             older = self._snapshots.pop(snapshot_of, None)
             if older is not None:
-                await self.session.execute(delete(outbox).where(outbox.c.event_id == older))
+                self._pending.pop(older, None)
                 self._emitted = [e for e in self._emitted if e.event_id != older]
-        await self.session.execute(
-            insert(outbox).values(
-                event_id=envelope.event_id,
-                topic=topic_for(envelope.event_type).value,
-                key=envelope.key,
-                event_type=envelope.event_type,
-                payload=payload,
-                headers=current_trace_headers(),
-            )
+        self._pending[envelope.event_id] = (
+            topic_for(envelope.event_type).value,
+            envelope.key,
+            envelope.event_type,
+            payload,
+            json.dumps(current_trace_headers()),
         )
         self._emitted.append(envelope)
         if snapshot_of is not None:
@@ -127,13 +145,43 @@ class UnitOfWork:
 
     async def mark_processed(self, consumer: str, event_id: uuid.UUID, event_type: str) -> bool:
         """Record ``event_id`` in the inbox; False if this consumer has already applied it."""
+        return bool(await self.mark_processed_many(consumer, [(event_id, event_type)]))
+
+    async def mark_processed_many(
+        self, consumer: str, events: Sequence[tuple[uuid.UUID, str]]
+    ) -> set[uuid.UUID]:
+        """Record a batch's event ids in the inbox in one statement; the ids this consumer
+        had not applied before (an id twice in the batch is returned once: the caller
+        applies its first occurrence only)."""
+        if not events:
+            return set()
         result = await self.session.execute(
-            pg_insert(inbox)
-            .values(consumer=consumer, event_id=event_id, event_type=event_type)
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
+            _INBOX_INSERT,
+            {
+                "consumer": consumer,
+                "event_ids": [event_id for event_id, _ in events],
+                "types": [event_type for _, event_type in events],
+            },
         )
-        return result.first() is not None
+        return {row[0] for row in result}
+
+    async def _write_outbox(self) -> None:
+        """The transaction's events as one multi-row insert, in the order they were emitted."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, {}
+        columns = list(zip(*rows.values(), strict=True))
+        await self.session.execute(
+            _OUTBOX_INSERT,
+            {
+                "event_ids": list(rows),
+                "topics": list(columns[0]),
+                "keys": list(columns[1]),
+                "types": list(columns[2]),
+                "payloads": list(columns[3]),
+                "headers": list(columns[4]),
+            },
+        )
 
     def before_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Await ``callback`` just before this transaction commits, inside it.
@@ -155,6 +203,7 @@ class UnitOfWork:
     async def commit(self) -> None:
         while self._before_commit:  # a callback may register another
             await self._before_commit.pop(0)()
+        await self._write_outbox()
         await self.session.commit()
         if self._emitted and self._on_commit is not None:
             self._on_commit(self._emitted)
@@ -165,6 +214,7 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
         self._emitted = []
+        self._pending = {}
         self._snapshots = {}
         self._before_commit = []
         self._after_commit = []
