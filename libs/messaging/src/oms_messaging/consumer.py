@@ -83,8 +83,8 @@ class ConsumerRunner:
         dlq_producer: AIOKafkaProducer,
         registry: EventRegistry = REGISTRY,
         max_attempts: int = 5,
-        batch_max: int = 200,
-        apply_batch_max: int = 50,
+        batch_max: int = 500,
+        apply_batch_max: int = 250,
         backoff_base: float = 0.1,
         backoff_max: float = 5.0,
     ) -> None:

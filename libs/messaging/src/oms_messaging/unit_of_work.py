@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar, cast
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +27,8 @@ from oms_messaging.tracing import current_trace_headers
 
 #: Every buffered event of a transaction in one statement: the same text whatever the
 #: count, so the database plans it once per connection.
+T = TypeVar("T")
+
 _OUTBOX_INSERT = text(
     "INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)"
     " SELECT e, t, k, y, p, h::jsonb FROM unnest("
@@ -63,6 +65,7 @@ class UnitOfWork:
         self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._session: AsyncSession | None = None
+        self._cache: dict[object, object] = {}
 
     @property
     def session(self) -> AsyncSession:
@@ -82,6 +85,7 @@ class UnitOfWork:
         self._snapshots = {}
         self._before_commit = []
         self._after_commit = []
+        self._cache = {}
         return self
 
     async def __aexit__(
@@ -94,6 +98,18 @@ class UnitOfWork:
         await self.session.rollback()
         await self.session.close()
         self._session = None
+
+    async def cached(self, key: object, load: Callable[[], Awaitable[T]]) -> T:
+        """``load()`` once per transaction for ``key``: a read that many events of a batch
+        need (the active workflow rules, the warehouses) costs one statement per batch.
+        Only for reads this transaction does not change after loading them."""
+        if key not in self._cache:
+            self._cache[key] = await load()
+        return cast(T, self._cache[key])
+
+    def forget(self, key: object) -> None:
+        """Drop ``key`` from the transaction's cache: its rows have just changed."""
+        self._cache.pop(key, None)
 
     def caused_by(self, envelope: Envelope | None) -> None:
         """Events emitted from now on were caused by ``envelope``.
@@ -218,6 +234,7 @@ class UnitOfWork:
         self._snapshots = {}
         self._before_commit = []
         self._after_commit = []
+        self._cache = {}
 
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]

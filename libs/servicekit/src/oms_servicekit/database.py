@@ -45,7 +45,7 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         settings.database_sqlalchemy_url(),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.db_pool_pre_ping,
     )
 
 

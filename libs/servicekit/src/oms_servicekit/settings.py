@@ -14,6 +14,12 @@ class ServiceSettings(BaseSettings):
     db_name: str = "oms"
     #: Connections per service process: the pool plus as many overflow connections.
     db_pool_size: int = 5
+    #: Test every pooled connection before use. Off by default: the test costs three round
+    #: trips per transaction (begin, ping, rollback; a third of a webhook's), and without it
+    #: the first statement on a connection the server dropped fails as a transient error,
+    #: which the consumers retry and the API answers with a 503 a client retries, while
+    #: the pool replaces every connection older than the failure.
+    db_pool_pre_ping: bool = False
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_partitions: int = 4
     kafka_replication_factor: int = 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from customer_svc.domain.identity import ChannelIdentity
-from customer_svc.profiles import apply_tag_rules, record_order, set_order_status
+from customer_svc.profiles import apply_tag_rules_at_commit, record_order, set_order_status
 from customer_svc.resolution import resolve_customer
 from oms_contracts import Envelope, Event
 from oms_contracts.events import CustomerResolved, OrderCancelled, OrderCreated, OrderShipped
@@ -54,14 +54,14 @@ async def on_order_created(uow: UnitOfWork, envelope: Envelope, event: Event) ->
         )
     )
     if recorded:
-        await apply_tag_rules(uow, resolved.customer_id)
+        await apply_tag_rules_at_commit(uow, resolved.customer_id)
 
 
 async def on_order_cancelled(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
     assert isinstance(event, OrderCancelled)
     customer_id = await set_order_status(uow.session, event.order_id, "cancelled")
     if customer_id is not None:
-        await apply_tag_rules(uow, customer_id)
+        await apply_tag_rules_at_commit(uow, customer_id)
 
 
 async def on_order_shipped(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:

@@ -262,12 +262,43 @@ async def customer_facts(
     return facts_from_totals(totals, days, now)
 
 
+#: The transaction cache's key for the tag rules (a batch of orders is tagged under one
+#: rule set; rules are changed by operators in transactions of their own).
+_RULES_KEY = "customer:tag-rules"
+#: The transaction cache's key for the customers whose tags are due at commit.
+_DUE_KEY = "customer:tags-due"
+
+
+async def apply_tag_rules_at_commit(uow: UnitOfWork, customer_id: uuid.UUID) -> None:
+    """Re-evaluate ``customer_id``'s tags once, just before this transaction commits,
+    however many of the batch's orders are theirs: a buyer placing hundreds of orders in a
+    burst costs one evaluation per batch, on the totals as the batch leaves them."""
+    created = False
+
+    async def new_set() -> dict[uuid.UUID, None]:
+        nonlocal created
+        created = True
+        return {}
+
+    due = await uow.cached(_DUE_KEY, new_set)
+    due[customer_id] = None
+    if created:
+
+        async def evaluate() -> None:
+            uow.forget(_DUE_KEY)  # a change made while evaluating starts a new round
+            for customer in due:
+                await apply_tag_rules(uow, customer)
+
+        uow.before_commit(evaluate)
+
+
 async def apply_tag_rules(uow: UnitOfWork, customer_id: uuid.UUID) -> bool:
     """Re-evaluate the tag rules for one customer; announce a change if any. True if the
     tags changed."""
     session = uow.session
     now = _now()
-    wanted = rule_tags(await load_rules(session), await customer_facts(session, customer_id, now))
+    rules = await uow.cached(_RULES_KEY, lambda: load_rules(session))
+    wanted = rule_tags(rules, await customer_facts(session, customer_id, now))
     current = {t["tag"]: t["source"] for t in await tags_of(session, customer_id)}
     change = diff_rule_tags(current, wanted)
     if not change.changed:

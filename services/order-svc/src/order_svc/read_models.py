@@ -22,11 +22,12 @@ from oms_contracts.events import (
     WarehouseUpdated,
 )
 from oms_messaging import UnitOfWork
-from order_svc.adapters.routing_repository import RoutingRepository
+from order_svc.adapters.routing_repository import WAREHOUSES_KEY, RoutingRepository
 
 
 async def on_warehouse_updated(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
     assert isinstance(event, WarehouseUpdated)
+    uow.forget(WAREHOUSES_KEY)  # later orders of this batch route on the new data
     await RoutingRepository(uow.session).upsert_warehouse(
         {
             "code": event.code,

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from oms_contracts.events import OrderRouted, ReservedLine, RoutedShipment
 from oms_messaging import UnitOfWork
-from order_svc.adapters.routing_repository import RoutingRepository
+from order_svc.adapters.routing_repository import WAREHOUSES_KEY, RoutingRepository
 from order_svc.adapters.tables import orders
 from order_svc.domain.order import Order
 from order_svc.domain.routing import (
@@ -88,7 +88,7 @@ async def route_paid_order(
         [RouteLine(ln.line_no, ln.sku, ln.qty) for ln in order.lines],
         region=region,
         requirements=requirements,
-        warehouses=await repo.warehouses(),
+        warehouses=await uow.cached(WAREHOUSES_KEY, repo.warehouses),
         stock=await repo.stock(ln.sku for ln in order.lines),
         allow_split=allow_split,
         weights=config.weights,

@@ -88,8 +88,9 @@ class ActiveRules:
 
 
 async def active_rules(uow: UnitOfWork, config: WorkflowConfig) -> ActiveRules:
-    """The rule set in force now: the newest stored one, else the defaults."""
-    stored = await WorkflowStore(uow.session).active()
+    """The rule set in force now: the newest stored one, else the defaults (read once per
+    transaction: a consumer batch applies all its orders under one rule set)."""
+    stored = await uow.cached("workflow:active", WorkflowStore(uow.session).active)
     if stored is None:
         return ActiveRules(config.default_rules)
     version = int(stored["version"])

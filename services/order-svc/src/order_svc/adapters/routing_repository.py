@@ -32,6 +32,11 @@ from order_svc.domain.routing import RoutingDecision, StockView, Warehouse
 CLOSED_STATES = ("shipped", "delivered", "cancelled", "refunded")
 
 
+#: The transaction cache's key for :meth:`RoutingRepository.warehouses` (a batch of orders
+#: routes on one read; a WarehouseUpdated in the batch forgets it).
+WAREHOUSES_KEY = "routing:warehouses"
+
+
 class RoutingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
