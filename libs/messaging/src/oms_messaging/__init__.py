@@ -6,7 +6,7 @@ inbox in the same transaction as the effect. Together with at-least-once Kafka d
 this makes every effect happen exactly once.
 """
 
-from oms_messaging.consumer import ConsumerRunner, Handler
+from oms_messaging.consumer import BatchHandler, ConsumerRunner, Handler
 from oms_messaging.context import correlation_id_var
 from oms_messaging.errors import MAX_EVENT_BYTES, EventTooLarge
 from oms_messaging.relay import OutboxRelay
@@ -14,6 +14,7 @@ from oms_messaging.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
     "MAX_EVENT_BYTES",
+    "BatchHandler",
     "ConsumerRunner",
     "EventTooLarge",
     "Handler",

@@ -39,6 +39,11 @@ from oms_messaging.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, Envelope, Event], Awaitable[None]]
+#: Applies a run of consecutive events of one type in one call (set-based SQL, one write
+#: per table for the whole run). It must have the effect of applying them one by one with
+#: the type's :data:`Handler`, in order: that handler stays the reference, and the runner
+#: falls back to it to find the one event a failed run stumbled on.
+BatchHandler = Callable[[UnitOfWork, list[tuple[Envelope, Event]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class ConsumerRunner:
         handlers: dict[str, Handler],
         uow_factory: Callable[[Envelope | None], UnitOfWork],
         dlq_producer: AIOKafkaProducer,
+        batch_handlers: dict[str, BatchHandler] | None = None,
         registry: EventRegistry = REGISTRY,
         max_attempts: int = 5,
         batch_max: int = 500,
@@ -92,6 +98,7 @@ class ConsumerRunner:
         self._consumer = consumer
         self._topics = topics
         self._handlers = handlers
+        self._batch_handlers = {t: h for t, h in (batch_handlers or {}).items() if t in handlers}
         self._uow_factory = uow_factory
         self._dlq = dlq_producer
         self._registry = registry
@@ -239,33 +246,39 @@ class ConsumerRunner:
     async def _apply_chunk(self, chunk: list[_Prepared]) -> None:
         """Apply ``chunk`` in as few transactions as possible, in order.
 
-        The chunk is tried as one transaction. If message ``i`` fails, everything is rolled
-        back; the messages before it are applied again together, message ``i`` alone (with
-        its retries, and the dead-letter topic if it is poison), then the rest together.
-        So one poison message costs a replay, not the batching of the whole chunk, and
-        per-key order is kept.
+        The chunk is tried as one transaction, runs of one event type going to their batch
+        handler. If that fails, it is tried again event by event (each with its own
+        handler) to find the message ``i`` that fails; then the messages before it are
+        applied together, message ``i`` alone (with its retries, and the dead-letter topic
+        if it is poison), then the rest together. So one poison message costs a replay,
+        not the batching of the whole chunk, and per-key order is kept.
         """
         while chunk:
             if len(chunk) == 1:
                 await self._apply_one(chunk[0])
                 return
-            failed_at = await self._try_together(chunk)
+            failed_at = await self._try_together(chunk, batched=True)
             if failed_at is None:
                 return
+            if self._batch_handlers:
+                failed_at = await self._try_together(chunk, batched=False)
+                if failed_at is None:
+                    return
             if failed_at >= len(chunk):  # the commit itself failed: go one by one
                 for item in chunk:
                     await self._apply_one(item)
                 return
             before = chunk[:failed_at]
-            if before and await self._try_together(before) is not None:
+            if before and await self._try_together(before, batched=True) is not None:
                 for item in before:
                     await self._apply_one(item)
             await self._apply_one(chunk[failed_at])
             chunk = chunk[failed_at + 1 :]
 
-    async def _try_together(self, chunk: list[_Prepared]) -> int | None:
+    async def _try_together(self, chunk: list[_Prepared], *, batched: bool) -> int | None:
         """Apply ``chunk`` in one transaction; None on success, else the index that failed
-        (``len(chunk)`` when the commit failed). Nothing is kept of a failed attempt."""
+        (``len(chunk)`` when the commit failed; the first of a run when a batch handler
+        failed). Nothing is kept of a failed attempt."""
         outcomes: list[tuple[str, str]] = []
         index = 0
         self.stats.in_flight = len(chunk)
@@ -274,16 +287,35 @@ class ConsumerRunner:
                 fresh = await uow.mark_processed_many(
                     self.name, [(i.envelope.event_id, i.envelope.event_type) for i in chunk]
                 )
-                for position, item in enumerate(chunk):
+                position = 0
+                while position < len(chunk):
                     index = position
-                    with self._span(item):
-                        uow.caused_by(item.envelope)
-                        if item.envelope.event_id not in fresh:
-                            outcomes.append((item.message.topic, "duplicate"))
-                            continue
-                        fresh.discard(item.envelope.event_id)  # a second copy is a duplicate
-                        await item.handler(uow, item.envelope, item.event)
-                        outcomes.append((item.message.topic, "applied"))
+                    item = chunk[position]
+                    batch = self._batch_handlers.get(item.envelope.event_type) if batched else None
+                    run = [item]
+                    if batch is not None:
+                        while (
+                            position + len(run) < len(chunk)
+                            and chunk[position + len(run)].envelope.event_type
+                            == item.envelope.event_type
+                        ):
+                            run.append(chunk[position + len(run)])
+                    applied: list[_Prepared] = []
+                    for member in run:
+                        if member.envelope.event_id in fresh:
+                            fresh.discard(member.envelope.event_id)  # a second copy: duplicate
+                            applied.append(member)
+                        else:
+                            outcomes.append((member.message.topic, "duplicate"))
+                    if applied:
+                        with self._span(applied[0]):
+                            if batch is not None:
+                                await batch(uow, [(m.envelope, m.event) for m in applied])
+                            else:
+                                uow.caused_by(item.envelope)
+                                await item.handler(uow, item.envelope, item.event)
+                        outcomes += [(m.message.topic, "applied") for m in applied]
+                    position += len(run)
                 index = len(chunk)
                 await uow.commit()
         except Exception as exc:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from oms_contracts import Envelope, all_topics
-from oms_messaging import ConsumerRunner, Handler, OutboxRelay, UnitOfWork
+from oms_messaging import BatchHandler, ConsumerRunner, Handler, OutboxRelay, UnitOfWork
 from oms_messaging.kafka import KafkaSettings, create_consumer, create_producer, ensure_topics
 from oms_servicekit.database import (
     create_engine,
@@ -50,6 +50,8 @@ class ConsumerSpec:
     group_id: str
     topics: list[str]
     handlers: dict[str, Handler]
+    #: Optional set-based handlers for runs of one event type (see ``BatchHandler``).
+    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
 
 
 @dataclass
@@ -214,6 +216,7 @@ class ServiceRuntime:
             consumer=create_consumer(self.kafka, spec.group_id),
             topics=spec.topics,
             handlers=spec.handlers,
+            batch_handlers=spec.batch_handlers,
             uow_factory=self.uow,
             dlq_producer=producer,
         )

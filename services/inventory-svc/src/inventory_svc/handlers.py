@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from inventory_svc.forecasting import record_cancelled_order, record_paid_order
 from inventory_svc.inventory import SYSTEM, Inventory
 from inventory_svc.metrics import count_sweep_failures
+from inventory_svc.service_layer.paid_orders import make_reserve_paid_orders
 from oms_contracts import Envelope, Event
 from oms_contracts.events import OrderCancelled, OrderConfirmed, OrderPaid, OrderShipped
 from oms_contracts.topics import Topic
-from oms_messaging import Handler, UnitOfWork
+from oms_messaging import BatchHandler, Handler, UnitOfWork
 from oms_servicekit.runtime import ConsumerSpec
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,17 @@ def consumer_specs(reservation_ttl: timedelta) -> list[ConsumerSpec]:
         OrderCancelled.event_type: reservations.on_order_cancelled,
         OrderShipped.event_type: reservations.on_order_shipped,
     }
-    return [ConsumerSpec(group_id="inventory-svc", topics=[Topic.ORDERS.value], handlers=handlers)]
+    batch_handlers: dict[str, BatchHandler] = {
+        OrderPaid.event_type: make_reserve_paid_orders(reservation_ttl),
+    }
+    return [
+        ConsumerSpec(
+            group_id="inventory-svc",
+            topics=[Topic.ORDERS.value],
+            handlers=handlers,
+            batch_handlers=batch_handlers,
+        )
+    ]
 
 
 # -- periodic jobs -----------------------------------------------------------------------

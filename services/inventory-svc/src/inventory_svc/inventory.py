@@ -241,7 +241,7 @@ class Inventory:
             if ln.sku not in known
         ]
         if not rejections:
-            rejections = _channel_rejections(
+            rejections = channel_rejections(
                 lines, needed, await repo.usage(sku_set, event.channel), event.channel
             )
         caps = await self._customer_caps(sku_set) if event.buyer else {}
@@ -302,22 +302,7 @@ class Inventory:
                 return
             await savepoint.rollback()  # lost a stock race: re-plan on fresh numbers
 
-        await self._uow.emit(
-            StockRejected(
-                order_id=event.order_id,
-                lines=[
-                    RejectedLine(
-                        line_no=r.line_no,
-                        sku=r.sku,
-                        qty=r.qty,
-                        reason=r.reason,
-                        available=r.available,
-                    )
-                    for r in rejections
-                ],
-                rejected_at=now,
-            )
-        )
+        await self._uow.emit(stock_rejected(event.order_id, rejections, now))
         reasons = Tally[str](r.reason for r in rejections)
         self._uow.after_commit(lambda: count_rejections(reasons))
 
@@ -364,7 +349,7 @@ class Inventory:
         kind, sku = refused
         if kind == "channel":
             usage = await self.repo.usage({ln.sku for ln in lines}, event.channel)
-            rejections = _channel_rejections(lines, needed, usage, event.channel)
+            rejections = channel_rejections(lines, needed, usage, event.channel)
             if rejections:
                 return rejections
             # The cap was lowered and raised again meanwhile.
@@ -502,6 +487,13 @@ class Inventory:
 
     # -- what follows every change -------------------------------------------------------
 
+    async def stock_changed(
+        self, levels: Iterable[StockLevel], *, on_hand_changed: bool, now: datetime
+    ) -> None:
+        """What follows changed stock rows, once per row (a batch's final numbers):
+        StockLevelChanged, channel caps in units, the safety-stock alarm, channel stock."""
+        await self._changed(levels, on_hand_changed=on_hand_changed, now=now)
+
     async def _changed(
         self,
         levels: Iterable[StockLevel],
@@ -523,8 +515,11 @@ class Inventory:
                 ),
                 snapshot_of=f"StockLevelChanged:{level.sku}:{level.warehouse}",
             )
-        for sku in sorted({level.sku for level in levels}):
-            row = await self.repo.get_policy(sku)
+        changed_skus = {level.sku for level in levels}
+        # One read for all the SKUs (a consumer batch changes hundreds at once).
+        rows = await self.repo.policies(changed_skus) if len(changed_skus) > 1 else None
+        for sku in sorted(changed_skus):
+            row = rows.get(sku) if rows is not None else await self.repo.get_policy(sku)
             if row is None:
                 continue  # no policy: no caps, no safety stock, class C
             policy = Policy.from_row(sku, row)
@@ -632,12 +627,29 @@ def _customer_rejections(
     ]
 
 
-def _channel_rejections(
+def stock_rejected(
+    order_id: uuid.UUID, rejections: list[LineRejection], now: datetime
+) -> StockRejected:
+    """The answer to a paid order that cannot be served, with the reason per line."""
+    return StockRejected(
+        order_id=order_id,
+        lines=[
+            RejectedLine(
+                line_no=r.line_no, sku=r.sku, qty=r.qty, reason=r.reason, available=r.available
+            )
+            for r in rejections
+        ],
+        rejected_at=now,
+    )
+
+
+def channel_rejections(
     lines: list[LineRequest],
     needed: dict[str, int],
     usage: dict[tuple[str, str], ChannelUsage],
     channel: str,
 ) -> list[LineRejection]:
+    """Lines the channel may not take now: paused, or over its cap (with its headroom)."""
     rejections = []
     for line in lines:
         current = usage.get((line.sku, channel), ChannelUsage())

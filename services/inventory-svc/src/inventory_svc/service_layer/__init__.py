@@ -1,0 +1,1 @@
+"""Use cases of inventory-svc that run set-based over a consumer batch."""
