@@ -37,7 +37,7 @@ from oms_contracts.events import (
     WarehouseUpdated,
 )
 from oms_contracts.topics import Topic
-from oms_messaging import Handler, UnitOfWork
+from oms_messaging import BatchHandler, Handler, UnitOfWork
 from oms_servicekit.runtime import ConsumerSpec
 from order_svc.adapters.repository import OrderRepository
 from order_svc.credit import CreditConfig, record_credit_check
@@ -59,6 +59,10 @@ from order_svc.routing import (
 )
 from order_svc.service_layer.channel_facts import make_on_channel_order_updated
 from order_svc.service_layer.paid_orders import OrderFlow, credit_request, decide_paid_order
+from order_svc.service_layer.read_model_batches import (
+    on_customers_resolved,
+    on_stock_levels_changed,
+)
 from order_svc.service_layer.reservations import on_stock_released
 from order_svc.workflow import WorkflowConfig, advance_reserved_order
 
@@ -254,5 +258,16 @@ def consumer_specs(
         WarehouseUpdated.event_type: on_warehouse_updated,
         StockLevelChanged.event_type: on_stock_level_changed,
     }
+    batch_handlers: dict[str, BatchHandler] = {
+        CustomerResolved.event_type: on_customers_resolved,
+        StockLevelChanged.event_type: on_stock_levels_changed,
+    }
     topics = [Topic.CHANNEL_ORDERS, Topic.RESERVATIONS, Topic.CUSTOMERS, Topic.STOCK]
-    return [ConsumerSpec(group_id="order-svc", topics=[t.value for t in topics], handlers=handlers)]
+    return [
+        ConsumerSpec(
+            group_id="order-svc",
+            topics=[t.value for t in topics],
+            handlers=handlers,
+            batch_handlers=batch_handlers,
+        )
+    ]

@@ -108,10 +108,17 @@ async def customer_resolved(
     at: datetime,
 ) -> None:
     """Remember who the buyer is on this channel; copy the profile onto the order."""
+    await RoutingRepository(uow.session).link_identity(channel, platform_user_id, customer_id, at)
+    if order_open:
+        await copy_resolved_profile(uow, order_id, customer_id)
+
+
+async def copy_resolved_profile(
+    uow: UnitOfWork, order_id: uuid.UUID, customer_id: uuid.UUID
+) -> None:
+    """The order's buyer is ``customer_id``: copy the profile of the customer they live on
+    (merges followed) onto the order, if there is one."""
     repo = RoutingRepository(uow.session)
-    await repo.link_identity(channel, platform_user_id, customer_id, at)
-    if not order_open:
-        return
     surviving = await repo.surviving(customer_id)
     profile = await repo.profile(surviving)
     if profile is not None:

@@ -18,6 +18,9 @@ from order_svc.domain.order import Line, Order, OrderState
 class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        #: Order id -> each line's warehouse as loaded: ``save`` writes only the lines
+        #: whose warehouse changed (most saves change none).
+        self._loaded_warehouses: dict[uuid.UUID, dict[int, str | None]] = {}
 
     async def exists(self, order_id: uuid.UUID) -> bool:
         row = await self._session.execute(select(orders.c.id).where(orders.c.id == order_id))
@@ -60,12 +63,14 @@ class OrderRepository:
             .where(order_lines.c.order_id == order_id)
             .order_by(order_lines.c.line_no)
         )
+        loaded = [Line(r.line_no, r.sku, r.qty, r.unit_price, r.warehouse) for r in lines]
+        self._loaded_warehouses[row.id] = {line.line_no: line.warehouse for line in loaded}
         return Order(
             id=row.id,
             channel=row.channel,
             channel_order_id=row.channel_order_id,
             state=OrderState(row.state),
-            lines=[Line(r.line_no, r.sku, r.qty, r.unit_price, r.warehouse) for r in lines],
+            lines=loaded,
             currency=row.currency,
             priority=row.priority,
             customer_id=row.customer_id,
@@ -87,12 +92,16 @@ class OrderRepository:
                 updated_at=func.now(),
             )
         )
+        loaded = self._loaded_warehouses.get(order.id)
         for line in order.lines:
+            if loaded is not None and loaded.get(line.line_no, "") == line.warehouse:
+                continue
             await self._session.execute(
                 update(order_lines)
                 .where(order_lines.c.order_id == order.id, order_lines.c.line_no == line.line_no)
                 .values(warehouse=line.warehouse)
             )
+        self._loaded_warehouses[order.id] = {line.line_no: line.warehouse for line in order.lines}
         await self._flush_transitions(order)
 
     async def _flush_transitions(self, order: Order) -> None:
@@ -121,6 +130,7 @@ class OrderRepository:
         await self.set_details(order.id, total=order.total)
 
     async def _insert_lines(self, order: Order) -> None:
+        self._loaded_warehouses[order.id] = {line.line_no: line.warehouse for line in order.lines}
         await self._session.execute(
             insert(order_lines),
             [

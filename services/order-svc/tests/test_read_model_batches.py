@@ -1,0 +1,179 @@
+"""Runs of CustomerResolved and StockLevelChanged applied set-based end as one by one.
+
+The same events (orders open and closed and unknown, a buyer resolved twice with the
+older answer last, one order resolved twice, a customer with a profile, one merged into
+another, stock levels out of order) are applied once event by event with the one-event
+handlers and once as runs with the batch handlers, on a real database; the read models
+and the orders must end the same.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+
+from oms_contracts import Envelope, Event, make_envelope
+from oms_contracts.events import (
+    Address,
+    CustomerIdentity,
+    CustomerMerged,
+    CustomerResolved,
+    CustomerUpdated,
+    OrderLine,
+    OrderReceived,
+    StockLevelChanged,
+)
+from oms_servicekit.testing import MigratedDatabase
+from order_svc.handlers import consumer_specs
+
+T0 = datetime(2026, 11, 11, tzinfo=UTC)
+SPEC = consumer_specs()[0]
+
+
+def received(order_id: uuid.UUID, user: str) -> OrderReceived:
+    return OrderReceived(
+        order_id=order_id,
+        channel="web",
+        channel_order_id=f"W-{order_id.int}",
+        customer=CustomerIdentity(platform_user_id=user, name="Buyer"),
+        lines=[OrderLine(line_no=1, sku="SKU-1", qty=1, unit_price=Decimal("5"))],
+        currency="CNY",
+        paid=False,
+        shipping_address=Address(region="CN-SH", city="x"),
+        received_at=T0,
+    )
+
+
+def resolved(order_id: uuid.UUID, user: str, customer: uuid.UUID, at: datetime) -> Event:
+    return CustomerResolved(
+        customer_id=customer,
+        order_id=order_id,
+        channel="web",
+        platform_user_id=user,
+        new_customer=False,
+        resolved_at=at,
+    )
+
+
+def level(sku: str, warehouse: str, available: int, at: datetime) -> Event:
+    return StockLevelChanged(
+        sku=sku,
+        warehouse=warehouse,
+        on_hand=10,
+        reserved=10 - available,
+        available=available,
+        changed_at=at,
+    )
+
+
+ORDERS = [uuid.UUID(int=i + 1) for i in range(5)]
+CUSTOMERS = [uuid.UUID(int=100 + i) for i in range(4)]
+
+
+async def apply_one(db: MigratedDatabase, event: Event) -> None:
+    envelope = make_envelope(event, producer="test")
+    async with db.uow() as uow:
+        uow.caused_by(envelope)
+        await SPEC.handlers[event.event_type](uow, envelope, event)
+        await uow.commit()
+
+
+async def seed(db: MigratedDatabase) -> None:
+    for n, order_id in enumerate(ORDERS[:4]):
+        await apply_one(db, received(order_id, f"u-{n}"))
+    async with db.engine.begin() as conn:  # one order is closed: no profile is copied
+        await conn.execute(
+            text("UPDATE orders SET state = 'cancelled' WHERE id = :i"), {"i": ORDERS[3]}
+        )
+    await apply_one(
+        db,
+        CustomerUpdated(
+            customer_id=CUSTOMERS[0],
+            delivery_requirements=["cold_chain"],
+            tags=["vip"],
+            changed_fields=["tags"],
+            updated_at=T0,
+        ),
+    )
+    await apply_one(
+        db,
+        CustomerUpdated(
+            customer_id=CUSTOMERS[2],
+            delivery_requirements=["invoice"],
+            tags=[],
+            changed_fields=["tags"],
+            updated_at=T0,
+        ),
+    )
+    await apply_one(
+        db,
+        CustomerMerged(
+            merged_id=CUSTOMERS[1], surviving_id=CUSTOMERS[2], merged_at=T0, actor="ops-test"
+        ),
+    )
+
+
+def run() -> list[Event]:
+    later = T0 + timedelta(minutes=5)
+    return [
+        resolved(ORDERS[0], "u-0", CUSTOMERS[0], later),
+        resolved(ORDERS[1], "u-1", CUSTOMERS[1], later),  # merged: the survivor's profile
+        resolved(ORDERS[2], "u-2", CUSTOMERS[3], later),  # no profile
+        resolved(ORDERS[2], "u-2", CUSTOMERS[0], later + timedelta(seconds=1)),  # again
+        resolved(ORDERS[3], "u-3", CUSTOMERS[0], later),  # closed order
+        resolved(ORDERS[4], "u-4", CUSTOMERS[3], later),  # an order never received
+        resolved(ORDERS[0], "u-0", CUSTOMERS[3], later - timedelta(seconds=1)),  # older
+        level("SKU-1", "WH-A", 5, later),
+        level("SKU-1", "WH-A", 7, later - timedelta(seconds=1)),  # older: ignored
+        level("SKU-1", "WH-B", 3, later),
+        level("SKU-2", "WH-A", 1, later),
+        level("SKU-1", "WH-B", 2, later + timedelta(seconds=1)),
+    ]
+
+
+async def state(db: MigratedDatabase) -> dict[str, Any]:
+    queries = {
+        "identities": "SELECT channel, platform_user_id, customer_id, resolved_at"
+        " FROM customer_identities ORDER BY 1, 2",
+        "orders": "SELECT id, customer_id, state FROM orders ORDER BY 1",
+        "copies": "SELECT order_id, customer_id, delivery_requirements, tags, source"
+        " FROM order_customer_data ORDER BY 1",
+        "stock": "SELECT sku, warehouse, on_hand, reserved, available, changed_at"
+        " FROM routing_stock ORDER BY 1, 2",
+    }
+    async with db.engine.connect() as conn:
+        return {
+            name: [tuple(row) for row in await conn.execute(text(sql))]
+            for name, sql in queries.items()
+        }
+
+
+async def test_runs_applied_set_based_end_as_one_by_one(db: MigratedDatabase) -> None:
+    await seed(db)
+    for event in run():
+        await apply_one(db, event)
+    one_by_one = await state(db)
+
+    await db.truncate()
+    await seed(db)
+    items: list[tuple[Envelope, Event]] = [(make_envelope(e, producer="test"), e) for e in run()]
+    async with db.uow() as uow:
+        for event_type in (CustomerResolved.event_type, StockLevelChanged.event_type):
+            run_of_type = [(e, ev) for e, ev in items if ev.event_type == event_type]
+            await SPEC.batch_handlers[event_type](uow, run_of_type)
+        await uow.commit()
+    batched = await state(db)
+
+    assert batched == one_by_one
+    # The run covers what it claims: a merged customer's survivor was copied, a closed
+    # order got nothing, the newer identity answer stood.
+    copies = {row[0]: row for row in one_by_one["copies"]}
+    assert copies[ORDERS[1]][1] == CUSTOMERS[2]
+    assert ORDERS[3] not in copies or copies[ORDERS[3]][4] != "resolved"
+    identities = {row[1]: row[2] for row in one_by_one["identities"]}
+    assert identities["u-0"] == CUSTOMERS[0]
+    assert identities["u-2"] == CUSTOMERS[0]
