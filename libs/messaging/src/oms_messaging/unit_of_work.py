@@ -216,9 +216,14 @@ class UnitOfWork:
         """
         self._after_commit.append(callback)
 
-    async def commit(self) -> None:
+    async def flush(self) -> None:
+        """Write the buffered writes (:meth:`before_commit`) now, for a read of them later
+        in this transaction (an API answer showing what it just changed)."""
         while self._before_commit:  # a callback may register another
             await self._before_commit.pop(0)()
+
+    async def commit(self) -> None:
+        await self.flush()
         await self._write_outbox()
         await self.session.commit()
         if self._emitted and self._on_commit is not None:

@@ -26,6 +26,7 @@ from order_svc.adapters.sla_store import Clock, SlaRepository
 from order_svc.domain.order import Order, Transition
 from order_svc.domain.sla import (
     Alert,
+    Deadline,
     SlaPolicy,
     deadline_for,
     due_alert,
@@ -50,15 +51,67 @@ def current_policy() -> SlaPolicy:
 
 
 async def track_sla(uow: UnitOfWork, order: Order, transition: Transition) -> None:
-    """Start the stages ``transition`` enters and stop the ones it ends."""
-    repo = SlaRepository(uow.session)
+    """Start the stages ``transition`` enters and stop the ones it ends.
+
+    The clocks are written just before the transaction commits, all of a consumer batch's
+    in one statement per kind (see :class:`_ClockWrites`): nothing in the transaction
+    reads them before that.
+    """
+    writes = await uow.cached(_CLOCK_WRITES, lambda: _ClockWrites.attach(uow))
     for stage in stages_started(transition.to_state):
         deadline = deadline_for(_policy, stage.name, order.channel, order.priority, transition.at)
         if deadline is not None:
-            await repo.start(order.id, order.channel, order.priority, deadline)
+            await writes.start(order.id, order.channel, order.priority, deadline)
     finished = [stage.name for stage in stages_finished(transition.to_state)]
     if finished:
-        await repo.end(order.id, finished, transition.at, transition.to_state.value)
+        writes.end(order.id, finished, transition.at, transition.to_state.value)
+
+
+_CLOCK_WRITES = "sla:clock-writes"
+
+
+class _ClockWrites:
+    """The transaction's clock starts and stops, written set-based before it commits.
+
+    Starts are written before stops, which is what writing them in order gives (a start
+    never follows a stop of the same clock in one transaction: a stage runs once per
+    order), except when a stop comes first for a clock not started yet; then what is
+    buffered is written at once, before the start, to keep the order exact.
+    """
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._repo = SlaRepository(uow.session)
+        self._starts: dict[tuple[uuid.UUID, str], tuple[str, str, Deadline]] = {}
+        self._ends: dict[tuple[uuid.UUID, str], tuple[datetime, str]] = {}
+
+    @classmethod
+    async def attach(cls, uow: UnitOfWork) -> _ClockWrites:
+        writes = cls(uow)
+
+        async def flush() -> None:
+            uow.forget(_CLOCK_WRITES)
+            await writes.flush()
+
+        uow.before_commit(flush)
+        return writes
+
+    async def start(
+        self, order_id: uuid.UUID, channel: str, order_class: str, deadline: Deadline
+    ) -> None:
+        key = (order_id, deadline.stage)
+        if key in self._ends:
+            await self.flush()
+        self._starts.setdefault(key, (channel, order_class, deadline))
+
+    def end(self, order_id: uuid.UUID, stages: list[str], at: datetime, state: str) -> None:
+        for stage in stages:
+            self._ends.setdefault((order_id, stage), (at, state))  # the first stop stands
+
+    async def flush(self) -> None:
+        starts, self._starts = self._starts, {}
+        ends, self._ends = self._ends, {}
+        await self._repo.start_many([(o, ch, cls, d) for (o, _), (ch, cls, d) in starts.items()])
+        await self._repo.end_many([(o, st, at, state) for (o, st), (at, state) in ends.items()])
 
 
 class SlaScheduler:

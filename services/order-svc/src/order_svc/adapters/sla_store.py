@@ -33,6 +33,21 @@ class Clock:
     breached_sent: bool
 
 
+_START_MANY = text(
+    "INSERT INTO order_sla (order_id, stage, channel, order_class, started_at, deadline_at,"
+    " at_risk_at) SELECT * FROM unnest(CAST(:orders AS uuid[]), CAST(:stages AS text[]),"
+    " CAST(:channels AS text[]), CAST(:classes AS text[]), CAST(:started AS timestamptz[]),"
+    " CAST(:deadlines AS timestamptz[]), CAST(:at_risk AS timestamptz[]))"
+    " ON CONFLICT (order_id, stage) DO NOTHING"
+)
+_END_MANY = text(
+    "UPDATE order_sla SET ended_at = x.at, ended_state = x.state"
+    " FROM unnest(CAST(:orders AS uuid[]), CAST(:stages AS text[]),"
+    " CAST(:at AS timestamptz[]), CAST(:states AS text[])) AS x(o, s, at, state)"
+    " WHERE order_sla.order_id = x.o AND order_sla.stage = x.s AND order_sla.ended_at IS NULL"
+)
+
+
 class SlaRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -54,6 +69,35 @@ class SlaRepository:
             )
             .on_conflict_do_nothing(index_elements=["order_id", "stage"])
         )
+
+    async def start_many(self, clocks: list[tuple[uuid.UUID, str, str, Deadline]]) -> None:
+        """:meth:`start` for many clocks in one statement (order id, channel, class)."""
+        if clocks:
+            await self._session.execute(
+                _START_MANY,
+                {
+                    "orders": [o for o, _, _, _ in clocks],
+                    "stages": [d.stage for _, _, _, d in clocks],
+                    "channels": [ch for _, ch, _, _ in clocks],
+                    "classes": [cls for _, _, cls, _ in clocks],
+                    "started": [d.started_at for _, _, _, d in clocks],
+                    "deadlines": [d.deadline_at for _, _, _, d in clocks],
+                    "at_risk": [d.at_risk_at for _, _, _, d in clocks],
+                },
+            )
+
+    async def end_many(self, stops: list[tuple[uuid.UUID, str, datetime, str]]) -> None:
+        """:meth:`end` for many (order, stage) clocks in one statement."""
+        if stops:
+            await self._session.execute(
+                _END_MANY,
+                {
+                    "orders": [o for o, _, _, _ in stops],
+                    "stages": [st for _, st, _, _ in stops],
+                    "at": [at for _, _, at, _ in stops],
+                    "states": [state for _, _, _, state in stops],
+                },
+            )
 
     async def end(self, order_id: uuid.UUID, stages: list[str], at: datetime, state: str) -> None:
         """Stop the open clocks of ``stages``; an ended clock is never alerted."""

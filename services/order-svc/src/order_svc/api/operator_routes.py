@@ -130,6 +130,7 @@ async def place_order(
             credit_config(settings), routing_config(settings), workflow_config(settings)
         )
         await handler(uow, make_envelope(event, producer="order-svc"), event)
+        await uow.flush()  # the answer shows the clocks just started
         view = await repo.view(order_id)
         assert view is not None  # placed just now, in this transaction
         await record_audit(
@@ -204,6 +205,7 @@ async def _act(
         if changed:
             await publish_transitions(uow, order)
             await repo.save(order)
+        await uow.flush()  # the answer shows the clocks just stopped
         view = await repo.view(order_id)
         assert view is not None  # locked above; orders are never deleted
         if changed:
