@@ -1,4 +1,5 @@
-"""Runs of CustomerResolved and StockLevelChanged applied set-based end as one by one.
+"""Runs of events applied set-based end as one by one (CustomerResolved, StockLevelChanged,
+StockReserved).
 
 The same events (orders open and closed and unknown, a buyer resolved twice with the
 older answer last, one order resolved twice, a customer with a profile, one merged into
@@ -25,7 +26,10 @@ from oms_contracts.events import (
     CustomerUpdated,
     OrderLine,
     OrderReceived,
+    ReservedLine,
     StockLevelChanged,
+    StockReserved,
+    WarehouseUpdated,
 )
 from oms_servicekit.testing import MigratedDatabase
 from order_svc.handlers import consumer_specs
@@ -177,3 +181,125 @@ async def test_runs_applied_set_based_end_as_one_by_one(db: MigratedDatabase) ->
     identities = {row[1]: row[2] for row in one_by_one["identities"]}
     assert identities["u-0"] == CUSTOMERS[0]
     assert identities["u-2"] == CUSTOMERS[0]
+
+
+# -- StockReserved --------------------------------------------------------------------
+
+
+def paid_order(order_id: uuid.UUID, *skus: str) -> OrderReceived:
+    return received(order_id, f"p-{order_id.int}").model_copy(
+        update={
+            "paid": True,
+            "paid_at": T0,
+            "lines": [
+                OrderLine(line_no=n, sku=sku, qty=1, unit_price=Decimal("5"))
+                for n, sku in enumerate(skus, start=1)
+            ],
+        }
+    )
+
+
+def answer(order_id: uuid.UUID, *placements: tuple[str, str]) -> Event:
+    return StockReserved(
+        order_id=order_id,
+        lines=[
+            ReservedLine(line_no=n, sku=sku, qty=1, warehouse=wh)
+            for n, (sku, wh) in enumerate(placements, start=1)
+        ],
+        reserved_at=T0,
+    )
+
+
+PAID = [uuid.UUID(int=200 + i) for i in range(6)]
+
+
+async def seed_paid(db: MigratedDatabase) -> None:
+    await apply_one(
+        db,
+        WarehouseUpdated(
+            code="WH-A",
+            name="A",
+            region="CN-SH",
+            latitude=31.2,
+            longitude=121.5,
+            capabilities=[],
+            shipping_costs={"CN-SH": Decimal("8")},
+            updated_at=T0,
+        ),
+    )
+    for sku in ("SKU-1", "SKU-2"):
+        await apply_one(db, level(sku, "WH-A", 50, T0))
+    for order_id in PAID[:5]:
+        await apply_one(db, paid_order(order_id, "SKU-1", "SKU-2"))
+    async with db.engine.begin() as conn:  # cancelled before its stock came: no change
+        await conn.execute(
+            text("UPDATE orders SET state = 'cancelled' WHERE id = :i"), {"i": PAID[4]}
+        )
+
+
+def answers_run() -> list[Event]:
+    return [
+        answer(PAID[0], ("SKU-1", "WH-A"), ("SKU-2", "WH-A")),
+        answer(PAID[1], ("SKU-1", "WH-A"), ("SKU-2", "WH-B")),  # split where the stock is
+        answer(PAID[0], ("SKU-1", "WH-A"), ("SKU-2", "WH-A")),  # answered twice
+        answer(PAID[4], ("SKU-1", "WH-A"), ("SKU-2", "WH-A")),  # cancelled meanwhile
+        answer(PAID[5], ("SKU-1", "WH-A")),  # an order never received
+        answer(PAID[2], ("SKU-1", "WH-B"), ("SKU-2", "WH-B")),
+    ]
+
+
+async def reserved_state(db: MigratedDatabase, since: int) -> dict[str, Any]:
+    queries = {
+        "orders": "SELECT id, state FROM orders ORDER BY 1",
+        "lines": "SELECT order_id, line_no, warehouse FROM order_lines ORDER BY 1, 2",
+        "transitions": "SELECT order_id, from_state, to_state, actor, reason"
+        " FROM order_transitions ORDER BY order_id, id",
+        "routes": "SELECT order_id, shipments, split, routed_at IS NOT NULL FROM order_routes"
+        " ORDER BY 1",
+        "clocks": "SELECT order_id, stage, ended_state, ended_at IS NOT NULL FROM order_sla"
+        " ORDER BY 1, 2",
+    }
+    async with db.engine.connect() as conn:
+        found: dict[str, Any] = {
+            name: [tuple(row) for row in await conn.execute(text(sql))]
+            for name, sql in queries.items()
+        }
+    times = {"routed_at", "confirmed_at", "changed_at"}
+    found["events"] = [
+        (
+            row["event_type"],
+            row["envelope"].causation_id,
+            {k: v for k, v in row["envelope"].payload.items() if k not in times},
+        )
+        for row in (await db.outbox_rows())[since:]
+    ]
+    return found
+
+
+async def test_a_run_of_reserved_orders_ends_as_one_by_one(db: MigratedDatabase) -> None:
+    envelopes = [make_envelope(e, producer="inventory-svc") for e in answers_run()]
+    await seed_paid(db)
+    since = len(await db.outbox_rows())
+    for envelope, event in zip(envelopes, answers_run(), strict=True):
+        async with db.uow() as uow:
+            uow.caused_by(envelope)
+            await SPEC.handlers[event.event_type](uow, envelope, event)
+            await uow.commit()
+    one_by_one = await reserved_state(db, since)
+
+    await db.truncate()
+    await seed_paid(db)
+    since = len(await db.outbox_rows())
+    async with db.uow() as uow:
+        await SPEC.batch_handlers[StockReserved.event_type](
+            uow, list(zip(envelopes, answers_run(), strict=True))
+        )
+        await uow.commit()
+    batched = await reserved_state(db, since)
+
+    for part in one_by_one:
+        assert batched[part] == one_by_one[part], part
+    states = dict(one_by_one["orders"])
+    assert states[PAID[0]] == states[PAID[1]] == states[PAID[2]] == "routed"
+    assert states[PAID[3]] == "paid" and states[PAID[4]] == "cancelled"
+    assert {e[0] for e in one_by_one["events"]} >= {"OrderConfirmed", "OrderRouted"}

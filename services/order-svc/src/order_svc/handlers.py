@@ -64,6 +64,7 @@ from order_svc.service_layer.read_model_batches import (
     on_stock_levels_changed,
 )
 from order_svc.service_layer.reservations import on_stock_released
+from order_svc.service_layer.reserved_orders import make_on_stocks_reserved
 from order_svc.workflow import WorkflowConfig, advance_reserved_order
 
 #: Order states in which the customer's data is still copied onto the order.
@@ -259,6 +260,7 @@ def consumer_specs(
         StockLevelChanged.event_type: on_stock_level_changed,
     }
     batch_handlers: dict[str, BatchHandler] = {
+        StockReserved.event_type: make_on_stocks_reserved(routing, workflow),
         CustomerResolved.event_type: on_customers_resolved,
         StockLevelChanged.event_type: on_stock_levels_changed,
     }

@@ -208,7 +208,16 @@ async def announce_route(
     OrderRouted with each parcel's score. Moving the order on to ``routed`` is the
     workflow rules' business (order_svc.workflow)."""
     repo = RoutingRepository(uow.session)
-    route_row = await repo.route_of(order.id) or {}
+    event = routed_event(order, reserved, await repo.route_of(order.id) or {}, now)
+    await repo.mark_routed(order.id, shipments_json(event), now)
+    return event
+
+
+def routed_event(
+    order: Order, reserved: list[ReservedLine], route_row: Mapping[str, Any], now: datetime
+) -> OrderRouted:
+    """OrderRouted for the stock inventory holds: a parcel per warehouse, each with the
+    score the routing decision gave it (no I/O)."""
     scores = {c["warehouse"]: c for c in route_row.get("candidates") or []}
     by_warehouse: dict[str, list[int]] = {}
     for line in sorted(reserved, key=lambda ln: ln.line_no):
@@ -223,8 +232,7 @@ async def announce_route(
         )
         for wh, line_nos in sorted(by_warehouse.items())
     ]
-    await repo.mark_routed(order.id, [s.model_dump(mode="json") for s in shipments], now)
-    event = OrderRouted(
+    return OrderRouted(
         order_id=order.id,
         channel=order.channel,
         shipments=shipments,
@@ -232,4 +240,8 @@ async def announce_route(
         requirements=list(route_row.get("requirements") or []),
         routed_at=now,
     )
-    return event
+
+
+def shipments_json(event: OrderRouted) -> list[dict[str, Any]]:
+    """The parcels as ``order_routes.shipments`` stores them."""
+    return [s.model_dump(mode="json") for s in event.shipments]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from oms_messaging import UnitOfWork
-from order_svc.adapters.workflow_store import WorkflowStore
+from order_svc.adapters.workflow_store import OrderContext, WorkflowStore
 from order_svc.domain.order import Order, OrderState
 from order_svc.domain.workflow import (
     DEFAULT_RULE_SET,
@@ -177,9 +177,21 @@ async def advance_reserved_order(
     """The stock is held: ``reserved``, then as far as the advance rules go. Call after
     the routing decision is recorded (the ``routed`` fact is true from then on)."""
     active = await active_rules(uow, config)
-    name = reserving_rule(active.rules)
-    order.reserve(warehouses, now, actor="system" if name is None else f"rule:{name}")
+    order.reserve(warehouses, now, actor=reserving_actor(active))
     context = await WorkflowStore(uow.session).context(order.id)
+    return advance_reserved(order, active, context, config, now)
+
+
+def reserving_actor(active: ActiveRules) -> str:
+    """Who reserves a paid order: the rule that asks for the stock, else the system."""
+    name = reserving_rule(active.rules)
+    return "system" if name is None else f"rule:{name}"
+
+
+def advance_reserved(
+    order: Order, active: ActiveRules, context: OrderContext, config: WorkflowConfig, now: datetime
+) -> list[Step]:
+    """A reserved order moved on as far as the advance rules go (no I/O)."""
     facts = order_facts(
         order,
         customer_tags=context.tags,

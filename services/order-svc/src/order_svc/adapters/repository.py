@@ -6,13 +6,27 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_svc.adapters.routing_repository import RoutingRepository
 from order_svc.adapters.sla_store import SlaRepository
 from order_svc.adapters.tables import order_lines, order_transitions, orders
 from order_svc.domain.order import Line, Order, OrderState
+
+_SAVE_ORDERS = text(
+    "UPDATE orders SET state = x.state, customer_id = x.customer,"
+    " exception_reason = x.reason, credit_degraded = x.degraded, updated_at = now()"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:states AS text[]), CAST(:customers AS uuid[]),"
+    " CAST(:reasons AS text[]), CAST(:degraded AS boolean[]))"
+    " AS x(id, state, customer, reason, degraded) WHERE orders.id = x.id"
+)
+_SAVE_WAREHOUSES = text(
+    "UPDATE order_lines SET warehouse = x.warehouse"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:lines AS int[]), CAST(:warehouses AS text[]))"
+    " AS x(id, line_no, warehouse)"
+    " WHERE order_lines.order_id = x.id AND order_lines.line_no = x.line_no"
+)
 
 
 class OrderRepository:
@@ -51,34 +65,80 @@ class OrderRepository:
 
     async def get_for_update(self, order_id: uuid.UUID) -> Order | None:
         """Load the aggregate with its row locked until the unit of work ends."""
-        row = (
+        return (await self.get_many_for_update([order_id])).get(order_id)
+
+    async def get_many_for_update(self, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, Order]:
+        """Load many aggregates in two statements, their rows locked in id order (the
+        lock order every batch keeps, so two batches cannot deadlock on orders)."""
+        rows = (
             await self._session.execute(
-                select(orders).where(orders.c.id == order_id).with_for_update()
+                select(orders)
+                .where(orders.c.id.in_(sorted(set(order_ids))))
+                .order_by(orders.c.id)
+                .with_for_update()
             )
-        ).first()
-        if row is None:
-            return None
-        lines = await self._session.execute(
+        ).all()
+        if not rows:
+            return {}
+        lines: dict[uuid.UUID, list[Line]] = {row.id: [] for row in rows}
+        for r in await self._session.execute(
             select(order_lines)
-            .where(order_lines.c.order_id == order_id)
-            .order_by(order_lines.c.line_no)
+            .where(order_lines.c.order_id.in_(list(lines)))
+            .order_by(order_lines.c.order_id, order_lines.c.line_no)
+        ):
+            lines[r.order_id].append(Line(r.line_no, r.sku, r.qty, r.unit_price, r.warehouse))
+        loaded: dict[uuid.UUID, Order] = {}
+        for row in rows:
+            self._loaded_warehouses[row.id] = {ln.line_no: ln.warehouse for ln in lines[row.id]}
+            loaded[row.id] = Order(
+                id=row.id,
+                channel=row.channel,
+                channel_order_id=row.channel_order_id,
+                state=OrderState(row.state),
+                lines=lines[row.id],
+                currency=row.currency,
+                priority=row.priority,
+                customer_id=row.customer_id,
+                platform_user_id=(row.customer or {}).get("platform_user_id"),
+                exception_reason=row.exception_reason,
+                credit_degraded=row.credit_degraded,
+                paid_at=row.paid_at,
+            )
+        return loaded
+
+    async def save_many(self, changed: list[Order]) -> None:
+        """:meth:`save` for many orders: one statement for the orders, one for the lines
+        whose warehouse changed, one for the transitions."""
+        if not changed:
+            return
+        await self._session.execute(
+            _SAVE_ORDERS,
+            {
+                "ids": [o.id for o in changed],
+                "states": [o.state.value for o in changed],
+                "customers": [o.customer_id for o in changed],
+                "reasons": [o.exception_reason for o in changed],
+                "degraded": [o.credit_degraded for o in changed],
+            },
         )
-        loaded = [Line(r.line_no, r.sku, r.qty, r.unit_price, r.warehouse) for r in lines]
-        self._loaded_warehouses[row.id] = {line.line_no: line.warehouse for line in loaded}
-        return Order(
-            id=row.id,
-            channel=row.channel,
-            channel_order_id=row.channel_order_id,
-            state=OrderState(row.state),
-            lines=loaded,
-            currency=row.currency,
-            priority=row.priority,
-            customer_id=row.customer_id,
-            platform_user_id=(row.customer or {}).get("platform_user_id"),
-            exception_reason=row.exception_reason,
-            credit_degraded=row.credit_degraded,
-            paid_at=row.paid_at,
-        )
+        moved = [
+            (order.id, line.line_no, line.warehouse)
+            for order in changed
+            for line in order.lines
+            if self._loaded_warehouses.get(order.id, {}).get(line.line_no, "") != line.warehouse
+        ]
+        if moved:
+            await self._session.execute(
+                _SAVE_WAREHOUSES,
+                {
+                    "ids": [o for o, _, _ in moved],
+                    "lines": [n for _, n, _ in moved],
+                    "warehouses": [w for _, _, w in moved],
+                },
+            )
+        for order in changed:
+            self._loaded_warehouses[order.id] = {ln.line_no: ln.warehouse for ln in order.lines}
+        await self._flush_transitions(*changed)
 
     async def save(self, order: Order) -> None:
         await self._session.execute(
@@ -104,22 +164,22 @@ class OrderRepository:
         self._loaded_warehouses[order.id] = {line.line_no: line.warehouse for line in order.lines}
         await self._flush_transitions(order)
 
-    async def _flush_transitions(self, order: Order) -> None:
-        if order.pending:
-            await self._session.execute(
-                insert(order_transitions),
-                [
-                    {
-                        "order_id": order.id,
-                        "from_state": t.from_state,
-                        "to_state": t.to_state,
-                        "actor": t.actor,
-                        "reason": t.reason,
-                        "at": t.at,
-                    }
-                    for t in order.pending
-                ],
-            )
+    async def _flush_transitions(self, *changed: Order) -> None:
+        rows = [
+            {
+                "order_id": order.id,
+                "from_state": t.from_state,
+                "to_state": t.to_state,
+                "actor": t.actor,
+                "reason": t.reason,
+                "at": t.at,
+            }
+            for order in changed
+            for t in order.pending
+        ]
+        if rows:
+            await self._session.execute(insert(order_transitions), rows)
+        for order in changed:
             order.pending.clear()
 
     async def replace_lines(self, order: Order) -> None:

@@ -7,13 +7,14 @@ so an older event delivered late never overwrites a newer state.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +32,15 @@ from order_svc.domain.routing import RoutingDecision, StockView, Warehouse
 #: States in which an order still takes the customer's data.
 CLOSED_STATES = ("shipped", "delivered", "cancelled", "refunded")
 
+
+_MARK_ROUTED_MANY = text(
+    "INSERT INTO order_routes (order_id, outcome, reason, decided_at, shipments, split,"
+    " routed_at) SELECT x.id, 'deferred', 'routed before routing existed', :at, x.s::jsonb,"
+    " jsonb_array_length(x.s::jsonb) > 1, :at"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:shipments AS text[])) AS x(id, s) ORDER BY x.id"
+    " ON CONFLICT (order_id) DO UPDATE SET shipments = excluded.shipments,"
+    " split = excluded.split, routed_at = excluded.routed_at"
+)
 
 #: The transaction cache's key for :meth:`RoutingRepository.warehouses` (a batch of orders
 #: routes on one read; a WarehouseUpdated in the batch forgets it).
@@ -269,6 +279,27 @@ class RoutingRepository:
         return [] if row is None else list(row.delivery_requirements or [])
 
     # -- routing decisions ---------------------------------------------------------------
+
+    async def routes_of(self, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+        """:meth:`route_of` for many orders in one statement (orders without one left out)."""
+        rows = await self._session.execute(
+            select(order_routes).where(order_routes.c.order_id.in_(order_ids))
+        )
+        return {row.order_id: dict(row._mapping) for row in rows}
+
+    async def mark_routed_many(
+        self, routed: list[tuple[uuid.UUID, list[dict[str, Any]]]], at: datetime
+    ) -> None:
+        """:meth:`mark_routed` for many orders in one statement."""
+        if routed:
+            await self._session.execute(
+                _MARK_ROUTED_MANY,
+                {
+                    "ids": [order_id for order_id, _ in routed],
+                    "shipments": [json.dumps(shipments) for _, shipments in routed],
+                    "at": at,
+                },
+            )
 
     async def route_of(self, order_id: uuid.UUID) -> dict[str, Any] | None:
         row = (

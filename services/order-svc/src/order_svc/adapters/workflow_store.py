@@ -109,6 +109,27 @@ class WorkflowStore:
             return None
         return str(actor).removeprefix("rule:")
 
+    async def contexts(self, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, OrderContext]:
+        """:meth:`context` of many stored orders in one round trip."""
+        data = order_customer_data.c
+        approved = (
+            select(func.array_agg(order_workflow_approvals.c.rule))
+            .where(order_workflow_approvals.c.order_id == orders.c.id)
+            .scalar_subquery()
+        )
+        rows = await self._session.execute(
+            select(
+                orders.c.id,
+                data.tags,
+                data.delivery_requirements,
+                orders.c.delivery_requirements,
+                approved,
+            )
+            .select_from(orders.outerjoin(order_customer_data, data.order_id == orders.c.id))
+            .where(orders.c.id.in_(order_ids))
+        )
+        return {row[0]: _context(row[1], row[2], row[3], row[4]) for row in rows}
+
     async def context(self, order_id: uuid.UUID) -> OrderContext:
         """What the rules need besides the order itself, in one round trip: the
         customer's tags, the order's and the customer's delivery requirements, and the
@@ -130,9 +151,17 @@ class WorkflowStore:
                 )
             )
         ).one()
-        tags, customer_requirements, order_requirements, approved = row
-        return OrderContext(
-            tags=sorted(tags or []),
-            requirements=sorted(set(customer_requirements or []) | set(order_requirements or [])),
-            approved=sorted(approved or []),
-        )
+        return _context(*row)
+
+
+def _context(
+    tags: list[str] | None,
+    customer_requirements: list[str] | None,
+    order_requirements: list[str] | None,
+    approved: list[str] | None,
+) -> OrderContext:
+    return OrderContext(
+        tags=sorted(tags or []),
+        requirements=sorted(set(customer_requirements or []) | set(order_requirements or [])),
+        approved=sorted(approved or []),
+    )
