@@ -112,14 +112,20 @@ _UNSTORABLE_TEXT = {"22021", "22P05", "22003", "22001"}
 
 
 def is_unstorable_text(exc: BaseException) -> bool:
-    """True when ``exc`` (or what caused it) is text the database cannot take."""
+    """True when ``exc`` (or what caused it) is text the database cannot take, or a value
+    the driver cannot encode for it (an integer beyond bigint, a date before year 1 once
+    in UTC: an ``OverflowError`` under a database error; the API fuzzer found both)."""
     seen: set[int] = set()
     current: BaseException | None = exc
+    through_driver = False
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, UnicodeError):
             return True
+        if isinstance(current, OverflowError) and through_driver:
+            return True
         orig = getattr(current, "orig", None)
+        through_driver = through_driver or orig is not None
         if getattr(orig, "sqlstate", None) in _UNSTORABLE_TEXT:
             return True
         if getattr(current, "sqlstate", None) in _UNSTORABLE_TEXT:

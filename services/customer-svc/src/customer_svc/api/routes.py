@@ -196,11 +196,14 @@ async def import_customers(
     except UnicodeDecodeError:
         raise Problem(422, "the CSV must be UTF-8", field="body") from None
     reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    missing = [c for c in ("channel", "platform_user_id") if c not in header]
-    if missing:
-        raise Problem(422, f"missing column(s): {', '.join(missing)}", field="body")
-    rows = list(reader)
+    try:
+        header = reader.fieldnames or []
+        missing = [c for c in ("channel", "platform_user_id") if c not in header]
+        if missing:
+            raise Problem(422, f"missing column(s): {', '.join(missing)}", field="body")
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a bare CR in an unquoted field (found by the API fuzzer)
+        raise Problem(422, f"not a readable CSV: {exc}", field="body") from None
     if len(rows) > IMPORT_MAX_ROWS:
         raise Problem(413, f"at most {IMPORT_MAX_ROWS} rows per import", field="body")
     out: list[ImportRowOut] = []
