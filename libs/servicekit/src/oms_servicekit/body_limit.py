@@ -8,16 +8,8 @@ webhooks) are exempted by prefix.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
+from oms_servicekit.asgi import ASGIApp, Message, Receive, Scope, Send
 from oms_servicekit.problems import send_problem
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 

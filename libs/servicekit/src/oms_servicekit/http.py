@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.datastructures import MutableHeaders
 
 from oms_messaging.context import correlation_id_var
+from oms_servicekit.asgi import ASGIApp, Message, Receive, Scope, Send, header
 from oms_servicekit.auth import Authenticator, AuthSettings, current_principal
 from oms_servicekit.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from oms_servicekit.metrics import ScrapeQuery, install_metrics
@@ -21,6 +23,32 @@ from oms_servicekit.runtime import ServiceRuntime
 from oms_servicekit.tracing import install_tracing
 
 CORRELATION_HEADER = "X-Correlation-Id"
+
+
+class CorrelationMiddleware:
+    """The caller's correlation id (or a new one) for everything the request does, and
+    echoed on the answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = header(scope, CORRELATION_HEADER) or ""
+        cid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else str(uuid.uuid4())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[CORRELATION_HEADER] = cid
+            await send(message)
+
+        token = correlation_id_var.set(cid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            correlation_id_var.reset(token)
 
 
 class DocsSettings(BaseSettings):
@@ -89,19 +117,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, exempt=body_limit_exempt)
     app.add_middleware(PerTokenRateLimitMiddleware, settings=rate_limits or RateLimitSettings())
 
-    @app.middleware("http")
-    async def correlation(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get(CORRELATION_HEADER, "")
-        cid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else str(uuid.uuid4())
-        token = correlation_id_var.set(cid)
-        try:
-            response = await call_next(request)
-        finally:
-            correlation_id_var.reset(token)
-        response.headers[CORRELATION_HEADER] = cid
-        return response
+    app.add_middleware(CorrelationMiddleware)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from oms_contracts import Envelope
+from oms_servicekit.asgi import ASGIApp, Receive, ResponseStatus, Scope, Send
 
 if TYPE_CHECKING:
     from oms_servicekit.runtime import ServiceRuntime
@@ -176,28 +177,35 @@ class RuntimeCollector(Collector):
             yield gauge
 
 
+class LatencyMiddleware:
+    """Every request's duration into ``HTTP_LATENCY``, by route template and status."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = ResponseStatus(send)
+        try:
+            await self.app(scope, receive, status.send)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_LATENCY.labels(self.service, scope["method"], template, str(status.code)).observe(
+                time.perf_counter() - started
+            )
+
+
 def install_metrics(app: FastAPI, runtime: ServiceRuntime, queries: list[ScrapeQuery]) -> None:
     service = runtime.service_name
     collector = RuntimeCollector(runtime, queries)
     own = CollectorRegistry(auto_describe=False)
     own.register(collector)
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            HTTP_LATENCY.labels(service, request.method, template, str(status)).observe(
-                time.perf_counter() - started
-            )
+    app.add_middleware(LatencyMiddleware, service=service)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

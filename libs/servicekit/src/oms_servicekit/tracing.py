@@ -9,11 +9,12 @@ the trace through message headers (see ``oms_messaging.tracing``).
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from oms_servicekit.asgi import ASGIApp, Receive, ResponseStatus, Scope, Send
 
 tracer = trace.get_tracer("oms_servicekit")
 
@@ -49,19 +50,33 @@ def configure_tracing(service: str) -> bool:
 
 
 def install_tracing(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def server_span(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        parent = propagate.extract(dict(request.headers))
+    app.add_middleware(ServerSpanMiddleware)
+
+
+class ServerSpanMiddleware:
+    """A server span per request, continuing the caller's trace (W3C headers), named
+    after the route template once the route is known."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        carrier = {
+            bytes(k).decode("latin-1"): bytes(v).decode("latin-1")
+            for k, v in scope.get("headers") or ()
+        }
+        method, path = scope["method"], scope["path"]
+        status = ResponseStatus(send)
         with tracer.start_as_current_span(
-            f"{request.method} {request.url.path}", context=parent, kind=SpanKind.SERVER
+            f"{method} {path}", context=propagate.extract(carrier), kind=SpanKind.SERVER
         ) as span:
-            response = await call_next(request)
-            route = request.scope.get("route")
+            await self.app(scope, receive, status.send)
+            route = scope.get("route")
             if route is not None:
-                span.update_name(f"{request.method} {getattr(route, 'path', request.url.path)}")
-            span.set_attribute("http.response.status_code", response.status_code)
-            if response.status_code >= 500:
+                span.update_name(f"{method} {getattr(route, 'path', path)}")
+            span.set_attribute("http.response.status_code", status.code)
+            if status.code >= 500:
                 span.set_status(Status(StatusCode.ERROR))
-            return response
