@@ -1,6 +1,8 @@
 """Fixtures shared by order-svc's database tests: a migrated database per test module
-(emptied before each test) and the service's whole HTTP API on it, without a broker, in
-dev mode (``api``) or jwt mode (``jwt_api``, with ``mint`` making its bearer tokens)."""
+(emptied before each test) with the service's production consumers on a real broker
+attached (``db.deliver(event)``), and the service's whole HTTP API on it, without a
+broker, in dev mode (``api``) or jwt mode (``jwt_api``, with ``mint`` making its bearer
+tokens)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from oms_servicekit.audit import audit_router
 from oms_servicekit.http import create_app
 from oms_servicekit.testing import (
     DatabaseOnlyRuntime,
+    EventDrivers,
     MigratedDatabase,
     TokenMint,
     migrated_database,
@@ -26,6 +29,7 @@ from order_svc.api.routing_routes import router as routing_router
 from order_svc.api.sla_routes import router as sla_router
 from order_svc.api.workflow_routes import router as workflow_router
 from order_svc.bootstrap import MIGRATIONS, SERVICE
+from order_svc.handlers import consumer_specs
 from order_svc.settings import OrderSettings
 
 ROUTERS = [
@@ -47,9 +51,21 @@ async def database(request: pytest.FixtureRequest) -> AsyncIterator[MigratedData
         yield db
 
 
+@pytest.fixture(scope="module")
+async def drivers(event_broker: str, database: MigratedDatabase) -> AsyncIterator[EventDrivers]:
+    """The service's production consumers on this module's database, started when a
+    test first delivers an event (``db.deliver``)."""
+    drivers = EventDrivers(event_broker, database, consumer_specs, producer=SERVICE)
+    try:
+        yield drivers
+    finally:
+        await drivers.aclose()
+
+
 @pytest.fixture
-async def db(database: MigratedDatabase) -> MigratedDatabase:
+async def db(database: MigratedDatabase, drivers: EventDrivers) -> MigratedDatabase:
     await database.truncate()
+    database.drivers = drivers
     return database
 
 

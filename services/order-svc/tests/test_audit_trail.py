@@ -25,7 +25,6 @@ from oms_servicekit.testing import (
     assert_audit_trail_append_only,
     audit_rows,
 )
-from order_svc.handlers import on_stock_rejected, on_stock_reserved
 
 Mint = Callable[..., dict[str, str]]
 CONSUMER = "order-svc"
@@ -78,7 +77,7 @@ class Stage:
             lines=[ReservedLine(line_no=1, sku="SKU-1", qty=2, warehouse="WH-SH")],
             reserved_at=datetime.now(UTC),
         )
-        await self.db.apply_event(on_stock_reserved, event, consumer=CONSUMER)
+        await self.db.deliver(event)
         return order_id
 
     async def act(self, order_id: str, action: str, body: dict[str, Any] | None = None) -> str:
@@ -99,7 +98,7 @@ class Stage:
             lines=[RejectedLine(line_no=1, sku="SKU-1", qty=2, reason="insufficient", available=0)],
             rejected_at=datetime.now(UTC),
         )
-        await self.db.apply_event(on_stock_rejected, event, consumer=CONSUMER)
+        await self.db.deliver(event)
         r = await self.api.get("/exceptions", headers=self.setup)
         [item] = r.json()["items"]
         return str(item["id"])

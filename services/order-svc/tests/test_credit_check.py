@@ -36,7 +36,6 @@ from order_svc.adapters.tables import credit_checks
 from order_svc.api.routes import router
 from order_svc.bootstrap import SERVICE
 from order_svc.credit import CreditCheckWorker, CreditConfig, sign_callback
-from order_svc.handlers import make_on_order_received
 from order_svc.settings import OrderSettings
 
 CONSUMER = "order-svc"
@@ -126,8 +125,7 @@ def received(**overrides: Any) -> OrderReceived:
 async def place(db: MigratedDatabase, callback_url: str | None = None) -> uuid.UUID:
     """An OrderReceived through the consumer's handler with a bureau configured."""
     event = received()
-    handler = make_on_order_received(CreditConfig(True, BUDGET_S, callback_url))
-    await db.apply_event(handler, event, consumer=CONSUMER)
+    await db.deliver(event, credit=CreditConfig(True, BUDGET_S, callback_url))
     return event.order_id
 
 
@@ -202,8 +200,7 @@ async def test_the_consumer_only_parks_the_order_and_asks_nothing(
 
 async def test_without_a_bureau_the_check_is_skipped_and_recorded(db: MigratedDatabase) -> None:
     event = received()
-    handler = make_on_order_received(CreditConfig(False, BUDGET_S))
-    await db.apply_event(handler, event, consumer=CONSUMER)
+    await db.deliver(event, credit=CreditConfig(False, BUDGET_S))
     view = await order_view(db, event.order_id)
     assert states(view) == ["received", "paid"]
     row = await check_row(db, event.order_id)

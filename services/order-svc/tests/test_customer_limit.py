@@ -16,7 +16,6 @@ from oms_servicekit.testing import MigratedDatabase
 from order_svc.domain.buyer import buyer_key
 from order_svc.domain.exceptions import classify
 from order_svc.domain.stock_refusal import refusal_reason
-from order_svc.handlers import on_stock_rejected
 
 OPERATOR = {"X-Operator": "alice"}
 CONSUMER = "order-svc"
@@ -81,7 +80,7 @@ async def payloads(db: MigratedDatabase, event_type: str, order_id: str) -> list
 
 async def reject(db: MigratedDatabase, order_id: str, *lines: RejectedLine) -> None:
     event = StockRejected(order_id=uuid.UUID(order_id), lines=list(lines), rejected_at=_now())
-    await db.apply_event(on_stock_rejected, event, consumer=CONSUMER)
+    await db.deliver(event)
 
 
 def _now() -> datetime:

@@ -12,11 +12,15 @@ import pytest
 
 from oms_contracts.events import ReservedLine, StockReserved
 from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase, migrated_database
+from oms_servicekit.testing import (
+    DatabaseOnlyRuntime,
+    EventDrivers,
+    MigratedDatabase,
+    migrated_database,
+)
 from order_svc.api.operator_routes import router as operator_router
 from order_svc.api.routes import router
 from order_svc.bootstrap import MIGRATIONS, SERVICE
-from order_svc.handlers import on_stock_reserved
 from order_svc.settings import OrderSettings
 
 OPERATOR = {"X-Operator": "alice"}
@@ -29,8 +33,11 @@ async def database() -> AsyncIterator[MigratedDatabase]:
 
 
 @pytest.fixture
-async def api(database: MigratedDatabase) -> AsyncIterator[httpx.AsyncClient]:
+async def api(
+    database: MigratedDatabase, drivers: EventDrivers
+) -> AsyncIterator[httpx.AsyncClient]:
     await database.truncate()
+    database.drivers = drivers
     app = create_app(
         title=SERVICE,
         runtime=DatabaseOnlyRuntime(database, producer=SERVICE),  # type: ignore[arg-type]
@@ -79,7 +86,7 @@ async def confirmed_order(api: httpx.AsyncClient, db: MigratedDatabase) -> str:
         ],
         reserved_at=datetime.now(UTC),
     )
-    await db.apply_event(on_stock_reserved, reserved, consumer="order-svc")
+    await db.deliver(reserved)
     return order_id
 
 

@@ -26,24 +26,17 @@ from oms_contracts.events import (
     StockReserved,
     WarehouseUpdated,
 )
-from oms_messaging import Handler
 from oms_servicekit.testing import MigratedDatabase
 from order_svc.adapters.credit_bureau import CreditDecision
 from order_svc.adapters.routing_repository import RoutingRepository
 from order_svc.credit import CreditConfig, apply_decision
-from order_svc.handlers import consumer_specs, make_on_order_received
 from order_svc.routing import RoutingConfig
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def handlers(routing: RoutingConfig | None = None) -> dict[str, Handler]:
-    return consumer_specs(None, routing)[0].handlers
-
-
 async def apply(db: MigratedDatabase, event: Event, routing: RoutingConfig | None = None) -> None:
-    handler = handlers(routing)[event.event_type]
-    await db.apply_event(handler, event, consumer="order-svc")
+    await db.deliver(event, routing=routing)
 
 
 async def events_of(db: MigratedDatabase, key: str, event_type: str) -> list[dict[str, Any]]:
@@ -357,9 +350,7 @@ async def test_an_order_leaving_the_credit_check_is_routed_before_its_stock_is_r
     await warehouses(db)
     await stock(db, "A", "WH-BJ", 5)
     event = received("A", region="CN-BJ")
-    await db.apply_event(
-        make_on_order_received(CreditConfig(True, 30.0)), event, consumer="order-svc"
-    )
+    await db.deliver(event, credit=CreditConfig(True, 30.0))
     assert await paid_lines(db, str(event.order_id)) == []
     async with db.uow() as uow:
         assert await apply_decision(

@@ -28,7 +28,6 @@ from order_svc import sla
 from order_svc.adapters.repository import OrderRepository
 from order_svc.adapters.tables import order_sla, order_transitions, orders
 from order_svc.domain.sla import SlaPolicy
-from order_svc.handlers import on_stock_rejected, on_stock_reserved
 from order_svc.publishing import publish_transitions
 from order_svc.sla import SlaScheduler
 
@@ -72,7 +71,7 @@ async def reject(db: MigratedDatabase, order_id: str) -> None:
         lines=[RejectedLine(line_no=1, sku="SKU-1", qty=2, reason="insufficient", available=0)],
         rejected_at=datetime.now(UTC),
     )
-    await db.apply_event(on_stock_rejected, event, consumer=CONSUMER)
+    await db.deliver(event)
 
 
 async def reserve(db: MigratedDatabase, order_id: str) -> None:
@@ -81,7 +80,7 @@ async def reserve(db: MigratedDatabase, order_id: str) -> None:
         lines=[ReservedLine(line_no=1, sku="SKU-1", qty=2, warehouse="WH-SH")],
         reserved_at=datetime.now(UTC),
     )
-    await db.apply_event(on_stock_reserved, event, consumer=CONSUMER)
+    await db.deliver(event)
 
 
 async def events(db: MigratedDatabase, event_type: str, key: str | None = None) -> list[Any]:

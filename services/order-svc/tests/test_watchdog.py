@@ -33,7 +33,6 @@ from oms_servicekit.testing import MigratedDatabase
 from order_svc.adapters.tables import credit_checks
 from order_svc.adapters.watchdog_store import order_watchdog
 from order_svc.credit import CreditConfig
-from order_svc.handlers import make_on_order_received, on_stock_rejected, on_stock_reserved
 from order_svc.settings import OrderSettings
 from order_svc.watchdog import Watchdog, WatchdogPolicy, watchdog_job
 
@@ -104,7 +103,7 @@ async def reserve(db: MigratedDatabase, order_id: str) -> None:
         lines=[ReservedLine(line_no=1, sku="SKU-1", qty=2, warehouse="WH-SH")],
         reserved_at=datetime.now(UTC),
     )
-    await db.apply_event(on_stock_reserved, event, consumer=CONSUMER)
+    await db.deliver(event)
 
 
 @asynccontextmanager
@@ -198,14 +197,12 @@ async def test_orders_waiting_on_the_buyer_or_a_person_are_never_stalled(
     t0 = datetime.now(UTC)
     unpaid = await place(api, paid=False)
     rejected = await place(api)
-    await db.apply_event(
-        on_stock_rejected,
+    await db.deliver(
         StockRejected(
             order_id=uuid.UUID(rejected),
             lines=[RejectedLine(line_no=1, sku="SKU-1", qty=2, reason="unknown_sku", available=0)],
             rejected_at=datetime.now(UTC),
-        ),
-        consumer=CONSUMER,
+        )
     )
     assert (await order(api, unpaid))["state"] == "pending_payment"
     assert (await order(api, rejected))["state"] == "exception"
@@ -235,9 +232,7 @@ async def test_a_credit_check_past_its_budget_is_requeued_for_the_worker_then_st
         shipping_address=Address(region="CN-SH", city="Shanghai"),
         received_at=datetime.now(UTC),
     )
-    await db.apply_event(
-        make_on_order_received(CreditConfig(True, BUDGET_S)), received, consumer=CONSUMER
-    )
+    await db.deliver(received, credit=CreditConfig(True, BUDGET_S))
     order_id = str(received.order_id)
     t0 = datetime.now(UTC)
 

@@ -29,7 +29,6 @@ from oms_servicekit.testing import MigratedDatabase
 from order_svc.adapters.credit_bureau import CreditDecision
 from order_svc.credit import CreditConfig, apply_decision
 from order_svc.domain.workflow import DEFAULT_RULES, RuleSetError
-from order_svc.handlers import consumer_specs, make_on_order_received
 from order_svc.settings import OrderSettings
 from order_svc.workflow import workflow_config
 
@@ -37,8 +36,7 @@ OPERATOR = {"X-Operator": "alice"}
 
 
 async def apply(db: MigratedDatabase, event: Event) -> None:
-    handler = consumer_specs()[0].handlers[event.event_type]
-    await db.apply_event(handler, event, consumer="order-svc")
+    await db.deliver(event)
 
 
 def received(unit_price: str = "9.90", qty: int = 1, user: str = "u-1") -> OrderReceived:
@@ -222,9 +220,7 @@ async def test_after_an_approved_credit_check_the_hold_rules_apply(
     db: MigratedDatabase, api: httpx.AsyncClient
 ) -> None:
     event = received("10000.01")
-    await db.apply_event(
-        make_on_order_received(CreditConfig(True, 30.0)), event, consumer="order-svc"
-    )
+    await db.deliver(event, credit=CreditConfig(True, 30.0))
     async with db.uow() as uow:
         assert await apply_decision(
             uow, event.order_id, CreditDecision("approved"), expected=["pending"]

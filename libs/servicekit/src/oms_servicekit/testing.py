@@ -18,6 +18,7 @@ than the one ``make run`` uses without touching the services' settings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -30,7 +31,7 @@ from typing import Any, Literal, Protocol
 
 import asyncpg
 import jwt
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from alembic import command
 from alembic.config import Config
 from cryptography.hazmat.primitives import serialization
@@ -42,8 +43,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
 from oms_contracts import Envelope, Event, make_envelope
-from oms_messaging import Handler, UnitOfWork
+from oms_contracts.topics import dead_letter_topic, topic_for
+from oms_messaging import ConsumerRunner, Handler, UnitOfWork
 from oms_messaging.errors import is_transient
+from oms_messaging.kafka import KafkaSettings, create_producer, ensure_topics
 from oms_messaging.tables import outbox
 from oms_servicekit.audit import AUDIT_RETENTION_FLOOR_DAYS, AUDIT_TABLE, audit_trail
 from oms_servicekit.auth import Authenticator, AuthSettings
@@ -53,6 +56,7 @@ from oms_servicekit.database import (
     ensure_database,
     run_migrations,
 )
+from oms_servicekit.runtime import ConsumerSpec
 from oms_servicekit.settings import ServiceSettings
 
 #: Overrides the server the test databases are created on (a libpq/SQLAlchemy URL
@@ -83,13 +87,16 @@ class MigratedDatabase:
     """A migrated test database: its settings, engine and session factory.
 
     ``producer`` names the service whose units of work these are, so events emitted
-    through :meth:`uow` carry the producer the service itself would write.
+    through :meth:`uow` carry the producer the service itself would write. ``drivers``,
+    when a test module attaches them, are the service's production consumers on a real
+    broker writing to this database: :meth:`deliver` hands them an event.
     """
 
     settings: ServiceSettings
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
     producer: str = "test"
+    drivers: EventDrivers | None = None
 
     def uow(self, causation: Envelope | None = None) -> UnitOfWork:
         """A unit of work on this database, as ``ServiceRuntime.uow`` makes one."""
@@ -98,6 +105,15 @@ class MigratedDatabase:
     async def truncate(self) -> None:
         """Empty every table; see :func:`truncate_all`."""
         await truncate_all(self.engine)
+
+    async def deliver(
+        self, event: Event, *, envelope: Envelope | None = None, **config: Any
+    ) -> list[Envelope]:
+        """Publish ``event`` to the service's consumers (built with ``config``) and wait
+        until it is applied; the events they emitted. See :class:`EventDrivers`."""
+        if self.drivers is None:
+            raise RuntimeError("no consumers attached to this database (drivers is None)")
+        return await self.drivers.deliver(event, envelope=envelope, **config)
 
     async def apply_event(
         self,
@@ -321,6 +337,244 @@ class DatabaseOnlyRuntime:
         except Exception:
             return {"database": False}
         return {"database": True}
+
+
+# -- events through the production consumer ------------------------------------------------
+
+
+class EventDriver:
+    """A service's production consumers on a real broker, fed by the test.
+
+    For every :class:`~oms_servicekit.runtime.ConsumerSpec` the service's composition root
+    declares (its handler map, its batch handlers), a production :class:`ConsumerRunner`
+    on the test database, as ``ServiceRuntime`` builds one: same inbox name, same unit of
+    work, same retries and dead-letter topic. :meth:`deliver` publishes an event's
+    envelope to its real topic (keyed as the outbox relay keys it) and returns once every
+    runner reading that topic has settled it (applied, duplicate, skipped or
+    dead-lettered), with the events the service emitted meanwhile (its new outbox rows).
+    A redelivery is the same envelope published again.
+
+    Each driver joins with Kafka consumer groups of its own starting at the end of the
+    topics, so drivers on one broker never see each other's events (the runner's name,
+    which the inbox records, stays the service's group id).
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        source: SessionSource,
+        specs: Sequence[ConsumerSpec],
+        *,
+        producer: str,
+        settle_timeout: float = 30.0,
+    ) -> None:
+        self._kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id=f"{producer}-test")
+        self._session_factory = _session_factory(source)
+        self._specs = list(specs)
+        self._service = producer
+        self._settle_timeout = settle_timeout
+        self._producer: AIOKafkaProducer | None = None
+        self._consumers: list[AIOKafkaConsumer] = []
+        self.runners: list[ConsumerRunner] = []
+        self._lock = asyncio.Lock()
+
+    def _uow(self, causation: Envelope | None) -> UnitOfWork:
+        return UnitOfWork(self._session_factory, producer=self._service, causation=causation)
+
+    async def start(self) -> None:
+        topics = sorted({topic for spec in self._specs for topic in spec.topics})
+        await ensure_topics(self._kafka, topics)
+        self._producer = create_producer(self._kafka)
+        await self._producer.start()
+        for spec in self._specs:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._kafka.bootstrap_servers,
+                client_id=self._kafka.client_id,
+                group_id=f"{spec.group_id}-{uuid.uuid4().hex[:12]}",
+                enable_auto_commit=False,
+                auto_offset_reset="latest",
+                fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
+                # Joining a group takes half the session timeout: a short one keeps
+                # starting a driver (once per module and configuration) near a second.
+                session_timeout_ms=2000,
+                heartbeat_interval_ms=500,
+            )
+            runner = ConsumerRunner(
+                name=spec.group_id,
+                consumer=consumer,
+                topics=spec.topics,
+                handlers=spec.handlers,
+                batch_handlers=spec.batch_handlers,
+                uow_factory=self._uow,
+                dlq_producer=self._producer,
+            )
+            await runner.start()
+            self._consumers.append(consumer)
+            self.runners.append(runner)
+        for consumer, spec in zip(self._consumers, self._specs, strict=True):
+            await self._positioned(consumer, spec.topics)
+
+    async def _positioned(self, consumer: AIOKafkaConsumer, topics: list[str]) -> None:
+        """Until ``consumer`` owns every partition of ``topics`` and knows where it starts
+        (the end as of now): an event published afterwards is one it will read."""
+        async with asyncio.timeout(self._settle_timeout):
+            while True:
+                owned = consumer.assignment()
+                wanted = {
+                    (topic, partition)
+                    for topic in topics
+                    for partition in consumer.partitions_for_topic(topic) or ()
+                }
+                if wanted and wanted <= {(tp.topic, tp.partition) for tp in owned}:
+                    break
+                await asyncio.sleep(0.05)
+            for tp in owned:
+                await consumer.position(tp)
+
+    async def stop(self) -> None:
+        for runner in self.runners:
+            with contextlib.suppress(Exception):
+                await runner.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    def _settled(self) -> int:
+        total = 0
+        for runner in self.runners:
+            if not runner.running:
+                raise AssertionError(f"consumer {runner.name} died")
+            stats = runner.stats
+            total += stats.applied + stats.duplicates + stats.skipped + stats.dead_lettered
+        return total
+
+    async def deliver(self, event: Event, *, envelope: Envelope | None = None) -> list[Envelope]:
+        """Publish ``event`` (as ``envelope``, default a new one from producer ``"test"``)
+        and wait until it is settled; the events the service emitted meanwhile."""
+        return await self.deliver_many([envelope or make_envelope(event, producer="test")])
+
+    async def deliver_many(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
+        """Publish ``envelopes`` in order (one batch, as a burst reaches the consumer) and
+        wait until every one is settled; the events the service emitted meanwhile."""
+        assert self._producer is not None, "driver not started"
+        async with self._lock:
+            async with self._session_factory() as session:
+                last = await session.scalar(select(func.coalesce(func.max(outbox.c.id), 0)))
+            expected = self._settled()
+            sends = []
+            for envelope in envelopes:
+                topic = topic_for(envelope.event_type).value
+                expected += sum(topic in spec.topics for spec in self._specs)
+                sends.append(
+                    await self._producer.send(
+                        topic, value=envelope.model_dump_json().encode(), key=envelope.key.encode()
+                    )
+                )
+            await asyncio.gather(*sends)
+            await self._until_settled(expected)
+            async with self._session_factory() as session:
+                rows = (
+                    await session.execute(
+                        select(outbox.c.payload).where(outbox.c.id > last).order_by(outbox.c.id)
+                    )
+                ).scalars()
+                return [Envelope.model_validate_json(payload) for payload in rows]
+
+    async def publish_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Publish bytes that may be no envelope at all and wait until they are settled."""
+        assert self._producer is not None, "driver not started"
+        async with self._lock:
+            expected = self._settled() + sum(topic in spec.topics for spec in self._specs)
+            await self._producer.send_and_wait(topic, value=value, key=key)
+            await self._until_settled(expected)
+
+    async def _until_settled(self, expected: int) -> None:
+        async with asyncio.timeout(self._settle_timeout):
+            while True:
+                if self._settled() >= expected:
+                    return
+                await asyncio.sleep(0.01)
+
+    def outcomes(self, outcome: str) -> int:
+        """How many deliveries every runner counted as ``outcome`` (``applied``,
+        ``duplicate``, ``skipped``, ``dead_lettered``)."""
+        return sum(
+            count
+            for runner in self.runners
+            for (_, kind), count in runner.stats.outcomes.items()
+            if kind == outcome
+        )
+
+    async def dead_letters(self, topic: str, count: int) -> list[Envelope]:
+        """The first ``count`` envelopes parked on ``topic``'s dead-letter topic."""
+        records = await read_topic(self._kafka.bootstrap_servers, dead_letter_topic(topic), count)
+        return [Envelope.model_validate_json(record.value or b"") for record in records]
+
+
+class EventDrivers:
+    """A test module's :class:`EventDriver` for a service, built from ``make_specs`` (its
+    composition root's ``consumer_specs``) with the configuration a test asks for.
+
+    One driver runs at a time: two would both consume every event. Asking for another
+    configuration stops the running one and starts one for it (a second or so); the
+    same configuration again reuses it.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        source: SessionSource,
+        make_specs: Callable[..., Sequence[ConsumerSpec]],
+        *,
+        producer: str,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._source = source
+        self._make_specs = make_specs
+        self._producer = producer
+        self._config: dict[str, Any] | None = None
+        self._driver: EventDriver | None = None
+
+    async def get(self, **config: Any) -> EventDriver:
+        """The running driver for ``config`` (keyword arguments of ``make_specs``; those
+        given as None are left to its defaults)."""
+        config = {name: value for name, value in config.items() if value is not None}
+        if self._driver is None or config != self._config:
+            await self.aclose()
+            driver = EventDriver(
+                self._bootstrap, self._source, self._make_specs(**config), producer=self._producer
+            )
+            self._driver = driver
+            self._config = config
+            await driver.start()
+        return self._driver
+
+    async def deliver(
+        self, event: Event, *, envelope: Envelope | None = None, **config: Any
+    ) -> list[Envelope]:
+        """:meth:`EventDriver.deliver` by the driver for ``config``."""
+        return await (await self.get(**config)).deliver(event, envelope=envelope)
+
+    async def aclose(self) -> None:
+        if self._driver is not None:
+            driver, self._driver = self._driver, None
+            await driver.stop()
+
+
+@asynccontextmanager
+async def event_driver(
+    bootstrap: str,
+    source: SessionSource,
+    specs: Sequence[ConsumerSpec],
+    *,
+    producer: str,
+) -> AsyncIterator[EventDriver]:
+    """A started :class:`EventDriver`, stopped afterwards."""
+    driver = EventDriver(bootstrap, source, specs, producer=producer)
+    try:
+        await driver.start()
+        yield driver
+    finally:
+        await driver.stop()
 
 
 # -- bearer tokens for an app in AUTH_MODE=jwt -------------------------------------------
