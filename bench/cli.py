@@ -38,6 +38,12 @@ def parse_args(argv: Sequence[str] | None, scenarios: list[Scenario]) -> argpars
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="record each service with a sampling profiler (py-spy) during the burst and "
+        "write its top functions beside the figures (bench/results/profiles/)",
+    )
+    parser.add_argument(
         "--kafka-bootstrap",
         default=None,
         help="use this broker instead of a private tansu per stack (it must be empty of "
@@ -114,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kafka_bootstrap=args.kafka_bootstrap,
         log_level=args.log_level,
         scale=args.scale,
+        profile=args.profile,
     )
     try:
         ok = asyncio.run(run_all(ctx, chosen, [s.name for s in scenarios]))

@@ -12,7 +12,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,6 +36,10 @@ class Stalled(Exception):
     """Progress stopped before the work was done (a hung service, lost messages)."""
 
 
+#: The services that consume events (a replica shares its group's partitions).
+CONSUMING_SERVICES = ("order-svc", "inventory-svc", "customer-svc", "notifier")
+
+
 @dataclass
 class BenchContext:
     quick: bool
@@ -46,6 +50,8 @@ class BenchContext:
     log_level: str = "INFO"
     #: Fraction of the full sizes that :meth:`scaled` gives in a full run (``--scale``).
     scale: float = 1.0
+    #: Record every service with a sampling profiler during the burst (``--profile``).
+    profile: bool = False
     #: Filled by scenarios with what they learn about the environment (server versions).
     environment: dict[str, Any] = field(default_factory=dict)
 
@@ -64,10 +70,12 @@ class BenchContext:
 
     @contextlib.asynccontextmanager
     async def stack(
-        self, result: Result, services: Iterable[str] | None = None
+        self, result: Result, services: Iterable[str] | None = None, *, replicas: int = 1
     ) -> AsyncIterator[Stack]:
         """A started stack (all five services, or only ``services``), stopped afterwards.
 
+        ``replicas`` > 1 runs that many processes of every consuming service (same
+        database, same consumer group, own port: the partitions are shared among them).
         Its databases are dropped at the end; start and stop are timed into ``result``.
         """
         wanted = set(services) if services is not None else None
@@ -75,6 +83,17 @@ class BenchContext:
         if wanted is not None and len(specs) != len(wanted):
             known = ", ".join(s.name for s in DEFAULT_SERVICES)
             raise ValueError(f"unknown service in {sorted(wanted)}; known: {known}")
+        specs += [
+            replace(
+                spec,
+                name=f"{spec.name}-{n + 1}",
+                url_env=f"{spec.url_env}_{n + 1}",
+                port_env=None,
+            )
+            for n in range(1, replicas)
+            for spec in list(specs)
+            if spec.name in CONSUMING_SERVICES
+        ]
         stack = Stack.for_tests(
             self.log_dir(result.scenario),
             root=self.root,

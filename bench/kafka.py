@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.background import Background
 from bench.harness import Stalled
 from oms_contracts import Envelope
 from oms_messaging.kafka import KafkaSettings, create_producer
@@ -97,19 +98,17 @@ class EventWatcher:
     key_field: str = "order_id"
     seen: dict[str, list[Arrival]] = field(default_factory=dict)
     _consumer: AIOKafkaConsumer | None = None
-    _task: asyncio.Task[None] | None = None
+    _task: Background | None = None
     _progress: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __aenter__(self) -> EventWatcher:
         self._consumer = await _assigned_consumer(self.bootstrap, self.topic)
-        self._task = asyncio.create_task(self._run(), name=f"watch-{self.topic}")
+        self._task = Background(self._run(), f"watch-{self.topic}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task.stop()
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -141,8 +140,8 @@ class EventWatcher:
                 last_missing, last_change = missing, time.perf_counter()
             elif time.perf_counter() - last_change > stall_s:
                 raise Stalled(f"{missing} of {len(keys)} answers missing after {stall_s:.0f}s")
-            if self._task is not None and self._task.done():
-                self._task.result()  # surfaces the watcher's error
+            if self._task is not None:
+                self._task.check()  # surfaces the watcher's error
             self._progress.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), 1.0)

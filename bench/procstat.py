@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.background import Background
+
 KIB = 1024
 MIB = 1024 * 1024
 
@@ -71,7 +73,7 @@ class RssSampler:
     sampled: dict[str, int] = field(default_factory=dict)
     high_water: dict[str, int] = field(default_factory=dict)
     reset_ok: bool = False
-    _task: asyncio.Task[None] | None = None
+    _task: Background | None = None
 
     def _sample(self) -> None:
         for name, pid in self.pids.items():
@@ -88,14 +90,12 @@ class RssSampler:
         if self.reset_at_start:
             self.reset_ok = all([reset_peak(pid) for pid in self.pids.values()])
         self._sample()
-        self._task = asyncio.create_task(self._run(), name="rss-sampler")
+        self._task = Background(self._run(), "rss-sampler")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task.stop()
         self._sample()
         for name, pid in self.pids.items():
             hwm = peak_rss_bytes(pid)

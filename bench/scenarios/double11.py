@@ -27,6 +27,7 @@ from bench.harness import BenchContext, Stalled, wait_for_progress
 from bench.kafka import produce_consume_round_trip
 from bench.oms import OmsClient, consistency_check, http_client, order_body
 from bench.procstat import MIB, RssSampler
+from bench.profiler import Profiler
 from bench.registry import scenario
 from bench.report import Result
 from bench.stackprobe import (
@@ -38,6 +39,7 @@ from bench.stackprobe import (
     stock_totals,
 )
 from bench.stats import percentile, rate
+from bench.timeline import LagSampler, per_second, svg, transition_times, write_picture
 
 CHANNELS = ("web", "app", "live", "tmall")
 WAREHOUSES = ["WH-SH", "WH-BJ"]
@@ -55,6 +57,19 @@ def sku(i: int) -> str:
     order=60,
 )
 async def run(ctx: BenchContext, result: Result) -> None:
+    await promotion_day(ctx, result, replicas=1)
+
+
+@scenario(
+    "double11-scaleout",
+    "the same promotion day with two replicas of every consuming service",
+    order=61,
+)
+async def run_scaled_out(ctx: BenchContext, result: Result) -> None:
+    await promotion_day(ctx, result, replicas=2)
+
+
+async def promotion_day(ctx: BenchContext, result: Result, *, replicas: int) -> None:
     orders = ctx.scaled(full=50_000, quick=50)
     sku_count = ctx.size(full=500, quick=20)
     per_sku = -(-orders // sku_count) + 10  # per warehouse: stock is never the limit
@@ -66,6 +81,7 @@ async def run(ctx: BenchContext, result: Result) -> None:
         "skus": sku_count,
         "stock_per_sku_per_warehouse": per_sku,
         "services": "all five",
+        "replicas_per_consuming_service": replicas,
     }
     result.notes += [
         "orders/s = accepted orders / (last confirmed - first post); post -> confirmed is "
@@ -79,7 +95,7 @@ async def run(ctx: BenchContext, result: Result) -> None:
         Post(CHANNELS[i % len(CHANNELS)], order_body(sku(i % sku_count))) for i in range(orders)
     ]
 
-    async with ctx.stack(result) as stack, ClientPool(CLIENTS) as pool:
+    async with ctx.stack(result, replicas=replicas) as stack, ClientPool(CLIENTS) as pool:
         gateway = stack.url("channel-gateway")
         with result.phase("seed"):
             async with http_client() as http:
@@ -98,7 +114,11 @@ async def run(ctx: BenchContext, result: Result) -> None:
             baseline = sum(1 for p in warm if p.accepted)
             await wait_for_progress(lambda: confirmed_count(stack), baseline, interval_s=0.5)
 
-        async with RssSampler(service_pids(stack)) as memory:
+        profiler = Profiler(
+            service_pids(stack), ctx.results_dir / "profiles" / result.scenario, enabled=ctx.profile
+        )
+        lags = LagSampler({name: stack.url(name) for name in stack.names})
+        async with RssSampler(service_pids(stack)) as memory, profiler, lags:
             with result.phase("ours"):
                 stats = await post_all(pool, gateway, posts, secret)
                 accepted = [p for p in posts if p.accepted]
@@ -123,6 +143,7 @@ async def run(ctx: BenchContext, result: Result) -> None:
             _, reserved, oversold = await stock_totals(stack)
             # order-svc's own check: every order's state agrees with the stock held.
             disagreements, disagreeing = await consistency_check(stack)
+            stages = await transition_times(stack, ["reserved", "routed"])
 
     first_post = min(p.sent for p in posts)
     first_wall = min(p.sent_wall for p in posts)
@@ -166,6 +187,24 @@ async def run(ctx: BenchContext, result: Result) -> None:
             "MiB",
         )
     confirmed = sum(1 for r in found.values() if r["confirmed_at"] is not None)
+    if ctx.profile:
+        result.details["profile"] = profiler.details()
+        (profiler.out_dir / "top.md").write_text(profiler.markdown())
+    rates = {
+        "accepted": per_second((p.sent_wall + p.acked - p.sent for p in accepted), first_wall),
+        "reserved": per_second(stages.get("reserved", []), first_wall),
+        "routed": per_second(stages.get("routed", []), first_wall),
+    }
+    lag_series = {
+        name: [(at - first_wall, lag) for at, lag in points if at >= first_wall]
+        for name, points in lags.samples.items()
+        if any(lag for _, lag in points)
+    }
+    result.details["picture"] = write_picture(
+        ctx.results_dir / f"{result.scenario}.svg",
+        svg(rates, lag_series, f"{result.scenario}: {len(accepted)} orders, {replicas} replica(s)"),
+    )
+    result.details["per_second"] = {k: [y for _, y in v] for k, v in rates.items()}
     result.details |= {
         "accepted": len(accepted),
         "statuses": {str(k): v for k, v in stats.statuses.items()},
