@@ -21,7 +21,6 @@ from inventory_svc.api.routes import router
 from inventory_svc.bootstrap import SERVICE, build_app
 from inventory_svc.domain.forecast_synthetic import synthetic_history
 from inventory_svc.forecasting import nightly_refresh
-from inventory_svc.handlers import ReservationHandler
 from inventory_svc.inventory import Inventory
 from oms_contracts import make_envelope
 from oms_contracts.events import OrderCancelled, OrderLine, OrderPaid
@@ -29,8 +28,6 @@ from oms_servicekit.http import create_app
 from oms_servicekit.problems import PROBLEM_JSON
 from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase
 
-CONSUMER = "inventory-svc"
-HANDLER = ReservationHandler(timedelta(hours=1))
 OPERATOR = {"X-Operator": "buyer@example.com"}
 WH = "WH-1"
 
@@ -71,8 +68,8 @@ def paid(sku: str, qty: int, channel: str = "web", paid_at: datetime | None = No
     )
 
 
-async def apply(db: MigratedDatabase, handler: Any, event: Any, **kw: Any) -> None:
-    await db.apply_event(handler, event, consumer=CONSUMER, **kw)
+async def apply(db: MigratedDatabase, event: Any, **kw: Any) -> None:
+    await db.deliver(event, **kw)
 
 
 async def sold(db: MigratedDatabase, sku: str) -> int:
@@ -126,13 +123,13 @@ async def test_paid_orders_count_once_and_cancellations_take_them_back(
     await setup_sku(db, "SKU-H", on_hand=50)
     first = paid("SKU-H", 3)
     envelope = make_envelope(first, producer="order-svc")
-    await apply(db, HANDLER.on_order_paid, first, envelope=envelope)
-    await apply(db, HANDLER.on_order_paid, first, envelope=envelope)  # redelivery
-    await apply(db, HANDLER.on_order_paid, first)  # a repeated OrderPaid, new event id
+    await apply(db, first, envelope=envelope)
+    await apply(db, first, envelope=envelope)  # redelivery
+    await apply(db, first)  # a repeated OrderPaid, new event id
     assert await sold(db, "SKU-H") == 3
 
     second = paid("SKU-H", 4, channel="live")
-    await apply(db, HANDLER.on_order_paid, second)
+    await apply(db, second)
     assert await sold(db, "SKU-H") == 7
 
     cancel = OrderCancelled(
@@ -142,14 +139,14 @@ async def test_paid_orders_count_once_and_cancellations_take_them_back(
         actor="buyer",
         cancelled_at=datetime.now(UTC),
     )
-    await apply(db, HANDLER.on_order_cancelled, cancel)
-    await apply(db, HANDLER.on_order_cancelled, cancel)  # a second cancellation event
+    await apply(db, cancel)
+    await apply(db, cancel)  # a second cancellation event
     assert await sold(db, "SKU-H") == 4
 
 
 async def test_rejected_orders_are_not_counted(db: MigratedDatabase) -> None:
     await setup_sku(db, "SKU-R", on_hand=2)
-    await apply(db, HANDLER.on_order_paid, paid("SKU-R", 5))
+    await apply(db, paid("SKU-R", 5))
     assert await sold(db, "SKU-R") == 0
 
 
@@ -159,9 +156,7 @@ async def test_live_sales_reach_the_forecast(
     await setup_sku(db, "SKU-L", on_hand=500)
     yesterday = datetime.now(UTC) - timedelta(days=1)
     for days_ago in range(5):
-        await apply(
-            db, HANDLER.on_order_paid, paid("SKU-L", 2, paid_at=yesterday - timedelta(days_ago))
-        )
+        await apply(db, paid("SKU-L", 2, paid_at=yesterday - timedelta(days_ago)))
     body = (await client.get("/forecast/SKU-L", params={"days": 7})).json()
     assert body["model"] == "moving_average"
     assert body["history_days"] == 5

@@ -3,7 +3,6 @@ PostgreSQL database (no Kafka), through the same code the consumers and routes r
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections import Counter
@@ -19,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from inventory_svc.adapters.stock_repository import Change, expired_holds_query
 from inventory_svc.adapters.tables import channel_allocations, ledger, reservations, stock
 from inventory_svc.domain.policy import ChannelCap
-from inventory_svc.handlers import ReservationHandler, consumer_specs, purge_ledger, sweep_expired
+from inventory_svc.handlers import consumer_specs, purge_ledger, sweep_expired
 from inventory_svc.inventory import Inventory, Refused
 from oms_contracts import Envelope, make_envelope
 from oms_contracts.events import (
@@ -32,9 +31,6 @@ from oms_contracts.events import (
     StockRejected,
 )
 from oms_servicekit.testing import MigratedDatabase
-
-CONSUMER = "inventory-svc"
-HANDLER = ReservationHandler(timedelta(hours=1))
 
 
 async def setup_sku(db: MigratedDatabase, sku: str, stock_: dict[str, int]) -> None:
@@ -75,8 +71,8 @@ def paid(sku: str, qty: int = 1, channel: str = "live", **kw: Any) -> OrderPaid:
     )
 
 
-async def apply(db: MigratedDatabase, handler: Any, event: Any, **kw: Any) -> list[Envelope]:
-    return await db.apply_event(handler, event, consumer=CONSUMER, **kw)
+async def apply(db: MigratedDatabase, event: Any, **kw: Any) -> list[Envelope]:
+    return await db.deliver(event, **kw)
 
 
 def cancelled(order: OrderPaid) -> OrderCancelled:
@@ -129,11 +125,10 @@ async def test_a_hundred_concurrent_live_orders_with_a_60_percent_cap_take_exact
     await setup_sku(db, "HOT", {"WH-1": 30, "WH-2": 20})
     await set_policy(db, "HOT", channel_caps={"live": ChannelCap(percent=Decimal(60))})
 
-    results = await asyncio.gather(
-        *(apply(db, HANDLER.on_order_paid, paid("HOT")) for _ in range(100))
-    )
+    # One burst to two instances of the consumer, whose transactions contend.
+    emitted = await db.deliver_many([paid("HOT") for _ in range(100)], replicas=2)
 
-    answers = [e for r in results for e in r if e.event_type in ("StockReserved", "StockRejected")]
+    answers = [e for e in emitted if e.event_type in ("StockReserved", "StockRejected")]
     assert Counter(types(answers)) == {"StockReserved": 30, "StockRejected": 70}
     reasons = {
         line.reason
@@ -146,15 +141,15 @@ async def test_a_hundred_concurrent_live_orders_with_a_60_percent_cap_take_exact
     assert sum(r for _, r in (await levels(db)).values()) == 30
     assert await ledger_sums(db) == await levels(db)
     # Another channel still gets the rest of the pool.
-    emitted = await apply(db, HANDLER.on_order_paid, paid("HOT", 10, "app"))
+    emitted = await apply(db, paid("HOT", 10, "app"))
     assert "StockReserved" in types(emitted)
 
 
 async def test_an_absolute_cap_and_a_rejection_naming_the_headroom(db: MigratedDatabase) -> None:
     await setup_sku(db, "S", {"WH-1": 100})
     await set_policy(db, "S", channel_caps={"live": ChannelCap(units=5)})
-    assert "StockReserved" in types(await apply(db, HANDLER.on_order_paid, paid("S", 3)))
-    emitted = await apply(db, HANDLER.on_order_paid, paid("S", 3))
+    assert "StockReserved" in types(await apply(db, paid("S", 3)))
+    emitted = await apply(db, paid("S", 3))
     [rejected] = [e for e in emitted if e.event_type == "StockRejected"]
     [line] = StockRejected.model_validate(rejected.payload).lines
     assert (line.reason, line.available) == ("channel_cap", 2)
@@ -166,7 +161,7 @@ async def test_cancel_releases_once_and_gives_the_channel_its_units_back(
     await setup_sku(db, "S", {"WH-1": 10})
     await set_policy(db, "S", channel_caps={"live": ChannelCap(units=4)})
     order = paid("S", 4)
-    await apply(db, HANDLER.on_order_paid, order)
+    await apply(db, order)
     cancel = OrderCancelled(
         order_id=order.order_id,
         channel="live",
@@ -174,7 +169,7 @@ async def test_cancel_releases_once_and_gives_the_channel_its_units_back(
         actor="x",
         cancelled_at=datetime.now(UTC),
     )
-    first = await apply(db, HANDLER.on_order_cancelled, cancel)
+    first = await apply(db, cancel)
     assert types(first) == ["StockReleased", "StockLevelChanged"]
     assert first[0].payload["reason"] == "cancelled"
     before = (await levels(db), await ledger_sums(db), await usage(db, "S"))
@@ -182,13 +177,12 @@ async def test_cancel_releases_once_and_gives_the_channel_its_units_back(
     assert (
         await apply(
             db,
-            HANDLER.on_order_cancelled,
             cancel,
             envelope=first[0] and make_envelope(cancel, producer="x"),
         )
         == []
     )
-    assert await apply(db, HANDLER.on_order_cancelled, cancel) == []
+    assert await apply(db, cancel) == []
     assert (await levels(db), await ledger_sums(db), await usage(db, "S")) == before
     assert before[0] == {("S", "WH-1"): (10, 0)}
     assert before[2]["live"][0] == 0
@@ -199,7 +193,7 @@ async def test_ship_deducts_once_and_counts_against_the_cap(db: MigratedDatabase
     await setup_sku(db, "S", {"WH-1": 10})
     await set_policy(db, "S", channel_caps={"live": ChannelCap(percent=Decimal(50))})
     order = paid("S", 3)
-    await apply(db, HANDLER.on_order_paid, order)
+    await apply(db, order)
     shipped = OrderShipped(
         order_id=order.order_id,
         channel="live",
@@ -208,8 +202,8 @@ async def test_ship_deducts_once_and_counts_against_the_cap(db: MigratedDatabase
         lines=[ShipmentLine(line_no=1, sku="S", qty=3, warehouse="WH-1")],
         shipped_at=datetime.now(UTC),
     )
-    assert types(await apply(db, HANDLER.on_order_shipped, shipped)) == ["StockLevelChanged"]
-    assert await apply(db, HANDLER.on_order_shipped, shipped) == []
+    assert types(await apply(db, shipped)) == ["StockLevelChanged"]
+    assert await apply(db, shipped) == []
     cancel = OrderCancelled(
         order_id=order.order_id,
         channel="live",
@@ -217,7 +211,7 @@ async def test_ship_deducts_once_and_counts_against_the_cap(db: MigratedDatabase
         actor="x",
         cancelled_at=datetime.now(UTC),
     )
-    assert await apply(db, HANDLER.on_order_cancelled, cancel) == []  # shipped: nothing to release
+    assert await apply(db, cancel) == []  # shipped: nothing to release
     assert await levels(db) == {("S", "WH-1"): (7, 0)}
     assert await ledger_sums(db) == await levels(db)
     # The cap base is on hand + shipped (10): 50 % is still 5, of which 3 are used.
@@ -228,8 +222,8 @@ async def test_ship_deducts_once_and_counts_against_the_cap(db: MigratedDatabase
 async def test_the_sweeper_releases_expired_reservations_once(db: MigratedDatabase) -> None:
     await setup_sku(db, "S", {"WH-1": 10})
     old, fresh = paid("S", 2), paid("S", 1)
-    await apply(db, HANDLER.on_order_paid, old)
-    await apply(db, HANDLER.on_order_paid, fresh)
+    await apply(db, old)
+    await apply(db, fresh)
     async with db.session_factory() as s:
         await s.execute(
             update(reservations)
@@ -251,12 +245,12 @@ async def test_safety_stock_low_is_raised_once_and_pauses_then_resumes(
 ) -> None:
     await setup_sku(db, "S", {"WH-1": 10})
     await set_policy(db, "S", safety_stock=5, pause_channels=["live"])
-    await apply(db, HANDLER.on_order_paid, paid("S", 4, "app"))  # 6 left: fine
-    emitted = await apply(db, HANDLER.on_order_paid, paid("S", 2, "app"))  # 4 < 5: low
+    await apply(db, paid("S", 4, "app"))  # 6 left: fine
+    emitted = await apply(db, paid("S", 2, "app"))  # 4 < 5: low
     assert {"StockLow", "ChannelSalesPaused"} <= set(types(emitted))
-    emitted = await apply(db, HANDLER.on_order_paid, paid("S", 1, "app"))  # still low
+    emitted = await apply(db, paid("S", 1, "app"))  # still low
     assert "StockLow" not in types(emitted)
-    rejected = await apply(db, HANDLER.on_order_paid, paid("S", 1, "live"))
+    rejected = await apply(db, paid("S", 1, "live"))
     [answer] = [e for e in rejected if e.event_type == "StockRejected"]
     assert answer.payload["lines"][0]["reason"] == "channel_paused"
 
@@ -264,14 +258,14 @@ async def test_safety_stock_low_is_raised_once_and_pauses_then_resumes(
         await Inventory(uow).receive("S", "WH-1", 10, Change("receipt", "restock", "tester"))
         assert "ChannelSalesResumed" in types(uow.emitted)
         await uow.commit()
-    assert "StockReserved" in types(await apply(db, HANDLER.on_order_paid, paid("S", 1, "live")))
+    assert "StockReserved" in types(await apply(db, paid("S", 1, "live")))
 
 
 async def test_adjustments_and_transfers_refuse_what_would_break_stock(
     db: MigratedDatabase,
 ) -> None:
     await setup_sku(db, "S", {"WH-1": 5, "WH-2": 0})
-    await apply(db, HANDLER.on_order_paid, paid("S", 3, "app", warehouse="WH-1"))
+    await apply(db, paid("S", 3, "app", warehouse="WH-1"))
     change = Change("adjustment", "damaged", "tester")
     async with db.uow() as uow:
         with pytest.raises(Refused) as refused:
@@ -294,11 +288,11 @@ async def test_adjustments_and_transfers_refuse_what_would_break_stock(
 
 async def test_ledger_purge_keeps_the_sums(db: MigratedDatabase) -> None:
     await setup_sku(db, "S", {"WH-1": 5})
-    await apply(db, HANDLER.on_order_paid, paid("S", 2))
+    await apply(db, paid("S", 2))
     async with db.session_factory() as s:
         await s.execute(update(ledger).values(at=datetime.now(UTC) - timedelta(days=200)))
         await s.commit()
-    await apply(db, HANDLER.on_order_paid, paid("S", 1))
+    await apply(db, paid("S", 1))
     assert await purge_ledger(db.uow, 100) == 2
     assert await ledger_sums(db) == await levels(db) == {("S", "WH-1"): (5, 3)}
     async with db.session_factory() as s:
@@ -323,13 +317,13 @@ def test_inventory_hears_confirmations() -> None:
 async def test_a_confirmed_order_keeps_its_stock_past_the_ttl(db: MigratedDatabase) -> None:
     await setup_sku(db, "S", {"WH-1": 10})
     kept, held = paid("S", 2), paid("S", 3)
-    await apply(db, HANDLER.on_order_paid, kept)
-    await apply(db, HANDLER.on_order_paid, held)
-    await apply(db, HANDLER.on_order_confirmed, confirmed(kept.order_id))
+    await apply(db, kept)
+    await apply(db, held)
+    await apply(db, confirmed(kept.order_id))
     # A confirmation of an order holding nothing changes nothing and does not fail.
-    await apply(db, HANDLER.on_order_confirmed, confirmed(paid("S").order_id))
+    await apply(db, confirmed(paid("S").order_id))
     # A re-sent OrderPaid (answered the same) does not make the confirmed hold expire again.
-    await apply(db, HANDLER.on_order_paid, kept)
+    await apply(db, kept)
 
     assert await sweep_expired(db.uow, 100, now=LATER) == 1
     assert await levels(db) == {("S", "WH-1"): (10, 2)}
@@ -355,7 +349,7 @@ async def test_the_sweeper_goes_on_past_an_order_it_cannot_release(
     await setup_sku(db, "POISON", {"WH-1": 10})
     first, poisoned, last = paid("S", 1), paid("POISON", 1), paid("S", 2)
     for order in (first, poisoned, last):
-        await apply(db, HANDLER.on_order_paid, order)
+        await apply(db, order)
     # Releasing the poisoned order's unit breaks a constraint: its transaction fails.
     async with db.engine.begin() as conn:
         await conn.execute(
@@ -386,11 +380,11 @@ async def test_an_order_whose_hold_expired_reserves_afresh_when_it_asks_again(
     """Not the old answer for stock it no longer holds: a real reservation again."""
     await setup_sku(db, "S", {"WH-1": 10})
     order = paid("S", 3)
-    await apply(db, HANDLER.on_order_paid, order)
+    await apply(db, order)
     assert await sweep_expired(db.uow, 100, now=LATER) == 1
     assert await levels(db) == {("S", "WH-1"): (10, 0)}
 
-    emitted = await apply(db, HANDLER.on_order_paid, order)
+    emitted = await apply(db, order)
     assert "StockReserved" in types(emitted)
     assert await levels(db) == {("S", "WH-1"): (10, 3)}
     assert await ledger_sums(db) == await levels(db)
@@ -403,7 +397,7 @@ async def test_the_sweeper_goes_on_past_a_release_that_raises(
     await setup_sku(db, "S", {"WH-1": 10})
     orders = [paid("S", 1) for _ in range(3)]
     for order in orders:
-        await apply(db, HANDLER.on_order_paid, order)
+        await apply(db, order)
     broken = orders[1].order_id
     release = Inventory.release_expired_hold
 
@@ -438,7 +432,7 @@ class ConfirmedMeanwhile:
         self._uow = db.uow()
 
     async def __aenter__(self) -> Any:
-        await apply(self._db, HANDLER.on_order_confirmed, confirmed(self._order_id))
+        await apply(self._db, confirmed(self._order_id))
         return await self._uow.__aenter__()
 
     async def __aexit__(self, *exc: Any) -> Any:
@@ -450,7 +444,7 @@ async def test_a_confirmation_between_the_sweepers_pick_and_its_release_keeps_th
 ) -> None:
     await setup_sku(db, "S", {"WH-1": 10})
     order = paid("S", 2)
-    await apply(db, HANDLER.on_order_paid, order)
+    await apply(db, order)
     units_of_work: list[Any] = []
 
     def uow_factory() -> Any:
@@ -472,8 +466,8 @@ async def test_the_sweepers_pick_uses_the_expiry_index_and_skips_confirmed_holds
     await setup_sku(db, "S", {"WH-1": 10})
     kept, held = paid("S", 1), paid("S", 1)
     for order in (kept, held):
-        await apply(db, HANDLER.on_order_paid, order)
-    await apply(db, HANDLER.on_order_confirmed, confirmed(kept.order_id))
+        await apply(db, order)
+    await apply(db, confirmed(kept.order_id))
     query = expired_holds_query(LATER, 100)
     sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
     async with db.session_factory() as s:

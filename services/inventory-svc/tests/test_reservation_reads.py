@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,6 @@ import pytest
 from inventory_svc.adapters.stock_repository import Change
 from inventory_svc.api.reservation_routes import router
 from inventory_svc.bootstrap import SERVICE
-from inventory_svc.handlers import ReservationHandler
 from inventory_svc.inventory import Inventory
 from oms_contracts.events import (
     OrderCancelled,
@@ -29,9 +28,6 @@ from oms_contracts.events import (
 from oms_servicekit.http import create_app
 from oms_servicekit.problems import PROBLEM_JSON
 from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase
-
-HANDLER = ReservationHandler(timedelta(hours=1))
-CONSUMER = "inventory-svc"
 
 
 @pytest.fixture
@@ -70,7 +66,7 @@ def paid(*lines: tuple[str, int], channel: str = "web") -> OrderPaid:
 
 async def reserve(db: MigratedDatabase, *lines: tuple[str, int], channel: str = "web") -> OrderPaid:
     event = paid(*lines, channel=channel)
-    emitted = await db.apply_event(HANDLER.on_order_paid, event, consumer=CONSUMER)
+    emitted = await db.deliver(event)
     assert "StockReserved" in [e.event_type for e in emitted]
     return event
 
@@ -122,20 +118,17 @@ async def test_released_and_shipped_reservations_are_not_listed(
     shipped = await reserve(db, ("TEA", 1), ("CUP", 1))
     half_shipped = await reserve(db, ("TEA", 1), ("CUP", 2))
     now = datetime.now(UTC)
-    await db.apply_event(
-        HANDLER.on_order_cancelled,
+    await db.deliver(
         OrderCancelled(
             order_id=cancelled.order_id,
             channel="web",
             reason="buyer asked",
             actor="buyer",
             cancelled_at=now,
-        ),
-        consumer=CONSUMER,
+        )
     )
     for event, line_nos in ((shipped, set()), (half_shipped, {1})):
-        await db.apply_event(
-            HANDLER.on_order_shipped,
+        await db.deliver(
             OrderShipped(
                 order_id=event.order_id,
                 channel="web",
@@ -148,8 +141,7 @@ async def test_released_and_shipped_reservations_are_not_listed(
                     for ln in event.lines
                     if ln.line_no in line_nos
                 ],
-            ),
-            consumer=CONSUMER,
+            )
         )
 
     [page] = await all_pages(client, limit=100)
@@ -165,10 +157,8 @@ async def test_a_confirmed_order_is_listed_with_no_expiry(
 ) -> None:
     """Its stock is held until it ships or is cancelled: ``expires_at`` is null."""
     confirmed, unconfirmed = await reserve(db, ("TEA", 1)), await reserve(db, ("CUP", 1))
-    await db.apply_event(
-        HANDLER.on_order_confirmed,
-        OrderConfirmed(order_id=confirmed.order_id, channel="web", confirmed_at=datetime.now(UTC)),
-        consumer=CONSUMER,
+    await db.deliver(
+        OrderConfirmed(order_id=confirmed.order_id, channel="web", confirmed_at=datetime.now(UTC))
     )
 
     [page] = await all_pages(client, limit=100)

@@ -31,7 +31,8 @@ from typing import Any, Literal, Protocol
 
 import asyncpg
 import jwt
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.structs import RecordMetadata
 from alembic import command
 from alembic.config import Config
 from cryptography.hazmat.primitives import serialization
@@ -114,6 +115,14 @@ class MigratedDatabase:
         if self.drivers is None:
             raise RuntimeError("no consumers attached to this database (drivers is None)")
         return await self.drivers.deliver(event, envelope=envelope, **config)
+
+    async def deliver_many(
+        self, events: Sequence[Event], *, replicas: int = 1, **config: Any
+    ) -> list[Envelope]:
+        """Publish ``events`` as one burst; see :meth:`EventDrivers.deliver_many`."""
+        if self.drivers is None:
+            raise RuntimeError("no consumers attached to this database (drivers is None)")
+        return await self.drivers.deliver_many(events, replicas=replicas, **config)
 
     async def apply_event(
         self,
@@ -354,9 +363,13 @@ class EventDriver:
     dead-lettered), with the events the service emitted meanwhile (its new outbox rows).
     A redelivery is the same envelope published again.
 
-    Each driver joins with Kafka consumer groups of its own starting at the end of the
-    topics, so drivers on one broker never see each other's events (the runner's name,
-    which the inbox records, stays the service's group id).
+    Each driver joins with Kafka consumer groups of its own whose offsets it commits at
+    the end of the topics before they join, so drivers on one broker never see each
+    other's events (the runner's name, which the inbox records, stays the service's group
+    id). The end is found by writing an empty marker to every partition: the broker's
+    own answer for "latest" can lag behind a batch that was just written. With ``replicas`` > 1 each
+    group has that many members, as that many service instances would: the partitions
+    are split between them and their transactions run concurrently.
     """
 
     def __init__(
@@ -366,6 +379,7 @@ class EventDriver:
         specs: Sequence[ConsumerSpec],
         *,
         producer: str,
+        replicas: int = 1,
         settle_timeout: float = 30.0,
     ) -> None:
         self._kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id=f"{producer}-test")
@@ -373,9 +387,10 @@ class EventDriver:
         self._specs = list(specs)
         self._service = producer
         self._settle_timeout = settle_timeout
+        self._replicas = replicas
         self._producer: AIOKafkaProducer | None = None
-        self._consumers: list[AIOKafkaConsumer] = []
         self.runners: list[ConsumerRunner] = []
+        self._groups: list[tuple[ConsumerSpec, list[ConsumerRunner]]] = []
         self._lock = asyncio.Lock()
 
     def _uow(self, causation: Envelope | None) -> UnitOfWork:
@@ -386,50 +401,101 @@ class EventDriver:
         await ensure_topics(self._kafka, topics)
         self._producer = create_producer(self._kafka)
         await self._producer.start()
+        ends = await self._mark_ends(topics)
+        members: list[tuple[ConsumerSpec, list[AIOKafkaConsumer]]] = []
         for spec in self._specs:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._kafka.bootstrap_servers,
-                client_id=self._kafka.client_id,
-                group_id=f"{spec.group_id}-{uuid.uuid4().hex[:12]}",
-                enable_auto_commit=False,
-                auto_offset_reset="latest",
-                fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
-                # Joining a group takes half the session timeout: a short one keeps
-                # starting a driver (once per module and configuration) near a second.
-                session_timeout_ms=2000,
-                heartbeat_interval_ms=500,
+            group_id = f"{spec.group_id}-{uuid.uuid4().hex[:12]}"
+            await self._commit(
+                group_id, {tp: o for tp, o in ends.items() if tp.topic in spec.topics}
             )
-            runner = ConsumerRunner(
-                name=spec.group_id,
-                consumer=consumer,
-                topics=spec.topics,
-                handlers=spec.handlers,
-                batch_handlers=spec.batch_handlers,
-                uow_factory=self._uow,
-                dlq_producer=self._producer,
-            )
-            await runner.start()
-            self._consumers.append(consumer)
-            self.runners.append(runner)
-        for consumer, spec in zip(self._consumers, self._specs, strict=True):
-            await self._positioned(consumer, spec.topics)
+            consumers = [self._new_member(spec, group_id) for _ in range(self._replicas)]
+            runners = self.runners[-self._replicas :]
+            await asyncio.gather(*(runner.start() for runner in runners))
+            self._groups.append((spec, runners))
+            members.append((spec, consumers))
+        for spec, consumers in members:
+            await self._positioned(consumers, spec.topics, ends)
 
-    async def _positioned(self, consumer: AIOKafkaConsumer, topics: list[str]) -> None:
-        """Until ``consumer`` owns every partition of ``topics`` and knows where it starts
-        (the end as of now): an event published afterwards is one it will read."""
+    async def _mark_ends(self, topics: list[str]) -> dict[TopicPartition, int]:
+        """The end of every partition of ``topics``: just past a marker written there."""
+        assert self._producer is not None
+        sends = [
+            await self._producer.send(topic, value=b"", partition=partition)
+            for topic in topics
+            for partition in sorted(await self._producer.partitions_for(topic))
+        ]
+        return {
+            TopicPartition(m.topic, m.partition): m.offset + 1 for m in await asyncio.gather(*sends)
+        }
+
+    async def _commit(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+        """Commit ``offsets`` for ``group_id`` before any member joins it."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._kafka.bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            consumer.assign(list(offsets))
+            await consumer.commit(offsets)
+        finally:
+            await consumer.stop()
+
+    def _new_member(self, spec: ConsumerSpec, group_id: str) -> AIOKafkaConsumer:
+        assert self._producer is not None
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._kafka.bootstrap_servers,
+            client_id=self._kafka.client_id,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
+            # Joining a group takes half the session timeout: a short one keeps
+            # starting a driver (once per module and configuration) near a second.
+            session_timeout_ms=2000,
+            heartbeat_interval_ms=500,
+        )
+        runner = ConsumerRunner(
+            name=spec.group_id,
+            consumer=consumer,
+            topics=spec.topics,
+            handlers=spec.handlers,
+            batch_handlers=spec.batch_handlers,
+            uow_factory=self._uow,
+            dlq_producer=self._producer,
+        )
+        self.runners.append(runner)
+        return consumer
+
+    async def _positioned(
+        self,
+        consumers: list[AIOKafkaConsumer],
+        topics: list[str],
+        ends: dict[TopicPartition, int],
+    ) -> None:
+        """Until ``consumers`` (one group) own every partition of ``topics`` between them,
+        each once, and know where they start (the end as of now): an event published
+        afterwards is one they will read."""
         async with asyncio.timeout(self._settle_timeout):
             while True:
-                owned = consumer.assignment()
+                owned = [(tp.topic, tp.partition) for c in consumers for tp in c.assignment()]
                 wanted = {
                     (topic, partition)
                     for topic in topics
-                    for partition in consumer.partitions_for_topic(topic) or ()
+                    for partition in consumers[0].partitions_for_topic(topic) or ()
                 }
-                if wanted and wanted <= {(tp.topic, tp.partition) for tp in owned}:
+                settled = len(owned) == len(set(owned)) and all(
+                    c.assignment() for c in consumers[: len(wanted)]
+                )
+                if wanted and wanted <= set(owned) and settled:
                     break
                 await asyncio.sleep(0.05)
-            for tp in owned:
-                await consumer.position(tp)
+            for consumer in consumers:
+                for tp in consumer.assignment():
+                    position = await consumer.position(tp)
+                    if position != ends[tp]:
+                        raise AssertionError(f"{tp} starts at {position}, not {ends[tp]}")
 
     async def stop(self) -> None:
         for runner in self.runners:
@@ -438,14 +504,21 @@ class EventDriver:
         if self._producer is not None:
             await self._producer.stop()
 
-    def _settled(self) -> int:
-        total = 0
+    def _settled(self, records: Sequence[tuple[str, int, int]]) -> bool:
+        """Whether every group reading the topic of each record (topic, partition, offset)
+        has gone past it: applied, found in the inbox, skipped or dead-lettered. By the
+        group's positions, not its counters: a partition moving between members mid-burst
+        is read twice (the inbox absorbs it) but passed once."""
         for runner in self.runners:
             if not runner.running:
                 raise AssertionError(f"consumer {runner.name} died")
-            stats = runner.stats
-            total += stats.applied + stats.duplicates + stats.skipped + stats.dead_lettered
-        return total
+        for spec, runners in self._groups:
+            for topic, partition, offset in records:
+                if topic in spec.topics and not any(
+                    r.stats.positions.get((topic, partition), -1) > offset for r in runners
+                ):
+                    return False
+        return True
 
     async def deliver(self, event: Event, *, envelope: Envelope | None = None) -> list[Envelope]:
         """Publish ``event`` (as ``envelope``, default a new one from producer ``"test"``)
@@ -459,18 +532,15 @@ class EventDriver:
         async with self._lock:
             async with self._session_factory() as session:
                 last = await session.scalar(select(func.coalesce(func.max(outbox.c.id), 0)))
-            expected = self._settled()
-            sends = []
-            for envelope in envelopes:
-                topic = topic_for(envelope.event_type).value
-                expected += sum(topic in spec.topics for spec in self._specs)
-                sends.append(
-                    await self._producer.send(
-                        topic, value=envelope.model_dump_json().encode(), key=envelope.key.encode()
-                    )
+            sends = [
+                await self._producer.send(
+                    topic_for(envelope.event_type).value,
+                    value=envelope.model_dump_json().encode(),
+                    key=envelope.key.encode(),
                 )
-            await asyncio.gather(*sends)
-            await self._until_settled(expected)
+                for envelope in envelopes
+            ]
+            await self._until_settled(await asyncio.gather(*sends))
             async with self._session_factory() as session:
                 rows = (
                     await session.execute(
@@ -483,14 +553,14 @@ class EventDriver:
         """Publish bytes that may be no envelope at all and wait until they are settled."""
         assert self._producer is not None, "driver not started"
         async with self._lock:
-            expected = self._settled() + sum(topic in spec.topics for spec in self._specs)
-            await self._producer.send_and_wait(topic, value=value, key=key)
-            await self._until_settled(expected)
+            sent = await self._producer.send_and_wait(topic, value=value, key=key)
+            await self._until_settled([sent])
 
-    async def _until_settled(self, expected: int) -> None:
+    async def _until_settled(self, sent: Sequence[RecordMetadata]) -> None:
+        records = [(m.topic, m.partition, m.offset) for m in sent]
         async with asyncio.timeout(self._settle_timeout):
             while True:
-                if self._settled() >= expected:
+                if self._settled(records):
                     return
                 await asyncio.sleep(0.01)
 
@@ -531,20 +601,24 @@ class EventDrivers:
         self._source = source
         self._make_specs = make_specs
         self._producer = producer
-        self._config: dict[str, Any] | None = None
+        self._config: tuple[int, dict[str, Any]] | None = None
         self._driver: EventDriver | None = None
 
-    async def get(self, **config: Any) -> EventDriver:
+    async def get(self, *, replicas: int = 1, **config: Any) -> EventDriver:
         """The running driver for ``config`` (keyword arguments of ``make_specs``; those
-        given as None are left to its defaults)."""
+        given as None are left to its defaults) with ``replicas`` members per group."""
         config = {name: value for name, value in config.items() if value is not None}
-        if self._driver is None or config != self._config:
+        if self._driver is None or (replicas, config) != self._config:
             await self.aclose()
             driver = EventDriver(
-                self._bootstrap, self._source, self._make_specs(**config), producer=self._producer
+                self._bootstrap,
+                self._source,
+                self._make_specs(**config),
+                producer=self._producer,
+                replicas=replicas,
             )
             self._driver = driver
-            self._config = config
+            self._config = (replicas, config)
             await driver.start()
         return self._driver
 
@@ -553,6 +627,14 @@ class EventDrivers:
     ) -> list[Envelope]:
         """:meth:`EventDriver.deliver` by the driver for ``config``."""
         return await (await self.get(**config)).deliver(event, envelope=envelope)
+
+    async def deliver_many(
+        self, events: Sequence[Event], *, replicas: int = 1, **config: Any
+    ) -> list[Envelope]:
+        """:meth:`EventDriver.deliver_many` of new envelopes for ``events``, as one burst
+        (to ``replicas`` instances of the service's consumers)."""
+        driver = await self.get(replicas=replicas, **config)
+        return await driver.deliver_many([make_envelope(e, producer="test") for e in events])
 
     async def aclose(self) -> None:
         if self._driver is not None:
