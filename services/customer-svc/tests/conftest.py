@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from customer_svc.bootstrap import MIGRATIONS, SERVICE
+from customer_svc.handlers import consumer_specs
 from oms_contracts import Envelope
 from oms_servicekit import testing
-from oms_servicekit.testing import MigratedDatabase
+from oms_servicekit.testing import EventDrivers, MigratedDatabase
 
 
 @pytest.fixture(scope="session")
@@ -37,10 +38,31 @@ async def db(database: MigratedDatabase) -> async_sessionmaker[AsyncSession]:
     return database.session_factory
 
 
+@pytest.fixture(scope="session")
+async def drivers(event_broker: str, database: MigratedDatabase) -> AsyncIterator[EventDrivers]:
+    """The service's production consumers on the test database, started on first use."""
+    drivers = EventDrivers(event_broker, database, consumer_specs, producer=SERVICE)
+    try:
+        yield drivers
+    finally:
+        await drivers.aclose()
+
+
 @pytest.fixture
-def apply_event(db: async_sessionmaker[AsyncSession]) -> Callable[..., Awaitable[list[Envelope]]]:
-    """``apply_event(handler, event, *, envelope=None, consumer=SERVICE)``, as the runner does."""
-    return functools.partial(testing.apply_event, db, consumer=SERVICE, producer=SERVICE)
+def deliver(
+    db: async_sessionmaker[AsyncSession], drivers: EventDrivers
+) -> Callable[..., Awaitable[list[Envelope]]]:
+    """``deliver(event, *, envelope=None)``: the event published to its topic and applied
+    by the service's consumers; the events they emitted."""
+    return drivers.deliver
+
+
+@pytest.fixture
+def deliver_many(
+    db: async_sessionmaker[AsyncSession], drivers: EventDrivers
+) -> Callable[..., Awaitable[list[Envelope]]]:
+    """``deliver_many(events, *, replicas=1)``: one burst; every event emitted meanwhile."""
+    return drivers.deliver_many
 
 
 @pytest.fixture

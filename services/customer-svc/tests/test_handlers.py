@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from customer_svc.adapters.tables import customers, identities
 from customer_svc.domain.identity import ChannelIdentity
-from customer_svc.handlers import GROUP_ID, consumer_specs, on_order_created
+from customer_svc.handlers import GROUP_ID, consumer_specs
 from customer_svc.resolution import resolve_customer
 from oms_contracts import make_envelope
 from oms_contracts.events import (
@@ -66,8 +66,16 @@ async def all_identities(db: async_sessionmaker[AsyncSession]) -> list[dict[str,
 
 
 def resolved_of(emitted: list[Any]) -> CustomerResolved:
-    [env] = [e for e in emitted if e.event_type == "CustomerResolved"]
-    return CustomerResolved.model_validate(env.payload)
+    [resolved] = all_resolved(emitted)
+    return resolved
+
+
+def all_resolved(emitted: list[Any]) -> list[CustomerResolved]:
+    return [
+        CustomerResolved.model_validate(e.payload)
+        for e in emitted
+        if e.event_type == "CustomerResolved"
+    ]
 
 
 def test_consumes_order_created_from_orders_topic() -> None:
@@ -77,11 +85,11 @@ def test_consumes_order_created_from_orders_topic() -> None:
     assert set(spec.handlers) == {"OrderCreated", "OrderCancelled", "OrderShipped"}
 
 
-async def test_new_buyer_creates_a_customer_and_announces_it(db, apply_event, read_outbox) -> None:
+async def test_new_buyer_creates_a_customer_and_announces_it(db, deliver, read_outbox) -> None:
     event = order_created()
     envelope = make_envelope(event, producer="order-svc", correlation_id="corr-1")
 
-    emitted = await apply_event(on_order_created, event, envelope=envelope)
+    emitted = await deliver(event, envelope=envelope)
 
     [customer] = await all_customers(db)
     assert customer["display_name"] == "Somchai Jaidee"
@@ -113,12 +121,10 @@ async def test_new_buyer_creates_a_customer_and_announces_it(db, apply_event, re
         assert row["envelope"].causation_id == str(envelope.event_id)
 
 
-async def test_returning_buyer_is_matched_by_platform_id(db, apply_event, read_outbox) -> None:
-    first = resolved_of(await apply_event(on_order_created, order_created()))
+async def test_returning_buyer_is_matched_by_platform_id(db, deliver, read_outbox) -> None:
+    first = resolved_of(await deliver(order_created()))
     # Same channel identity, other contact data: still the same person.
-    again = await apply_event(
-        on_order_created, order_created(phone="+1 415 555 0100", email="new@example.com")
-    )
+    again = await deliver(order_created(phone="+1 415 555 0100", email="new@example.com"))
 
     assert [e.event_type for e in again] == ["CustomerResolved"]
     second = resolved_of(again)
@@ -129,10 +135,9 @@ async def test_returning_buyer_is_matched_by_platform_id(db, apply_event, read_o
     assert len(await read_outbox()) == 3
 
 
-async def test_other_channel_same_phone_links_to_the_customer(db, apply_event) -> None:
-    first = resolved_of(await apply_event(on_order_created, order_created()))
-    emitted = await apply_event(
-        on_order_created,
+async def test_other_channel_same_phone_links_to_the_customer(db, deliver) -> None:
+    first = resolved_of(await deliver(order_created()))
+    emitted = await deliver(
         order_created("lazada", "lz-9", name="S. Jaidee", phone="(+66) 81-234-5678", email=None),
     )
 
@@ -148,11 +153,10 @@ async def test_other_channel_same_phone_links_to_the_customer(db, apply_event) -
     assert len(await all_customers(db)) == 1
 
 
-async def test_other_channel_same_email_links_to_the_customer(db, apply_event) -> None:
-    first = resolved_of(await apply_event(on_order_created, order_created(phone=None)))
+async def test_other_channel_same_email_links_to_the_customer(db, deliver) -> None:
+    first = resolved_of(await deliver(order_created(phone=None)))
     resolved = resolved_of(
-        await apply_event(
-            on_order_created,
+        await deliver(
             order_created("line", "U42", phone="+44 20 7946 0000", email=" SOMCHAI@example.COM"),
         )
     )
@@ -160,26 +164,19 @@ async def test_other_channel_same_email_links_to_the_customer(db, apply_event) -
     assert len(await all_customers(db)) == 1
 
 
-async def test_match_through_a_linked_identitys_contact(db, apply_event) -> None:
+async def test_match_through_a_linked_identitys_contact(db, deliver) -> None:
     """Phone only on channel A, phone + e-mail on B, e-mail only on C: one person."""
-    a = resolved_of(await apply_event(on_order_created, order_created("a", "1", email=None)))
-    b = resolved_of(
-        await apply_event(on_order_created, order_created("b", "2", email="s@example.com"))
-    )
-    c = resolved_of(
-        await apply_event(
-            on_order_created, order_created("c", "3", phone=None, email="S@example.com")
-        )
-    )
+    a = resolved_of(await deliver(order_created("a", "1", email=None)))
+    b = resolved_of(await deliver(order_created("b", "2", email="s@example.com")))
+    c = resolved_of(await deliver(order_created("c", "3", phone=None, email="S@example.com")))
     assert a.customer_id == b.customer_id == c.customer_id
     assert len(await all_customers(db)) == 1
 
 
-async def test_no_match_creates_another_customer(db, apply_event) -> None:
-    first = resolved_of(await apply_event(on_order_created, order_created()))
+async def test_no_match_creates_another_customer(db, deliver) -> None:
+    first = resolved_of(await deliver(order_created()))
     other = resolved_of(
-        await apply_event(
-            on_order_created,
+        await deliver(
             order_created("lazada", "lz-1", name="Other", phone="0899999999", email="o@x.com"),
         )
     )
@@ -188,24 +185,20 @@ async def test_no_match_creates_another_customer(db, apply_event) -> None:
     assert len(await all_customers(db)) == 2
 
 
-async def test_unusable_contact_data_is_ignored_not_matched(db, apply_event) -> None:
-    first = resolved_of(
-        await apply_event(on_order_created, order_created("a", "1", phone="0", email="n/a"))
-    )
-    second = resolved_of(
-        await apply_event(on_order_created, order_created("b", "2", phone="0", email="n/a"))
-    )
+async def test_unusable_contact_data_is_ignored_not_matched(db, deliver) -> None:
+    first = resolved_of(await deliver(order_created("a", "1", phone="0", email="n/a")))
+    second = resolved_of(await deliver(order_created("b", "2", phone="0", email="n/a")))
     assert first.customer_id != second.customer_id
     customer = (await all_customers(db))[0]
     assert customer["phone_e164"] is None
     assert customer["email_lower"] is None
 
 
-async def test_redelivered_event_changes_nothing(db, apply_event, read_outbox) -> None:
+async def test_redelivered_event_changes_nothing(db, deliver, read_outbox) -> None:
     event = order_created()
     envelope = make_envelope(event, producer="order-svc")
-    assert len(await apply_event(on_order_created, event, envelope=envelope)) == 2
-    assert await apply_event(on_order_created, event, envelope=envelope) == []
+    assert len(await deliver(event, envelope=envelope)) == 2
+    assert await deliver(event, envelope=envelope) == []
     assert len(await all_customers(db)) == 1
     assert len(await read_outbox()) == 2
 
@@ -262,23 +255,26 @@ async def test_race_with_contact_data_is_serialized(db) -> None:
     await _race_one_identity(db, ChannelIdentity("shopee", "racer", "R", "0812345678", "r@x.io"))
 
 
-async def test_many_concurrent_orders_of_one_new_person_make_one_customer(db, apply_event) -> None:
+async def test_many_concurrent_orders_of_one_new_person_make_one_customer(db, deliver_many) -> None:
     events = [order_created(phone=None, email=None) for _ in range(6)]
     events += [order_created() for _ in range(6)]
-    results = await asyncio.gather(*(apply_event(on_order_created, e) for e in events))
+    # One burst to two instances of the consumer, whose transactions race.
+    emitted = await deliver_many(events, replicas=2)
 
-    resolved = [resolved_of(r) for r in results]
+    resolved = all_resolved(emitted)
+    assert len(resolved) == len(events)
     assert len({r.customer_id for r in resolved}) == 1
     assert sum(r.new_customer for r in resolved) == 1
-    assert sum(e.event_type == "CustomerUpdated" for r in results for e in r) == 1
+    assert sum(e.event_type == "CustomerUpdated" for e in emitted) == 1
     assert len(await all_customers(db)) == 1
 
 
-async def test_concurrent_identities_sharing_a_phone_make_one_customer(db, apply_event) -> None:
+async def test_concurrent_identities_sharing_a_phone_make_one_customer(db, deliver_many) -> None:
     events = [order_created(f"channel-{i}", f"user-{i}", email=None) for i in range(8)]
-    results = await asyncio.gather(*(apply_event(on_order_created, e) for e in events))
+    resolved = all_resolved(await deliver_many(events, replicas=2))
 
-    assert len({resolved_of(r).customer_id for r in results}) == 1
+    assert len(resolved) == len(events)
+    assert len({r.customer_id for r in resolved}) == 1
     async with db() as session:
         count = (await session.execute(select(func.count()).select_from(customers))).scalar_one()
     assert count == 1

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from customer_svc.adapters.tables import merge_proposals
 from customer_svc.api.routes import router
 from customer_svc.bootstrap import SERVICE
-from customer_svc.handlers import on_order_cancelled, on_order_created
 from oms_contracts.events import (
     Address,
     CustomerIdentity,
@@ -156,10 +155,10 @@ async def test_merge_needs_an_operator(client) -> None:
 
 
 async def test_merge_moves_identities_orders_tags_audited_and_unmerge_reverts(
-    client, db, apply_event, read_outbox
+    client, db, deliver, read_outbox
 ) -> None:
     a = await resolve(client, channel="web", platform_user_id="u1")
-    await apply_event(on_order_created, order_event("u2", channel="app"))
+    await deliver(order_event("u2", channel="app"))
     b = (await resolve(client, channel="app", platform_user_id="u2"))["customer_id"]
     survivor = a["customer_id"]
     await client.post(f"/customers/{b}/tags", json={"add": ["wholesale"]}, headers=OP)
@@ -204,12 +203,12 @@ async def test_merge_moves_identities_orders_tags_audited_and_unmerge_reverts(
     assert "unmerge" in actions
 
 
-async def test_no_unmerge_once_an_order_was_placed_since(client, apply_event) -> None:
+async def test_no_unmerge_once_an_order_was_placed_since(client, deliver) -> None:
     a = (await resolve(client, channel="web", platform_user_id="u1"))["customer_id"]
     b = (await resolve(client, channel="app", platform_user_id="u2"))["customer_id"]
     r = await client.post("/customers/merge", json={"surviving_id": a, "merged_id": b}, headers=OP)
     assert r.status_code == 201
-    await apply_event(on_order_created, order_event("u2", channel="app"))
+    await deliver(order_event("u2", channel="app"))
     r = await client.post(f"/customers/{b}/unmerge", headers=OP)
     assert r.status_code == 409
     assert "since the merge" in r.json()["detail"]
@@ -294,13 +293,12 @@ async def test_channel_policy_requires_fields(client) -> None:
 # -- 4. card and complaints --------------------------------------------------------------
 
 
-async def test_card_summarizes_orders_and_complaints(client, apply_event) -> None:
+async def test_card_summarizes_orders_and_complaints(client, deliver) -> None:
     first = order_event("u1", total="100")
-    await apply_event(on_order_created, first)
-    await apply_event(on_order_created, order_event("u1", total="50"))
-    await apply_event(on_order_created, order_event("u1", total="30"))
-    await apply_event(
-        on_order_cancelled,
+    await deliver(first)
+    await deliver(order_event("u1", total="50"))
+    await deliver(order_event("u1", total="30"))
+    await deliver(
         OrderCancelled(
             order_id=first.order_id,
             channel="web",
@@ -367,13 +365,13 @@ async def test_tag_rules_roundtrip_and_refuse_syntax_errors(client) -> None:
     assert (await client.get("/tag-rules")).json() == RULES  # unchanged
 
 
-async def test_rules_tag_customers_from_order_events(client, apply_event, read_outbox) -> None:
+async def test_rules_tag_customers_from_order_events(client, deliver, read_outbox) -> None:
     await client.put("/tag-rules", json=RULES, headers=OP)
-    await apply_event(on_order_created, order_event("u1", reqs=["cold_chain"]))
+    await deliver(order_event("u1", reqs=["cold_chain"]))
     assert await events(read_outbox, "CustomerUpdated") and not [
         u for u in await events(read_outbox, "CustomerUpdated") if u["tags"]
     ]
-    await apply_event(on_order_created, order_event("u1", reqs=["cold_chain", "fragile"], qty=3))
+    await deliver(order_event("u1", reqs=["cold_chain", "fragile"], qty=3))
     tagged = [
         CustomerUpdated.model_validate(u)
         for u in await events(read_outbox, "CustomerUpdated")
@@ -390,9 +388,9 @@ async def test_rules_tag_customers_from_order_events(client, apply_event, read_o
     }
 
 
-async def test_vip_tag_goes_with_a_complaint(client, apply_event, read_outbox) -> None:
+async def test_vip_tag_goes_with_a_complaint(client, deliver, read_outbox) -> None:
     await client.put("/tag-rules", json=RULES, headers=OP)
-    await apply_event(on_order_created, order_event("u1", total="1500"))
+    await deliver(order_event("u1", total="1500"))
     cid = (await resolve(client, channel="web", platform_user_id="u1"))["customer_id"]
     card = (await client.get(f"/customers/{cid}/card")).json()
     assert [t["tag"] for t in card["tags"]] == ["vip_free_returns"]
