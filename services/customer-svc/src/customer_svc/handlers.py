@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from customer_svc.domain.identity import ChannelIdentity
 from customer_svc.profiles import apply_tag_rules_at_commit, record_order, set_order_status
 from customer_svc.resolution import resolve_customer
+from customer_svc.service_layer.orders_created import buyer_identity, on_orders_created
 from oms_contracts import Envelope, Event
 from oms_contracts.events import CustomerResolved, OrderCancelled, OrderCreated, OrderShipped
 from oms_contracts.topics import Topic
@@ -21,17 +21,7 @@ GROUP_ID = "customer-svc"
 async def on_order_created(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
     assert isinstance(event, OrderCreated)
     buyer = event.customer
-    resolved = await resolve_customer(
-        uow,
-        ChannelIdentity(
-            channel=event.channel,
-            platform_user_id=buyer.platform_user_id,
-            name=buyer.name,
-            phone=buyer.phone,
-            email=buyer.email,
-            address=event.shipping_address.model_dump(exclude={"name", "phone"}),
-        ),
-    )
+    resolved = await resolve_customer(uow, buyer_identity(event))
     recorded = await record_order(
         uow.session,
         resolved.customer_id,
@@ -75,4 +65,11 @@ def consumer_specs() -> list[ConsumerSpec]:
         OrderCancelled.event_type: on_order_cancelled,
         OrderShipped.event_type: on_order_shipped,
     }
-    return [ConsumerSpec(group_id=GROUP_ID, topics=[Topic.ORDERS.value], handlers=handlers)]
+    return [
+        ConsumerSpec(
+            group_id=GROUP_ID,
+            topics=[Topic.ORDERS.value],
+            handlers=handlers,
+            batch_handlers={OrderCreated.event_type: on_orders_created},
+        )
+    ]

@@ -90,9 +90,12 @@ async def propose_merge(
     customer_id: uuid.UUID,
     name: str | None,
     address: Mapping[str, Any] | None,
+    *,
+    exclude: Iterable[uuid.UUID] = (),
 ) -> MergeProposal | None:
     """Store (and return) a merge proposal when another customer has a similar name at
-    a similar address. Never merges."""
+    a similar address. Never merges. ``exclude``: customers not to consider (a batch's
+    customers created after this one, which one by one would not exist yet)."""
     key = address_line(address)
     if key is None or not name or address is None:
         return None
@@ -101,7 +104,7 @@ async def propose_merge(
         select(customers.c.id, customers.c.display_name, customer_addresses.c.address_key)
         .join(customer_addresses, customer_addresses.c.customer_id == customers.c.id)
         .where(
-            customers.c.id != customer_id,
+            customers.c.id.not_in([customer_id, *exclude]),
             customers.c.merged_into.is_(None),
             or_(
                 customer_addresses.c.address_key == key,

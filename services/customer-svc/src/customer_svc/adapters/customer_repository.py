@@ -19,6 +19,22 @@ from customer_svc.domain.identity import ContactKind, ContactMatch, NormalizedId
 CONTACT_LOCK_NAMESPACE = 7302
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:ns, :key)")
+_LOCK_MANY = text(
+    "SELECT count(pg_advisory_xact_lock(:ns, k))"
+    " FROM (SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY 1) AS ordered"
+)
+_LINKED_MANY = text(
+    "SELECT i.channel, i.platform_user_id, i.customer_id FROM identities i"
+    " JOIN unnest(CAST(:channels AS text[]), CAST(:users AS text[])) AS x(c, u)"
+    " ON i.channel = x.c AND i.platform_user_id = x.u"
+)
+_MATCHES = (
+    "SELECT DISTINCT c.id, c.created_at, v.value FROM unnest(CAST(:values AS text[])) AS v(value)"
+    " JOIN customers c ON c.merged_into IS NULL AND (c.{col} = v.value OR c.id IN ("
+    " SELECT i.customer_id FROM identities i WHERE i.{icol} = v.value))"
+)
+_PHONE_MATCHES = text(_MATCHES.format(col="phone_e164", icol="phone"))
+_EMAIL_MATCHES = text(_MATCHES.format(col="email_lower", icol="email"))
 
 
 class CustomerRepository:
@@ -47,6 +63,83 @@ class CustomerRepository:
         contacts = [f"phone:{phone}" if phone else None, f"email:{email}" if email else None]
         for key in sorted({_lock_key(c) for c in contacts if c is not None}):
             await self._session.execute(_LOCK, {"ns": CONTACT_LOCK_NAMESPACE, "key": key})
+
+    async def linked_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], uuid.UUID]:
+        """:meth:`linked_customer` for many (channel, platform user id) pairs at once."""
+        if not keys:
+            return {}
+        rows = await self._session.execute(
+            _LINKED_MANY,
+            {"channels": [c for c, _ in keys], "users": [u for _, u in keys]},
+        )
+        return {(r.channel, r.platform_user_id): r.customer_id for r in rows}
+
+    async def lock_contacts_many(self, phones: set[str], emails: set[str]) -> None:
+        """:meth:`lock_contacts` for a whole batch in one statement, in the same key order."""
+        contacts = [f"phone:{p}" for p in phones] + [f"email:{e}" for e in emails]
+        keys = sorted({_lock_key(c) for c in contacts})
+        if keys:
+            await self._session.execute(_LOCK_MANY, {"ns": CONTACT_LOCK_NAMESPACE, "keys": keys})
+
+    async def contact_matches_many(
+        self, phones: set[str], emails: set[str]
+    ) -> dict[tuple[ContactKind, str], list[ContactMatch]]:
+        """:meth:`contact_matches` for many phones and e-mails: (kind, value) -> matches."""
+        found: dict[tuple[ContactKind, str], list[ContactMatch]] = {}
+        for kind, values in (("phone", phones), ("email", emails)):
+            if not values:
+                continue
+            rows = await self._session.execute(
+                _PHONE_MATCHES if kind == "phone" else _EMAIL_MATCHES, {"values": sorted(values)}
+            )
+            for r in rows:
+                found.setdefault((_kind(kind), r.value), []).append(
+                    ContactMatch(r.id, r.created_at, _kind(kind))
+                )
+        return found
+
+    async def create_customers(self, created: list[tuple[uuid.UUID, NormalizedIdentity]]) -> None:
+        """:meth:`create_customer` for many in one statement."""
+        if created:
+            await self._session.execute(
+                insert(customers),
+                [
+                    {
+                        "id": customer_id,
+                        "display_name": ident.name,
+                        "phone_e164": ident.phone,
+                        "email_lower": ident.email,
+                    }
+                    for customer_id, ident in created
+                ],
+            )
+
+    async def link_identities(self, links: list[tuple[NormalizedIdentity, uuid.UUID]]) -> int:
+        """:meth:`link_identity` for many in one statement; how many were linked (fewer
+        than asked: a concurrent resolution linked one first)."""
+        if not links:
+            return 0
+        result = await self._session.execute(
+            pg_insert(identities)
+            .values(
+                [
+                    {
+                        "channel": ident.channel,
+                        "platform_user_id": ident.platform_user_id,
+                        "customer_id": customer_id,
+                        "name": ident.name,
+                        "phone": ident.phone,
+                        "email": ident.email,
+                    }
+                    for ident, customer_id in links
+                ]
+            )
+            .on_conflict_do_nothing(
+                index_elements=[identities.c.channel, identities.c.platform_user_id]
+            )
+            .returning(identities.c.customer_id)
+        )
+        return len(result.all())
 
     async def contact_matches(self, phone: str | None, email: str | None) -> list[ContactMatch]:
         """Customers that share ``phone`` or ``email``, on the customer or any identity."""

@@ -1,0 +1,324 @@
+"""A run of OrderCreated applied set-based (``oms_messaging.BatchHandler``).
+
+One by one, a new buyer costs about fifteen statements (look up the identity, lock its
+contacts, look again, match by contact, create, link, keep the address, look for a merge
+proposal, count the order, read and write the totals). Here a run of hundreds:
+
+1. locks the contacts of every buyer in the run (one statement, in the one key order
+   every resolution uses), reads which identities are linked and which customers share
+   a phone or an e-mail (three statements);
+2. resolves every buyer in order with the same rule (``domain.identity.resolve``), a
+   customer created earlier in the run being a match for the buyers after it, exactly as
+   when they are applied one by one;
+3. writes the new customers, the links, the addresses and the orders in one statement
+   each, and the running totals per customer in two; looks for merge proposals per new
+   customer (as one by one, only among the customers that existed before it);
+4. emits, per order and in order, ``CustomerUpdated(created)`` for a new customer and
+   ``CustomerResolved``, each naming the order's event as its cause.
+
+A link lost to a concurrent resolution (another replica linked the same identity between
+our read and our write) fails the run, and the consumer applies it event by event with
+``handlers.on_order_created``, the reference this module is tested against.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from customer_svc.adapters.customer_repository import CustomerRepository
+from customer_svc.adapters.order_totals import COLD_CHAIN, FRAGILE
+from customer_svc.domain.identity import (
+    ChannelIdentity,
+    ContactKind,
+    ContactMatch,
+    NormalizedIdentity,
+    resolve,
+)
+from customer_svc.domain.matching import address_line
+from customer_svc.profiles import apply_tag_rules_at_commit, propose_merge
+from oms_contracts import Envelope, Event
+from oms_contracts.events import CustomerResolved, CustomerUpdated, OrderCreated
+from oms_messaging import UnitOfWork
+from oms_servicekit.logging import mask
+
+log = logging.getLogger(__name__)
+
+
+class LinkLost(RuntimeError):
+    """A concurrent resolution linked one of the run's identities first."""
+
+
+@dataclass
+class _Buyer:
+    envelope: Envelope
+    event: OrderCreated
+    identity: ChannelIdentity
+    ident: NormalizedIdentity
+    customer_id: uuid.UUID | None = None
+    matched_by: str = ""
+
+
+_ADDRESSES = text(
+    "INSERT INTO customer_addresses (customer_id, address_key, address, postal_code)"
+    " SELECT c, k, a::jsonb, p FROM unnest(CAST(:customers AS uuid[]), CAST(:keys AS text[]),"
+    " CAST(:addresses AS text[]), CAST(:postals AS text[])) AS x(c, k, a, p)"
+    " ON CONFLICT DO NOTHING"
+)
+_ORDERS = text(
+    "INSERT INTO customer_orders (order_id, customer_id, channel, total, currency, item_count,"
+    " delivery_requirements, status, ordered_at)"
+    " SELECT o, c, ch, t, cur, n, r::jsonb, 'created', at FROM unnest(CAST(:orders AS uuid[]),"
+    " CAST(:customers AS uuid[]), CAST(:channels AS text[]), CAST(:totals AS numeric[]),"
+    " CAST(:currencies AS text[]), CAST(:items AS int[]), CAST(:requirements AS text[]),"
+    " CAST(:at AS timestamptz[])) AS x(o, c, ch, t, cur, n, r, at)"
+    " ON CONFLICT DO NOTHING RETURNING order_id"
+)
+_TOTALS = text(
+    "INSERT INTO customer_totals (customer_id, order_count, lifetime_value, last_order_at,"
+    " channels, complaints)"
+    " SELECT c, n, v, t, ch::jsonb, 0 FROM unnest(CAST(:customers AS uuid[]),"
+    " CAST(:counts AS int[]), CAST(:values AS numeric[]), CAST(:lasts AS timestamptz[]),"
+    " CAST(:channels AS text[])) AS x(c, n, v, t, ch) ORDER BY c"
+    " ON CONFLICT (customer_id) DO UPDATE SET"
+    " order_count = customer_totals.order_count + excluded.order_count,"
+    " lifetime_value = customer_totals.lifetime_value + excluded.lifetime_value,"
+    " last_order_at = greatest(customer_totals.last_order_at, excluded.last_order_at),"
+    " channels = customer_totals.channels || (SELECT coalesce(jsonb_object_agg(e.k,"
+    " coalesce((customer_totals.channels ->> e.k)::int, 0) + e.v::int), '{}'::jsonb)"
+    " FROM jsonb_each_text(excluded.channels) AS e(k, v))"
+)
+_TALLIES = text(
+    "INSERT INTO customer_day_tallies (customer_id, day, cold_chain_orders, cold_chain_items,"
+    " fragile_orders, fragile_items)"
+    " SELECT * FROM unnest(CAST(:customers AS uuid[]), CAST(:days AS date[]),"
+    " CAST(:co AS int[]), CAST(:ci AS int[]), CAST(:fo AS int[]), CAST(:fi AS int[]))"
+    " ORDER BY 1, 2 ON CONFLICT (customer_id, day) DO UPDATE SET"
+    " cold_chain_orders = customer_day_tallies.cold_chain_orders + excluded.cold_chain_orders,"
+    " cold_chain_items = customer_day_tallies.cold_chain_items + excluded.cold_chain_items,"
+    " fragile_orders = customer_day_tallies.fragile_orders + excluded.fragile_orders,"
+    " fragile_items = customer_day_tallies.fragile_items + excluded.fragile_items"
+)
+
+
+async def on_orders_created(uow: UnitOfWork, items: list[tuple[Envelope, Event]]) -> None:
+    buyers = [_buyer(envelope, event) for envelope, event in items]
+    session = uow.session
+    repo = CustomerRepository(session)
+    phones = {b.ident.phone for b in buyers if b.ident.phone}
+    emails = {b.ident.email for b in buyers if b.ident.email}
+    await repo.lock_contacts_many(phones, emails)
+    linked = await repo.linked_many(
+        sorted({(b.ident.channel, b.ident.platform_user_id) for b in buyers})
+    )
+    matches = await repo.contact_matches_many(phones, emails)
+    now = (await session.execute(text("SELECT now()"))).scalar_one()
+    created: list[tuple[uuid.UUID, NormalizedIdentity]] = []
+    links: list[tuple[NormalizedIdentity, uuid.UUID]] = []
+    for buyer in buyers:
+        ident = buyer.ident
+        key = (ident.channel, ident.platform_user_id)
+        if key in linked:
+            buyer.customer_id, buyer.matched_by = linked[key], "platform_id"
+            continue
+        candidates = [
+            *matches.get(("phone", ident.phone or ""), []),
+            *matches.get(("email", ident.email or ""), []),
+        ]
+        decision = resolve(None, candidates)
+        customer_id = decision.customer_id or uuid.uuid4()
+        if decision.is_new:
+            created.append((customer_id, ident))
+        links.append((ident, customer_id))
+        linked[key] = customer_id
+        buyer.customer_id, buyer.matched_by = customer_id, decision.matched_by
+        # The buyers after this one match the customer by this identity's contacts, as
+        # they would once it is linked (a new customer was created at the transaction's
+        # start time, like every customer created in it).
+        contacts: tuple[tuple[ContactKind, str | None], ...] = (
+            ("phone", ident.phone),
+            ("email", ident.email),
+        )
+        for kind, value in contacts:
+            if value and not any(
+                m.customer_id == customer_id for m in matches.get((kind, value), [])
+            ):
+                matches.setdefault((kind, value), []).append(ContactMatch(customer_id, now, kind))
+    await repo.create_customers(created)
+    if await repo.link_identities(links) != len(links):
+        raise LinkLost("an identity of this run was linked meanwhile")
+    await _record_addresses(uow, buyers)
+    await _propose_merges(uow, buyers, created)
+    await _record_orders(uow, buyers)
+    new = {customer_id for customer_id, _ in created}
+    for buyer in buyers:
+        assert buyer.customer_id is not None
+        uow.caused_by(buyer.envelope)
+        first = buyer.customer_id in new and buyer.matched_by == "new"
+        if first:
+            await uow.emit(
+                CustomerUpdated(
+                    customer_id=buyer.customer_id,
+                    changed_fields=["created"],
+                    updated_at=datetime.now(UTC),
+                )
+            )
+        await uow.emit(
+            CustomerResolved(
+                customer_id=buyer.customer_id,
+                order_id=buyer.event.order_id,
+                channel=buyer.event.channel,
+                platform_user_id=buyer.event.customer.platform_user_id,
+                new_customer=first,
+                resolved_at=datetime.now(UTC),
+            )
+        )
+        log.info(
+            "customer resolved",
+            extra={
+                "customer_id": str(buyer.customer_id),
+                "channel": buyer.ident.channel,
+                "platform_user_id": mask(buyer.ident.platform_user_id),
+                "matched_by": buyer.matched_by,
+            },
+        )
+
+
+def buyer_identity(event: OrderCreated) -> ChannelIdentity:
+    """The order's buyer as the channel knows them, with the delivery address."""
+    person = event.customer
+    return ChannelIdentity(
+        channel=event.channel,
+        platform_user_id=person.platform_user_id,
+        name=person.name,
+        phone=person.phone,
+        email=person.email,
+        address=event.shipping_address.model_dump(exclude={"name", "phone"}),
+    )
+
+
+def _buyer(envelope: Envelope, event: Event) -> _Buyer:
+    assert isinstance(event, OrderCreated)
+    identity = buyer_identity(event)
+    return _Buyer(envelope, event, identity, identity.normalized())
+
+
+async def _record_addresses(uow: UnitOfWork, buyers: list[_Buyer]) -> None:
+    rows: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
+    for buyer in buyers:
+        address = buyer.identity.address
+        key = address_line(address)
+        if key is not None and address is not None and buyer.customer_id is not None:
+            rows.setdefault((buyer.customer_id, key), dict(address))
+    if rows:
+        await uow.session.execute(
+            _ADDRESSES,
+            {
+                "customers": [c for c, _ in rows],
+                "keys": [k for _, k in rows],
+                "addresses": [json.dumps(a) for a in rows.values()],
+                "postals": [a.get("postal_code") for a in rows.values()],
+            },
+        )
+
+
+async def _propose_merges(
+    uow: UnitOfWork, buyers: list[_Buyer], created: list[tuple[uuid.UUID, NormalizedIdentity]]
+) -> None:
+    """A merge proposal per new customer, among the customers that existed before it
+    (the ones created after it in this run are left out, as one by one)."""
+    order = [customer_id for customer_id, _ in created]
+    first_buyer = {}
+    for buyer in buyers:
+        if buyer.matched_by == "new" and buyer.customer_id not in first_buyer:
+            first_buyer[buyer.customer_id] = buyer
+    for position, customer_id in enumerate(order):
+        buyer = first_buyer[customer_id]
+        await propose_merge(
+            uow.session,
+            customer_id,
+            buyer.ident.name,
+            buyer.identity.address,
+            exclude=order[position + 1 :],
+        )
+
+
+async def _record_orders(uow: UnitOfWork, buyers: list[_Buyer]) -> None:
+    session = uow.session
+    firsts: dict[uuid.UUID, _Buyer] = {}
+    for buyer in buyers:
+        firsts.setdefault(buyer.event.order_id, buyer)  # the first copy of an order counts
+    rows = list(firsts.values())
+    recorded = {
+        r[0]
+        for r in await session.execute(
+            _ORDERS,
+            {
+                "orders": [b.event.order_id for b in rows],
+                "customers": [b.customer_id for b in rows],
+                "channels": [b.event.channel for b in rows],
+                "totals": [b.event.total for b in rows],
+                "currencies": [b.event.currency for b in rows],
+                "items": [sum(line.qty for line in b.event.lines) for b in rows],
+                "requirements": [
+                    json.dumps(sorted(set(b.event.delivery_requirements))) for b in rows
+                ],
+                "at": [b.event.created_at for b in rows],
+            },
+        )
+    }
+    totals: dict[uuid.UUID, dict[str, Any]] = {}
+    tallies: dict[tuple[uuid.UUID, Any], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for buyer in rows:
+        if buyer.event.order_id not in recorded:
+            continue
+        event, customer_id = buyer.event, buyer.customer_id
+        assert customer_id is not None
+        t = totals.setdefault(
+            customer_id, {"n": 0, "v": 0, "last": event.created_at, "channels": {}}
+        )
+        t["n"] += 1
+        t["v"] += event.total
+        t["last"] = max(t["last"], event.created_at)
+        t["channels"][event.channel] = t["channels"].get(event.channel, 0) + 1
+        items = sum(line.qty for line in event.lines)
+        cold = COLD_CHAIN in event.delivery_requirements
+        fragile = FRAGILE in event.delivery_requirements
+        if cold or fragile:
+            tally = tallies[(customer_id, event.created_at.astimezone(UTC).date())]
+            tally[0] += 1 if cold else 0
+            tally[1] += items if cold else 0
+            tally[2] += 1 if fragile else 0
+            tally[3] += items if fragile else 0
+        await apply_tag_rules_at_commit(uow, customer_id)
+    if totals:
+        await session.execute(
+            _TOTALS,
+            {
+                "customers": list(totals),
+                "counts": [t["n"] for t in totals.values()],
+                "values": [t["v"] for t in totals.values()],
+                "lasts": [t["last"] for t in totals.values()],
+                "channels": [json.dumps(t["channels"]) for t in totals.values()],
+            },
+        )
+    if tallies:
+        keys = list(tallies)
+        await session.execute(
+            _TALLIES,
+            {
+                "customers": [c for c, _ in keys],
+                "days": [d for _, d in keys],
+                "co": [tallies[k][0] for k in keys],
+                "ci": [tallies[k][1] for k in keys],
+                "fo": [tallies[k][2] for k in keys],
+                "fi": [tallies[k][3] for k in keys],
+            },
+        )
