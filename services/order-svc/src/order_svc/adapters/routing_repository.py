@@ -42,6 +42,20 @@ _MARK_ROUTED_MANY = text(
     " split = excluded.split, routed_at = excluded.routed_at"
 )
 
+_COPY_MANY = text(
+    "INSERT INTO order_customer_data (order_id, customer_id, delivery_requirements, tags,"
+    " source, profile_updated_at, copied_at)"
+    " SELECT o, c, r::jsonb, t::jsonb, :source, u, :at FROM unnest(CAST(:orders AS uuid[]),"
+    " CAST(:customers AS uuid[]), CAST(:requirements AS text[]), CAST(:tags AS text[]),"
+    " CAST(:updated AS timestamptz[])) AS x(o, c, r, t, u) ORDER BY o"
+    " ON CONFLICT (order_id) DO UPDATE SET customer_id = excluded.customer_id,"
+    " delivery_requirements = excluded.delivery_requirements, tags = excluded.tags,"
+    " source = excluded.source, profile_updated_at = excluded.profile_updated_at,"
+    " copied_at = excluded.copied_at"
+    " WHERE order_customer_data.profile_updated_at < excluded.profile_updated_at"
+    " OR order_customer_data.customer_id <> excluded.customer_id"
+)
+
 #: The transaction cache's key for :meth:`RoutingRepository.warehouses` (a batch of orders
 #: routes on one read; a WarehouseUpdated in the batch forgets it).
 WAREHOUSES_KEY = "routing:warehouses"
@@ -192,6 +206,35 @@ class RoutingRepository:
         )
         return result.first() is not None
 
+    async def surviving_many(self, customer_ids: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        """:meth:`surviving` for many customers (a statement per hop; merges are rare)."""
+        surviving = {c: c for c in customer_ids}
+        pending = set(customer_ids)
+        for _ in range(10):
+            if not pending:
+                break
+            rows = await self._session.execute(
+                select(customer_profiles.c.customer_id, customer_profiles.c.merged_into).where(
+                    customer_profiles.c.customer_id.in_(sorted(pending)),
+                    customer_profiles.c.merged_into.is_not(None),
+                )
+            )
+            hops = {r.customer_id: r.merged_into for r in rows}
+            for start, current in surviving.items():
+                if current in hops:
+                    surviving[start] = hops[current]
+            pending = set(hops.values())
+        return surviving
+
+    async def profiles(self, customer_ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+        """:meth:`profile` for many customers in one statement."""
+        rows = await self._session.execute(
+            select(customer_profiles).where(
+                customer_profiles.c.customer_id.in_(sorted(customer_ids))
+            )
+        )
+        return {r.customer_id: dict(r._mapping) for r in rows}
+
     async def profile(self, customer_id: uuid.UUID) -> dict[str, Any] | None:
         row = (
             await self._session.execute(
@@ -267,6 +310,26 @@ class RoutingRepository:
                 | (order_customer_data.c.customer_id != stmt.excluded.customer_id),
             )
         )
+
+    async def copy_many(
+        self, copies: list[tuple[uuid.UUID, uuid.UUID, dict[str, Any]]], source: str, at: datetime
+    ) -> None:
+        """:meth:`copy_to_order` for many (order, customer, profile), one per order."""
+        if copies:
+            await self._session.execute(
+                _COPY_MANY,
+                {
+                    "orders": [o for o, _, _ in copies],
+                    "customers": [c for _, c, _ in copies],
+                    "requirements": [
+                        json.dumps(list(p["delivery_requirements"] or [])) for _, _, p in copies
+                    ],
+                    "tags": [json.dumps(list(p["tags"] or [])) for _, _, p in copies],
+                    "updated": [p["updated_at"] for _, _, p in copies],
+                    "source": source,
+                    "at": at,
+                },
+            )
 
     async def customer_requirements(self, order_id: uuid.UUID) -> list[str]:
         row = (

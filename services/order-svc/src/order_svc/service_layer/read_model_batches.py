@@ -15,6 +15,7 @@ reference; ``tests/test_read_model_batches.py`` compares the two):
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -22,8 +23,8 @@ from sqlalchemy import text
 from oms_contracts import Envelope, Event
 from oms_contracts.events import CustomerResolved, StockLevelChanged
 from oms_messaging import UnitOfWork
+from order_svc.adapters.routing_repository import RoutingRepository
 from order_svc.domain.order import OrderState
-from order_svc.read_models import copy_resolved_profile
 
 _CLOSED = [
     s.value
@@ -51,9 +52,6 @@ _LINK_IDENTITIES = text(
     " ON CONFLICT (channel, platform_user_id) DO UPDATE"
     " SET customer_id = excluded.customer_id, resolved_at = excluded.resolved_at"
     " WHERE customer_identities.resolved_at <= excluded.resolved_at"
-)
-_WITH_PROFILE_ROW = text(
-    "SELECT customer_id FROM customer_profiles WHERE customer_id = ANY(CAST(:ids AS uuid[]))"
 )
 _SET_CUSTOMERS = text(
     "UPDATE orders SET customer_id = x.c, updated_at = now()"
@@ -107,11 +105,8 @@ async def on_customers_resolved(uow: UnitOfWork, items: list[tuple[Envelope, Eve
         },
     )
     open_orders = [e for e in events if e.order_id in orders and _is_open(orders[e.order_id])]
-    customers = sorted({e.customer_id for e in open_orders})
-    with_row = {r[0] for r in await session.execute(_WITH_PROFILE_ROW, {"ids": customers})}
-    for event in open_orders:
-        if event.customer_id in with_row:  # a profile, or merged into one: copy it
-            await copy_resolved_profile(uow, event.order_id, event.customer_id)
+    if open_orders:
+        await _copy_profiles(uow, open_orders)
     last: dict[uuid.UUID, uuid.UUID] = {}
     for event in events:
         if event.order_id in orders:
@@ -121,6 +116,25 @@ async def on_customers_resolved(uow: UnitOfWork, items: list[tuple[Envelope, Eve
         await session.execute(
             _SET_CUSTOMERS, {"ids": changed, "customers": [last[i] for i in changed]}
         )
+
+
+async def _copy_profiles(uow: UnitOfWork, resolved: list[CustomerResolved]) -> None:
+    """The profile of the customer each open order's buyer lives on, copied onto the order
+    (the last resolution of an order is the one that stands, as one by one)."""
+    repo = RoutingRepository(uow.session)
+    surviving = await repo.surviving_many({e.customer_id for e in resolved})
+    profiles = await repo.profiles(set(surviving.values()))
+    # One by one, a resolution to a customer without a profile copies nothing.
+    last = {
+        e.order_id: surviving[e.customer_id]
+        for e in resolved
+        if surviving[e.customer_id] in profiles
+    }
+    await repo.copy_many(
+        [(o, c, profiles[c]) for o, c in sorted(last.items())],
+        "resolved",
+        datetime.now(UTC),
+    )
 
 
 def _is_open(row: Any) -> bool:
