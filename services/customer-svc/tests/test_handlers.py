@@ -1,4 +1,5 @@
-"""OrderCreated -> customer resolution, on a real PostgreSQL database (no Kafka)."""
+"""OrderCreated -> customer resolution, on a real PostgreSQL database; events
+reach the service's production consumers through a real broker."""
 
 from __future__ import annotations
 

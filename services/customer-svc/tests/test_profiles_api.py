@@ -1,5 +1,5 @@
 """Identity resolution table, merges, profiles, cards, tags, PII and imports over the
-HTTP API on a real database (no Kafka)."""
+HTTP API on a real database (events through the production consumers on a broker)."""
 
 from __future__ import annotations
 

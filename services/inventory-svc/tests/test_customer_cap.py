@@ -1,4 +1,5 @@
-"""A SKU's cap per customer (flash sales), on a real PostgreSQL database (no Kafka).
+"""A SKU's cap per customer (flash sales), on a real PostgreSQL database (events
+through the production consumers on a real broker).
 
 What must hold: a buyer's order that would pass the cap is refused as a whole with
 ``customer_limit`` and what the buyer has left, changing nothing; other buyers are not

@@ -1,5 +1,6 @@
 """Caps, pauses, release, shipment, expiry, adjustments and the ledger, on a real
-PostgreSQL database (no Kafka), through the same code the consumers and routes run."""
+PostgreSQL database, through the same code the consumers and routes run (events reach
+the production consumers through a real broker)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""OrderPaid -> stock reservation, on a real PostgreSQL database (no Kafka).
+"""OrderPaid -> stock reservation, on a real PostgreSQL database (events
+through the production consumers on a real broker).
 
 What must hold: a paid order reserves all its lines or none; a rejection says why per
 line; a redelivered event changes nothing; concurrent orders never oversell, whatever

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from notifier.adapters.subscriptions import SubscriptionRepository
 from notifier.adapters.tables import alerts, deliveries, digest_alerts, digests
 from notifier.alerting import AlertingConfig
-from notifier.handlers import event_handlers
 from oms_contracts import Event, make_envelope
 from oms_contracts.events import (
     AlertRaised,
@@ -78,11 +77,11 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def dispatch(apply_event, clock):
-    handlers = event_handlers(alerting=AlertingConfig(digest_threshold=2), clock=clock)
+def dispatch(deliver, clock):
+    alerting = AlertingConfig(digest_threshold=2)
 
     async def dispatch(event: Event, **kwargs: Any) -> list[Any]:
-        return await apply_event(handlers[event.event_type], event, **kwargs)
+        return await deliver(event, at=clock.at, alerting=alerting, **kwargs)
 
     return dispatch
 
@@ -173,7 +172,7 @@ async def test_a_redelivered_event_sends_nothing_new(db, dispatch, read_outbox) 
     await dispatch(event, envelope=envelope)
     assert await dispatch(event, envelope=envelope) == []  # same consumer: the inbox
     # Another consumer group (a replay): the dedupe key still holds.
-    assert await dispatch(event, envelope=envelope, consumer="notifier-replay") == []
+    assert await dispatch(event, envelope=envelope, group_id="notifier-replay") == []
     assert len(await rows_of(db, alerts)) == 1
     assert len(await rows_of(db, deliveries)) == 1
     assert len(await read_outbox()) == 1

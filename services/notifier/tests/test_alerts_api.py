@@ -16,7 +16,7 @@ from notifier.alerting import AlertingConfig
 from notifier.api.routes import router
 from notifier.bootstrap import build_app
 from notifier.domain.subscriptions import TargetPolicy
-from notifier.handlers import SERVICE, event_handlers
+from notifier.handlers import SERVICE
 from notifier.settings import NotifierSettings
 from oms_contracts.events import (
     OrderExceptionRaised,
@@ -157,7 +157,7 @@ async def test_subscription_changes_need_an_operator(client) -> None:
 # -- alerts ---------------------------------------------------------------------------
 
 
-async def raise_alerts(apply_event, client) -> None:
+async def raise_alerts(deliver, client) -> None:
     """Two SLA risks (one subscribed by webhook and board) and one low stock, a day apart."""
     await client.post("/subscriptions", json=webhook(), headers=OPERATOR)
     await client.post(
@@ -179,14 +179,13 @@ async def raise_alerts(apply_event, client) -> None:
         ]
     ):
         at = T0 + timedelta(days=day)
-        handlers = event_handlers(alerting=AlertingConfig(), clock=lambda at=at: at)
-        await apply_event(handlers[event.event_type], event)
+        await deliver(event, at=at, alerting=AlertingConfig())
 
 
 async def test_alerts_carry_their_delivery_state_and_filter_by_type_and_since(
-    client, apply_event
+    client, deliver
 ) -> None:
-    await raise_alerts(apply_event, client)
+    await raise_alerts(deliver, client)
 
     everything = (await client.get("/alerts")).json()
     assert [a["alert_type"] for a in everything] == ["stock_low", "sla_at_risk"]
@@ -217,8 +216,8 @@ async def test_since_must_be_a_time_with_a_zone(client) -> None:
     )
 
 
-async def test_acknowledging_an_alert_records_the_operator(client, apply_event, db) -> None:
-    await raise_alerts(apply_event, client)
+async def test_acknowledging_an_alert_records_the_operator(client, deliver, db) -> None:
+    await raise_alerts(deliver, client)
     [low, _] = (await client.get("/alerts")).json()
 
     acked = await client.post(f"/alerts/{low['id']}/ack", headers=OPERATOR)
@@ -241,8 +240,8 @@ async def test_acknowledging_an_alert_records_the_operator(client, apply_event, 
     assert audits == [("alert", low["id"], "acknowledge", "ops-anna")]
 
 
-async def test_acknowledging_needs_an_operator_and_a_known_alert(client, apply_event) -> None:
-    await raise_alerts(apply_event, client)
+async def test_acknowledging_needs_an_operator_and_a_known_alert(client, deliver) -> None:
+    await raise_alerts(deliver, client)
     [low, _] = (await client.get("/alerts")).json()
     assert_problem(await client.post(f"/alerts/{low['id']}/ack"), 401, "X-Operator")
     assert_problem(
@@ -262,9 +261,8 @@ async def test_acknowledging_needs_an_operator_and_a_known_alert(client, apply_e
     assert (await client.get("/alerts", params={"state": "open"})).json()[0]["state"] == "open"
 
 
-async def test_a_resolved_alert_cannot_be_acknowledged(client, apply_event) -> None:
+async def test_a_resolved_alert_cannot_be_acknowledged(client, deliver) -> None:
     order = uuid.uuid4()
-    handlers = event_handlers()
     raised = OrderExceptionRaised(
         exception_id=uuid.uuid4(),
         order_id=order,
@@ -272,7 +270,7 @@ async def test_a_resolved_alert_cannot_be_acknowledged(client, apply_event) -> N
         cause="manual_review",
         raised_at=T0,
     )
-    await apply_event(handlers[raised.event_type], raised)
+    await deliver(raised)
     resolved = OrderExceptionResolved(
         exception_id=raised.exception_id,
         order_id=order,
@@ -282,7 +280,7 @@ async def test_a_resolved_alert_cannot_be_acknowledged(client, apply_event) -> N
         actor="ops-carl",
         resolved_at=T0,
     )
-    await apply_event(handlers[resolved.event_type], resolved)
+    await deliver(resolved)
     [alert] = (await client.get("/alerts")).json()
     assert (alert["state"], alert["resolved_by"]) == ("resolved", "ops-carl")
     assert_problem(

@@ -11,7 +11,7 @@ import pytest
 
 from notifier.api.routes import router
 from notifier.bootstrap import build_app
-from notifier.handlers import SERVICE, event_handlers
+from notifier.handlers import SERVICE
 from oms_contracts import make_envelope
 from oms_contracts.events import OrderConfirmed, RejectedLine, StockRejected
 from oms_servicekit.http import create_app
@@ -44,12 +44,12 @@ def test_build_app_connects_nothing() -> None:
     assert set(build_app().openapi()["paths"]) >= {"/events", "/alerts", "/healthz", "/readyz"}
 
 
-async def test_events_newest_first_and_filtered(client, apply_event) -> None:
+async def test_events_newest_first_and_filtered(client, deliver) -> None:
     order_a, order_b = uuid.uuid4(), uuid.uuid4()
     sent = [confirmed(order_a), rejected(order_a), confirmed(order_b)]
     envelopes = [make_envelope(e, producer="test") for e in sent]
     for event, envelope in zip(sent, envelopes, strict=True):
-        await apply_event(event_handlers()[event.event_type], event, envelope=envelope)
+        await deliver(event, envelope=envelope)
 
     everything = (await client.get("/events")).json()
     assert [e["event_id"] for e in everything] == [str(e.event_id) for e in reversed(envelopes)]
@@ -68,11 +68,11 @@ async def test_events_newest_first_and_filtered(client, apply_event) -> None:
     assert len((await client.get("/events?event_type=&key=")).json()) == 3
 
 
-async def test_alerts_newest_first(client, apply_event) -> None:
+async def test_alerts_newest_first(client, deliver) -> None:
     first, second = uuid.uuid4(), uuid.uuid4()
     for order_id in (first, second):
         event = rejected(order_id)
-        await apply_event(event_handlers()[event.event_type], event)
+        await deliver(event)
 
     listed = (await client.get("/alerts")).json()
     assert [a["subject"] for a in listed] == [str(second), str(first)]

@@ -24,7 +24,7 @@ from notifier.alerting import AlertingConfig
 from notifier.api.roles import ALERTS_ROLE
 from notifier.api.routes import router
 from notifier.bootstrap import MIGRATIONS
-from notifier.handlers import SERVICE, event_handlers
+from notifier.handlers import SERVICE
 from oms_contracts.events import StockLow
 from oms_servicekit.audit import audit_router
 from oms_servicekit.auth import ROLES
@@ -83,20 +83,19 @@ def timestamps_parsed(values: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-async def an_alert(client: httpx.AsyncClient, apply_event: Any) -> Ctx:
+async def an_alert(client: httpx.AsyncClient, deliver: Any) -> Ctx:
     at = datetime.now(UTC)
     event = StockLow(sku="SKU-9", available=1, safety_stock=4, warehouse="WH-1", raised_at=at)
-    handlers = event_handlers(alerting=AlertingConfig(), clock=lambda: at)
-    await apply_event(handlers[event.event_type], event)
+    await deliver(event, at=at, alerting=AlertingConfig())
     [alert] = (await client.get("/alerts", headers=bearer("orders:read"))).json()
     return {"id": alert["id"]}
 
 
-async def nothing(client: httpx.AsyncClient, apply_event: Any) -> Ctx:
+async def nothing(client: httpx.AsyncClient, deliver: Any) -> Ctx:
     return {}
 
 
-async def a_subscription(client: httpx.AsyncClient, apply_event: Any) -> Ctx:
+async def a_subscription(client: httpx.AsyncClient, deliver: Any) -> Ctx:
     r = await client.post("/subscriptions", json=HOOK, headers=bearer("channels:admin"))
     assert r.status_code == 201, r.text
     return {"id": r.json()["id"]}
@@ -170,9 +169,9 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 async def test_every_action_is_audited_and_refused_without_the_role(
-    client: httpx.AsyncClient, engine: AsyncEngine, apply_event: Any, case: Case
+    client: httpx.AsyncClient, engine: AsyncEngine, deliver: Any, case: Case
 ) -> None:
-    ctx = await case.setup(client, apply_event)
+    ctx = await case.setup(client, deliver)
     method, path, kwargs = case.call(ctx)
     before_state = await table_snapshot(engine)
 
@@ -194,10 +193,10 @@ async def test_every_action_is_audited_and_refused_without_the_role(
 
 
 async def test_repeats_and_refusals_write_no_row(
-    client: httpx.AsyncClient, engine: AsyncEngine, apply_event: Any
+    client: httpx.AsyncClient, engine: AsyncEngine, deliver: Any
 ) -> None:
-    alert = await an_alert(client, apply_event)
-    sub = await a_subscription(client, apply_event)
+    alert = await an_alert(client, deliver)
+    sub = await a_subscription(client, deliver)
     ack, admin = bearer("alerts:ack"), bearer("channels:admin")
     assert (await client.post(f"/alerts/{alert['id']}/ack", headers=ack)).status_code == 200
     assert (await client.delete(f"/subscriptions/{sub['id']}", headers=admin)).status_code == 204
@@ -219,9 +218,9 @@ async def test_repeats_and_refusals_write_no_row(
 
 
 async def test_reading_the_trail_needs_the_role_and_pages_newest_first(
-    client: httpx.AsyncClient, apply_event: Any
+    client: httpx.AsyncClient, deliver: Any
 ) -> None:
-    ids = [(await a_subscription(client, apply_event))["id"] for _ in range(3)]
+    ids = [(await a_subscription(client, deliver))["id"] for _ in range(3)]
     reader = bearer(ALERTS_ROLE)
     await assert_audit_pages_newest_first(client, ids, reader=reader, refused=all_but(ALERTS_ROLE))
     mine = await client.get("/audit", params={"actor": SUBJECT, "limit": 500}, headers=reader)
@@ -229,9 +228,9 @@ async def test_reading_the_trail_needs_the_role_and_pages_newest_first(
 
 
 async def test_the_service_cannot_rewrite_or_empty_the_trail(
-    client: httpx.AsyncClient, engine: AsyncEngine, apply_event: Any
+    client: httpx.AsyncClient, engine: AsyncEngine, deliver: Any
 ) -> None:
-    await a_subscription(client, apply_event)
+    await a_subscription(client, deliver)
     await assert_audit_trail_append_only(engine, entity="subscription")
 
 

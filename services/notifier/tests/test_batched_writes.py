@@ -261,12 +261,12 @@ async def test_one_transaction_writes_the_event_log_and_the_board_in_a_few_state
 
 
 async def test_batching_ends_where_one_transaction_per_event_ends(
-    db, apply_event, database: MigratedDatabase
+    db, deliver, database: MigratedDatabase
 ) -> None:
     a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     envelopes = enveloped(story(a, b, c))
     for envelope, event in envelopes:
-        await apply_event(HANDLERS[event.event_type], event, envelope=envelope)
+        await deliver(event, envelope=envelope)
     one_by_one = await snapshot(db)
     async with db() as session:
         alerts_one_by_one = len((await session.execute(select(alerts))).all())

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from notifier.api.board import board_router
 from notifier.api.routes import router
 from notifier.board_feed import BoardFeed
-from notifier.handlers import SERVICE, event_handlers
+from notifier.handlers import SERVICE
 from notifier.settings import NotifierSettings
 from oms_contracts import Event
 from oms_contracts.events import (
@@ -149,8 +149,8 @@ def moved(order_id: uuid.UUID, to_state: str, reason: str | None = None) -> Orde
     )
 
 
-async def dispatch(apply_event, event: Event) -> None:
-    await apply_event(event_handlers()[event.event_type], event)
+async def dispatch(deliver, event: Event) -> None:
+    await deliver(event)
 
 
 async def test_the_page_and_its_files_are_served(client) -> None:
@@ -181,13 +181,13 @@ async def test_order_page_of_a_bad_id_is_a_422_naming_it(client) -> None:
     assert response.json()["field"] == "order_id"
 
 
-async def test_counts_and_exception_queue(client, apply_event) -> None:
+async def test_counts_and_exception_queue(client, deliver) -> None:
     a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     for order_id in (a, b, c):
-        await dispatch(apply_event, created(order_id))
-        await dispatch(apply_event, moved(order_id, "received"))
-    await dispatch(apply_event, moved(b, "exception", "stock_rejected (SKU-1: insufficient)"))
-    await dispatch(apply_event, moved(c, "exception", "credit_refused (no)"))
+        await dispatch(deliver, created(order_id))
+        await dispatch(deliver, moved(order_id, "received"))
+    await dispatch(deliver, moved(b, "exception", "stock_rejected (SKU-1: insufficient)"))
+    await dispatch(deliver, moved(c, "exception", "credit_refused (no)"))
 
     counts = (await client.get("/board/api/counts")).json()
     assert counts["total"] == 3
@@ -222,11 +222,11 @@ async def test_bad_query_values_are_422_problems_naming_the_field(
     assert response.json()["field"] == field
 
 
-async def test_sla_page_has_a_countdown_in_seconds(client, apply_event) -> None:
+async def test_sla_page_has_a_countdown_in_seconds(client, deliver) -> None:
     order_id = uuid.uuid4()
     deadline = datetime.now(UTC) + timedelta(minutes=10)
     await dispatch(
-        apply_event,
+        deliver,
         SlaAtRisk(
             order_id=order_id,
             channel="web",
@@ -243,10 +243,10 @@ async def test_sla_page_has_a_countdown_in_seconds(client, apply_event) -> None:
     assert 0 < item["seconds_left"] <= 600
 
 
-async def test_alerts_show_the_open_ones(client, apply_event) -> None:
+async def test_alerts_show_the_open_ones(client, deliver) -> None:
     order_id = uuid.uuid4()
     await dispatch(
-        apply_event,
+        deliver,
         StockRejected(
             order_id=order_id,
             lines=[RejectedLine(line_no=1, sku="S", qty=1, reason="insufficient", available=0)],
@@ -264,14 +264,12 @@ async def test_alerts_show_the_open_ones(client, apply_event) -> None:
     assert body["low_stock"] == [] and body["paused_channels"] == []
 
 
-async def test_order_page_combines_events_order_svc_and_the_customer_card(
-    client, apply_event
-) -> None:
+async def test_order_page_combines_events_order_svc_and_the_customer_card(client, deliver) -> None:
     order_id = uuid.uuid4()
-    await dispatch(apply_event, created(order_id))
-    await dispatch(apply_event, moved(order_id, "received"))
+    await dispatch(deliver, created(order_id))
+    await dispatch(deliver, moved(order_id, "received"))
     await dispatch(
-        apply_event,
+        deliver,
         CustomerResolved(
             customer_id=KNOWN_CUSTOMER,
             order_id=order_id,
@@ -303,11 +301,9 @@ async def test_order_page_combines_events_order_svc_and_the_customer_card(
     assert (customer["data"]["orders"], customer["data"]["complaints"]) == (3, 1)
 
 
-async def test_order_page_degrades_when_the_other_services_are_down(
-    db, database, apply_event
-) -> None:
+async def test_order_page_degrades_when_the_other_services_are_down(db, database, deliver) -> None:
     order_id = uuid.uuid4()
-    await dispatch(apply_event, created(order_id))
+    await dispatch(deliver, created(order_id))
     nobody = f"http://127.0.0.1:{free_port()}"
     transport = httpx.ASGITransport(app=board_app(database, nobody))
     async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
@@ -345,7 +341,7 @@ async def test_an_order_nobody_knows_is_a_404_problem(client) -> None:
 
 
 async def test_the_feed_sends_a_new_snapshot_only_when_something_changed(
-    db, database, apply_event
+    db, database, deliver
 ) -> None:
     feed = BoardFeed(interval_s=0.05)
     source = DatabaseOnlyRuntime(database, producer=SERVICE)
@@ -357,7 +353,7 @@ async def test_the_feed_sends_a_new_snapshot_only_when_something_changed(
     assert (await feed.latest(source))[0] == version  # type: ignore[arg-type]
 
     order_id = uuid.uuid4()
-    await dispatch(apply_event, created(order_id))
+    await dispatch(deliver, created(order_id))
     async with asyncio.timeout(10):
         next_version, second = await anext(stream)
     assert next_version > version
@@ -412,7 +408,7 @@ async def test_at_50000_orders_the_board_sends_aggregates_and_pages(client, db) 
     assert len(snapshot.content) < 32_000
 
 
-async def test_the_stream_is_server_sent_events_over_http(db, database, peers, apply_event):
+async def test_the_stream_is_server_sent_events_over_http(db, database, peers, deliver):
     server, task, url = await serve(board_app(database, peers))
     try:
         async with (
@@ -425,7 +421,7 @@ async def test_the_stream_is_server_sent_events_over_http(db, database, peers, a
             async with asyncio.timeout(15):
                 first = await anext(snapshots)
                 assert first["counts"]["total"] == 0
-                await dispatch(apply_event, created(uuid.uuid4(), channel="app"))
+                await dispatch(deliver, created(uuid.uuid4(), channel="app"))
                 second = await anext(snapshots)
             assert second["counts"]["by_channel"] == {"app": 1}
     finally:

@@ -1,6 +1,6 @@
-"""The board's read model fed by notifier's handlers, on a real PostgreSQL (no Kafka).
+"""The board's read model fed by notifier's handlers, on a real PostgreSQL.
 
-Events go through ``event_handlers()`` exactly as the consumer runner applies them, so
+Events go through the production consumers on a real broker, so
 these tests also prove the projection is wired in and shares the inbox's transaction.
 """
 
@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from notifier.adapters.board import BoardQueries
 from notifier.adapters.board_tables import board_orders, board_throughput
 from notifier.domain.board import SLA_STAGE_ENDS, sla_running
-from notifier.handlers import event_handlers
 from oms_contracts import Event, make_envelope
 from oms_contracts.events import (
     Address,
@@ -89,8 +88,8 @@ def at_risk(order_id: uuid.UUID, deadline: datetime, raised_at: datetime = T0) -
     )
 
 
-async def dispatch(apply_event, event: Event, **kwargs: Any) -> None:
-    await apply_event(event_handlers()[event.event_type], event, **kwargs)
+async def dispatch(deliver, event: Event, **kwargs: Any) -> None:
+    await deliver(event, **kwargs)
 
 
 async def order_row(db: async_sessionmaker[AsyncSession], order_id: uuid.UUID) -> dict[str, Any]:
@@ -111,12 +110,12 @@ def queries_of(db: async_sessionmaker[AsyncSession]) -> Any:
     return run
 
 
-async def test_orders_are_counted_per_state_and_channel(db, apply_event) -> None:
+async def test_orders_are_counted_per_state_and_channel(db, deliver) -> None:
     a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     for order_id, channel in ((a, "web"), (b, "web"), (c, "app")):
-        await dispatch(apply_event, created(order_id, channel))
-        await dispatch(apply_event, moved(order_id, "received", T0, channel=channel))
-    await dispatch(apply_event, moved(a, "paid", T0 + timedelta(seconds=1), from_state="received"))
+        await dispatch(deliver, created(order_id, channel))
+        await dispatch(deliver, moved(order_id, "received", T0, channel=channel))
+    await dispatch(deliver, moved(a, "paid", T0 + timedelta(seconds=1), from_state="received"))
 
     run = queries_of(db)
     assert sorted(await run(lambda q: q.counts())) == [
@@ -132,14 +131,14 @@ async def test_orders_are_counted_per_state_and_channel(db, apply_event) -> None
     )
 
 
-async def test_a_late_older_transition_does_not_roll_the_state_back(db, apply_event) -> None:
+async def test_a_late_older_transition_does_not_roll_the_state_back(db, deliver) -> None:
     order_id = uuid.uuid4()
-    await dispatch(apply_event, created(order_id))
+    await dispatch(deliver, created(order_id))
     await dispatch(
-        apply_event, moved(order_id, "confirmed", T0 + timedelta(seconds=5), from_state="reserved")
+        deliver, moved(order_id, "confirmed", T0 + timedelta(seconds=5), from_state="reserved")
     )
     await dispatch(
-        apply_event, moved(order_id, "paid", T0 + timedelta(seconds=2), from_state="received")
+        deliver, moved(order_id, "paid", T0 + timedelta(seconds=2), from_state="received")
     )
     row = await order_row(db, order_id)
     assert row["state"] == "confirmed"
@@ -147,24 +146,22 @@ async def test_a_late_older_transition_does_not_roll_the_state_back(db, apply_ev
 
 
 async def test_a_transition_seen_before_the_order_is_kept_when_the_order_arrives(
-    db, apply_event
+    db, deliver
 ) -> None:
     order_id = uuid.uuid4()
-    await dispatch(apply_event, moved(order_id, "paid", T0, from_state="received"))
-    await dispatch(apply_event, created(order_id))
+    await dispatch(deliver, moved(order_id, "paid", T0, from_state="received"))
+    await dispatch(deliver, created(order_id))
     row = await order_row(db, order_id)
     assert (row["state"], row["channel"]) == ("paid", "web")
 
 
-async def test_throughput_counts_each_order_once_in_the_minute_it_was_created(
-    db, apply_event
-) -> None:
+async def test_throughput_counts_each_order_once_in_the_minute_it_was_created(db, deliver) -> None:
     first, second = uuid.uuid4(), uuid.uuid4()
-    await dispatch(apply_event, created(first, at=T0 + timedelta(seconds=10)))
+    await dispatch(deliver, created(first, at=T0 + timedelta(seconds=10)))
     # The same order announced again under a new event id: still one order.
-    await dispatch(apply_event, created(first, at=T0 + timedelta(seconds=10)))
-    await dispatch(apply_event, created(second, at=T0 + timedelta(seconds=50)))
-    await dispatch(apply_event, created(uuid.uuid4(), at=T0 + timedelta(minutes=1)))
+    await dispatch(deliver, created(first, at=T0 + timedelta(seconds=10)))
+    await dispatch(deliver, created(second, at=T0 + timedelta(seconds=50)))
+    await dispatch(deliver, created(uuid.uuid4(), at=T0 + timedelta(minutes=1)))
 
     async with db() as session:
         rows = (await session.execute(select(board_throughput))).all()
@@ -174,24 +171,24 @@ async def test_throughput_counts_each_order_once_in_the_minute_it_was_created(
     ]
 
 
-async def test_redelivery_changes_nothing(db, apply_event) -> None:
+async def test_redelivery_changes_nothing(db, deliver) -> None:
     order_id = uuid.uuid4()
     event = created(order_id)
     envelope = make_envelope(event, producer="order-svc")
-    await dispatch(apply_event, event, envelope=envelope)
-    await dispatch(apply_event, event, envelope=envelope)
+    await dispatch(deliver, event, envelope=envelope)
+    await dispatch(deliver, event, envelope=envelope)
     async with db() as session:
         assert (await session.execute(select(board_throughput.c.orders))).scalars().all() == [1]
 
 
 async def test_an_order_parked_in_exception_is_queued_under_its_cause_until_it_leaves(
-    db, apply_event
+    db, deliver
 ) -> None:
     order_id = uuid.uuid4()
     run = queries_of(db)
-    await dispatch(apply_event, created(order_id))
+    await dispatch(deliver, created(order_id))
     await dispatch(
-        apply_event,
+        deliver,
         moved(
             order_id,
             "exception",
@@ -211,14 +208,14 @@ async def test_an_order_parked_in_exception_is_queued_under_its_cause_until_it_l
     assert await run(lambda q: q.exception_stats()) == {"stock_rejected": 1}
 
     await dispatch(
-        apply_event,
+        deliver,
         moved(order_id, "paid", T0 + timedelta(seconds=9), from_state="exception", reason="retry"),
     )
     assert (await run(lambda q: q.exceptions(cause=None, limit=10, offset=0))).total == 0
     assert await run(lambda q: q.exception_stats()) == {}
 
 
-async def test_explicit_exception_events_open_and_close_the_queue_entry(db, apply_event) -> None:
+async def test_explicit_exception_events_open_and_close_the_queue_entry(db, deliver) -> None:
     order_id, exception_id = uuid.uuid4(), uuid.uuid4()
     run = queries_of(db)
     raised = OrderExceptionRaised(
@@ -229,7 +226,7 @@ async def test_explicit_exception_events_open_and_close_the_queue_entry(db, appl
         detail="bureau timeout",
         raised_at=T0,
     )
-    await dispatch(apply_event, raised)
+    await dispatch(deliver, raised)
     page = await run(lambda q: q.exceptions(cause="credit_degraded", limit=10, offset=0))
     assert [(i["exception_id"], i["detail"]) for i in page.items] == [
         (exception_id, "bureau timeout")
@@ -245,14 +242,14 @@ async def test_explicit_exception_events_open_and_close_the_queue_entry(db, appl
         actor="ops-1",
         resolved_at=T0 + timedelta(minutes=1),
     )
-    await dispatch(apply_event, resolved)
+    await dispatch(deliver, resolved)
     assert (await run(lambda q: q.exceptions(cause=None, limit=10, offset=0))).total == 0
     [entry] = await run(lambda q: q.order_exceptions(order_id))
     assert entry["resolution"] == "release by ops-1"
 
 
 async def test_a_resolution_arriving_before_its_raise_keeps_the_exception_closed(
-    db, apply_event
+    db, deliver
 ) -> None:
     order_id, exception_id = uuid.uuid4(), uuid.uuid4()
     common: dict[str, Any] = {
@@ -262,29 +259,27 @@ async def test_a_resolution_arriving_before_its_raise_keeps_the_exception_closed
         "cause": "invalid_address",
     }
     await dispatch(
-        apply_event,
+        deliver,
         OrderExceptionResolved(
             **common, action="retry", actor="ops", resolved_at=T0 + timedelta(minutes=2)
         ),
     )
-    await dispatch(apply_event, OrderExceptionRaised(**common, raised_at=T0))
+    await dispatch(deliver, OrderExceptionRaised(**common, raised_at=T0))
     run = queries_of(db)
     assert (await run(lambda q: q.exceptions(cause=None, limit=10, offset=0))).total == 0
     # Raised again after that resolution: open again.
-    await dispatch(apply_event, OrderExceptionRaised(**common, raised_at=T0 + timedelta(minutes=5)))
+    await dispatch(deliver, OrderExceptionRaised(**common, raised_at=T0 + timedelta(minutes=5)))
     assert (await run(lambda q: q.exceptions(cause=None, limit=10, offset=0))).total == 1
 
 
-async def test_the_same_exception_told_by_state_and_by_event_is_listed_once(
-    db, apply_event
-) -> None:
+async def test_the_same_exception_told_by_state_and_by_event_is_listed_once(db, deliver) -> None:
     order_id, exception_id = uuid.uuid4(), uuid.uuid4()
     await dispatch(
-        apply_event,
+        deliver,
         moved(order_id, "exception", T0, from_state="paid", reason="stock_rejected (S: x)"),
     )
     await dispatch(
-        apply_event,
+        deliver,
         OrderExceptionRaised(
             exception_id=exception_id,
             order_id=order_id,
@@ -299,17 +294,17 @@ async def test_the_same_exception_told_by_state_and_by_event_is_listed_once(
     assert (item["exception_id"], item["raised_at"]) == (exception_id, T0)
     # Leaving the exception state closes it, since it is what parked the order.
     await dispatch(
-        apply_event, moved(order_id, "paid", T0 + timedelta(minutes=1), from_state="exception")
+        deliver, moved(order_id, "paid", T0 + timedelta(minutes=1), from_state="exception")
     )
     assert (await run(lambda q: q.exceptions(cause=None, limit=10, offset=0))).total == 0
 
 
-async def test_sla_warnings_nearest_deadline_first_until_the_order_is_done(db, apply_event) -> None:
+async def test_sla_warnings_nearest_deadline_first_until_the_order_is_done(db, deliver) -> None:
     soon, later, done = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    await dispatch(apply_event, at_risk(later, T0 + timedelta(hours=2)))
-    await dispatch(apply_event, at_risk(soon, T0 + timedelta(minutes=10)))
-    await dispatch(apply_event, at_risk(done, T0 + timedelta(minutes=1)))
-    await dispatch(apply_event, moved(done, "delivered", T0 + timedelta(seconds=30)))
+    await dispatch(deliver, at_risk(later, T0 + timedelta(hours=2)))
+    await dispatch(deliver, at_risk(soon, T0 + timedelta(minutes=10)))
+    await dispatch(deliver, at_risk(done, T0 + timedelta(minutes=1)))
+    await dispatch(deliver, moved(done, "delivered", T0 + timedelta(seconds=30)))
     breached = SlaBreached(
         order_id=soon,
         channel="web",
@@ -318,9 +313,9 @@ async def test_sla_warnings_nearest_deadline_first_until_the_order_is_done(db, a
         deadline=T0 + timedelta(minutes=10),
         raised_at=T0 + timedelta(minutes=10),
     )
-    await dispatch(apply_event, breached)
+    await dispatch(deliver, breached)
     # An older warning arriving late does not undo the breach.
-    await dispatch(apply_event, at_risk(soon, T0 + timedelta(minutes=10), raised_at=T0))
+    await dispatch(deliver, at_risk(soon, T0 + timedelta(minutes=10), raised_at=T0))
 
     run = queries_of(db)
     page = await run(lambda q: q.sla(limit=10, offset=0))
@@ -334,15 +329,15 @@ async def test_sla_warnings_nearest_deadline_first_until_the_order_is_done(db, a
     assert second.total == 2
 
 
-async def test_credit_degraded_routing_and_customer_are_kept_on_the_order(db, apply_event) -> None:
+async def test_credit_degraded_routing_and_customer_are_kept_on_the_order(db, deliver) -> None:
     order_id, customer_id = uuid.uuid4(), uuid.uuid4()
-    await dispatch(apply_event, created(order_id))
+    await dispatch(deliver, created(order_id))
     await dispatch(
-        apply_event,
+        deliver,
         CreditCheckDegraded(order_id=order_id, channel="web", reason="timeout", degraded_at=T0),
     )
     await dispatch(
-        apply_event,
+        deliver,
         OrderRouted(
             order_id=order_id,
             channel="web",
@@ -354,7 +349,7 @@ async def test_credit_degraded_routing_and_customer_are_kept_on_the_order(db, ap
         ),
     )
     await dispatch(
-        apply_event,
+        deliver,
         CustomerResolved(
             customer_id=customer_id,
             order_id=order_id,
@@ -374,9 +369,9 @@ async def test_credit_degraded_routing_and_customer_are_kept_on_the_order(db, ap
     assert [i["order_id"] for i in page.items] == [order_id]
 
 
-async def test_low_stock_is_listed_until_the_stock_is_back(db, apply_event) -> None:
+async def test_low_stock_is_listed_until_the_stock_is_back(db, deliver) -> None:
     run = queries_of(db)
-    await dispatch(apply_event, StockLow(sku="SKU-L", available=2, safety_stock=5, raised_at=T0))
+    await dispatch(deliver, StockLow(sku="SKU-L", available=2, safety_stock=5, raised_at=T0))
     assert [s["sku"] for s in await run(lambda q: q.low_stock(limit=10))] == ["SKU-L"]
 
     def level(warehouse: str, available: int, seconds: int) -> StockLevelChanged:
@@ -389,30 +384,30 @@ async def test_low_stock_is_listed_until_the_stock_is_back(db, apply_event) -> N
             changed_at=T0 + timedelta(seconds=seconds),
         )
 
-    await dispatch(apply_event, level("WH-SH", 3, 10))
+    await dispatch(deliver, level("WH-SH", 3, 10))
     assert [s["sku"] for s in await run(lambda q: q.low_stock(limit=10))] == ["SKU-L"]
-    await dispatch(apply_event, level("WH-BJ", 2, 20))
+    await dispatch(deliver, level("WH-BJ", 2, 20))
     assert await run(lambda q: q.low_stock(limit=10)) == []
 
 
-async def test_paused_channels_are_listed_until_resumed(db, apply_event) -> None:
+async def test_paused_channels_are_listed_until_resumed(db, deliver) -> None:
     run = queries_of(db)
     await dispatch(
-        apply_event,
+        deliver,
         ChannelSalesPaused(sku="SKU-P", channel="live", reason="low", paused_at=T0),
     )
     [paused] = await run(lambda q: q.paused_channels(limit=10))
     assert (paused["sku"], paused["channel"], paused["reason"]) == ("SKU-P", "live", "low")
     # A resume older than the pause (arriving late) changes nothing.
     await dispatch(
-        apply_event,
+        deliver,
         ChannelSalesResumed(
             sku="SKU-P", channel="live", reason="old", resumed_at=T0 - timedelta(minutes=1)
         ),
     )
     assert len(await run(lambda q: q.paused_channels(limit=10))) == 1
     await dispatch(
-        apply_event,
+        deliver,
         ChannelSalesResumed(
             sku="SKU-P", channel="live", reason="back", resumed_at=T0 + timedelta(minutes=1)
         ),

@@ -31,7 +31,7 @@ from notifier.alerting import AlertingConfig
 from notifier.delivery_worker import DeliveryWorker
 from notifier.domain.delivery import RetryPolicy, verify
 from notifier.domain.subscriptions import TargetPolicy
-from notifier.handlers import SERVICE, event_handlers
+from notifier.handlers import SERVICE
 from oms_contracts.events import SlaAtRisk, SlaBreached
 from oms_messaging import UnitOfWork
 from oms_servicekit.outbound import parse_networks
@@ -196,13 +196,10 @@ def at_risk() -> SlaAtRisk:
 
 
 @pytest.fixture
-def raise_alert(apply_event) -> Callable[..., Awaitable[Any]]:
+def raise_alert(deliver) -> Callable[..., Awaitable[Any]]:
     async def raise_alert(event: Any, *, clock: Callable[[], datetime] | None = None) -> Any:
-        handlers = event_handlers(
-            alerting=AlertingConfig(digest_threshold=2, retry=FAST),
-            **({"clock": clock} if clock else {}),
-        )
-        return await apply_event(handlers[event.event_type], event)
+        at = clock() if clock else None
+        return await deliver(event, at=at, alerting=AlertingConfig(digest_threshold=2, retry=FAST))
 
     return raise_alert
 
@@ -279,14 +276,12 @@ async def test_a_target_that_fails_twice_then_succeeds_gets_it_on_the_third_atte
 
 
 async def test_after_the_give_up_time_a_failing_delivery_is_failed(
-    db, hooks, workers, raise_alert, apply_event
+    db, hooks, workers, raise_alert, deliver
 ) -> None:
     target = hooks([500] * 10)
     await subscribe(db, "webhook", target.url, ["SlaAtRisk"])
     no_patience = RetryPolicy(base_s=0.01, cap_s=0.01, max_age_s=0)
-    handlers = event_handlers(alerting=AlertingConfig(retry=no_patience))
-    event = at_risk()
-    await apply_event(handlers[event.event_type], event)
+    await deliver(at_risk(), alerting=AlertingConfig(retry=no_patience))
 
     await workers(retry=no_patience).run_once()
 

@@ -1,4 +1,5 @@
-"""notifier's handlers on a real PostgreSQL database (no Kafka)."""
+"""notifier's handlers on a real PostgreSQL database, fed through
+the production consumers on a real broker."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notifier.adapters.tables import alerts, events
-from notifier.handlers import GROUP_ID, consumer_specs, event_handlers
+from notifier.handlers import GROUP_ID, consumer_specs
 from oms_contracts import REGISTRY, Event, make_envelope
 from oms_contracts.events import (
     AlertRaised,
@@ -40,8 +41,8 @@ def stock_rejected(order_id: uuid.UUID | None = None) -> StockRejected:
     )
 
 
-async def dispatch(apply_event, event: Event, **kwargs) -> list[Any]:
-    return await apply_event(event_handlers()[event.event_type], event, **kwargs)
+async def dispatch(deliver, event: Event, **kwargs) -> list[Any]:
+    return await deliver(event, **kwargs)
 
 
 def test_consumes_every_topic_and_every_known_event_type() -> None:
@@ -51,14 +52,14 @@ def test_consumes_every_topic_and_every_known_event_type() -> None:
     assert set(spec.handlers) == {m.event_type for m in REGISTRY.models()}
 
 
-async def test_an_event_is_recorded_once(db, apply_event, read_outbox) -> None:
+async def test_an_event_is_recorded_once(db, deliver, read_outbox) -> None:
     event = OrderConfirmed(order_id=uuid.uuid4(), channel="shopee", confirmed_at=datetime.now(UTC))
     envelope = make_envelope(event, producer="order-svc", correlation_id="corr-7")
 
-    assert await dispatch(apply_event, event, envelope=envelope) == []
-    assert await dispatch(apply_event, event, envelope=envelope) == []  # redelivered
+    assert await dispatch(deliver, event, envelope=envelope) == []
+    assert await dispatch(deliver, event, envelope=envelope) == []  # redelivered
     # Another consumer group in the same database: the event table's key still dedupes.
-    await dispatch(apply_event, event, envelope=envelope, consumer="notifier-replay")
+    await dispatch(deliver, event, envelope=envelope, group_id="notifier-replay")
 
     [row] = await rows_of(db, events)
     assert row["event_id"] == envelope.event_id
@@ -72,7 +73,7 @@ async def test_an_event_is_recorded_once(db, apply_event, read_outbox) -> None:
     assert await read_outbox() == []
 
 
-async def test_payload_with_decimals_is_stored_as_json(db, apply_event) -> None:
+async def test_payload_with_decimals_is_stored_as_json(db, deliver) -> None:
     event = OrderPaid(
         order_id=uuid.uuid4(),
         channel="lazada",
@@ -81,16 +82,16 @@ async def test_payload_with_decimals_is_stored_as_json(db, apply_event) -> None:
         total=Decimal("21.00"),
         paid_at=datetime.now(UTC),
     )
-    await dispatch(apply_event, event)
+    await dispatch(deliver, event)
     [row] = await rows_of(db, events)
     assert row["payload"]["total"] == "21.00"
 
 
-async def test_stock_rejected_raises_an_order_exception_alert(db, apply_event, read_outbox) -> None:
+async def test_stock_rejected_raises_an_order_exception_alert(db, deliver, read_outbox) -> None:
     event = stock_rejected()
     envelope = make_envelope(event, producer="inventory-svc", correlation_id="corr-9")
 
-    emitted = await dispatch(apply_event, event, envelope=envelope)
+    emitted = await dispatch(deliver, event, envelope=envelope)
 
     [alert_env] = emitted
     alert = AlertRaised.model_validate(alert_env.payload)
@@ -126,20 +127,20 @@ async def test_stock_rejected_raises_an_order_exception_alert(db, apply_event, r
     assert [r["event_type"] for r in await rows_of(db, events)] == ["StockRejected"]
 
 
-async def test_redelivered_stock_rejection_raises_no_second_alert(db, apply_event, read_outbox):
+async def test_redelivered_stock_rejection_raises_no_second_alert(db, deliver, read_outbox):
     event = stock_rejected()
     envelope = make_envelope(event, producer="inventory-svc")
-    await dispatch(apply_event, event, envelope=envelope)
-    assert await dispatch(apply_event, event, envelope=envelope) == []
+    await dispatch(deliver, event, envelope=envelope)
+    assert await dispatch(deliver, event, envelope=envelope) == []
     assert len(await rows_of(db, alerts)) == 1
     assert len(await read_outbox()) == 1
 
 
-async def test_own_alert_coming_back_is_recorded_but_not_duplicated(db, apply_event) -> None:
-    [alert_env] = await dispatch(apply_event, stock_rejected())
+async def test_own_alert_coming_back_is_recorded_but_not_duplicated(db, deliver) -> None:
+    [alert_env] = await dispatch(deliver, stock_rejected())
     alert = AlertRaised.model_validate(alert_env.payload)
 
-    assert await dispatch(apply_event, alert, envelope=alert_env) == []
+    assert await dispatch(deliver, alert, envelope=alert_env) == []
 
     assert len(await rows_of(db, alerts)) == 1
     assert sorted(r["event_type"] for r in await rows_of(db, events)) == [
@@ -148,7 +149,7 @@ async def test_own_alert_coming_back_is_recorded_but_not_duplicated(db, apply_ev
     ]
 
 
-async def test_alert_raised_by_another_service_is_stored(db, apply_event, read_outbox) -> None:
+async def test_alert_raised_by_another_service_is_stored(db, deliver, read_outbox) -> None:
     alert = AlertRaised(
         alert_id=uuid.uuid4(),
         alert_type="low_stock",
@@ -158,7 +159,7 @@ async def test_alert_raised_by_another_service_is_stored(db, apply_event, read_o
         details={"available": 2},
         raised_at=datetime.now(UTC),
     )
-    await dispatch(apply_event, alert, envelope=make_envelope(alert, producer="inventory-svc"))
+    await dispatch(deliver, alert, envelope=make_envelope(alert, producer="inventory-svc"))
 
     [stored] = await rows_of(db, alerts)
     assert (stored["source"], stored["severity"], stored["details"]) == (

@@ -15,7 +15,7 @@ import pytest
 
 from notifier.alerting import AlertingConfig
 from notifier.api.routes import router
-from notifier.handlers import SERVICE, event_handlers
+from notifier.handlers import SERVICE
 from oms_contracts.events import Address, CustomerIdentity, OrderCreated, OrderLine, StockLow
 from oms_servicekit.http import create_app
 from oms_servicekit.testing import DatabaseOnlyRuntime, TokenMint
@@ -56,12 +56,11 @@ async def test_subscriptions_need_channels_admin(client: httpx.AsyncClient) -> N
 
 
 async def test_an_ack_without_the_role_is_403_and_the_alert_stays_open(
-    client: httpx.AsyncClient, apply_event: Any
+    client: httpx.AsyncClient, deliver: Any
 ) -> None:
     at = datetime(2026, 11, 11, 10, 0, tzinfo=UTC)
     event = StockLow(sku="SKU-9", available=1, safety_stock=4, warehouse="WH-1", raised_at=at)
-    handlers = event_handlers(alerting=AlertingConfig(), clock=lambda: at)
-    await apply_event(handlers[event.event_type], event)
+    await deliver(event, at=at, alerting=AlertingConfig())
     assert (await client.get("/alerts")).status_code == 401
     reader = MINT.bearer("orders:read")
     [alert] = (await client.get("/alerts", headers=reader)).json()
@@ -79,7 +78,7 @@ async def test_an_ack_without_the_role_is_403_and_the_alert_stays_open(
 
 
 async def test_events_need_orders_read_and_show_contact_data_only_with_customers_pii(
-    client: httpx.AsyncClient, apply_event: Any
+    client: httpx.AsyncClient, deliver: Any
 ) -> None:
     phone, email, street = "+8613700000007", "wang.fang@example.com", "9 Quiet Lane"
     event = OrderCreated(
@@ -95,8 +94,7 @@ async def test_events_need_orders_read_and_show_contact_data_only_with_customers
                                  city="Shanghai", line1=street),
         created_at=datetime(2026, 11, 11, 10, 0, tzinfo=UTC),
     )  # fmt: skip
-    handlers = event_handlers(alerting=AlertingConfig())
-    await apply_event(handlers[event.event_type], event)
+    await deliver(event, alerting=AlertingConfig())
 
     assert (await client.get("/events")).status_code == 401
     assert (await client.get("/events", headers=MINT.bearer("alerts:ack"))).status_code == 403

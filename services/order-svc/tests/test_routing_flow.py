@@ -1,5 +1,5 @@
-"""Routing and customer data in the order flow, on a real PostgreSQL (no broker): events
-are applied exactly as the consumer runner applies them, the API is called over ASGI."""
+"""Routing and customer data in the order flow, on a real PostgreSQL: events
+are applied by the production consumers on a real broker, the API is called over ASGI."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Workflow rules in the order flow and over HTTP, on a real PostgreSQL (no broker):
-events are applied as the consumer runner applies them, the API is called over ASGI,
+"""Workflow rules in the order flow and over HTTP, on a real PostgreSQL:
+events are applied by the production consumers on a real broker, the API is called over ASGI,
 what would be published is read from the outbox."""
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
 """Test support shared by every service's integration tests.
 
 A throwaway, migrated database on the real PostgreSQL, and the ways a test drives it:
-units of work, applying an event exactly as the consumer runner does, reading the
-outbox, and a runtime stand-in for the HTTP routes. A handler, a repository or a route
-is thereby tested against the real schema (constraints, locks, the inbox) without a
-broker. Then what every service's audit tests check the same way: bearer tokens an app
-in jwt mode trusts, a snapshot proving a refused call changed nothing, the trail's rows,
-its append-only guard and ``GET /audit``'s paging. Nothing here imports pytest (a failed
-check raises AssertionError): each service's ``conftest.py`` binds these helpers to its
-own migrations and service name in a few fixtures.
+units of work, events delivered through a real broker to the service's production
+consumers (``EventDriver``: the same ``ConsumerRunner``, handler map, inbox and retries
+as in production), reading the outbox, and a runtime stand-in for the HTTP routes. A
+handler, a repository or a route is thereby tested against the real schema (constraints,
+locks, the inbox). Then what every service's audit tests check the same way: bearer
+tokens an app in jwt mode trusts, a snapshot proving a refused call changed nothing, the
+trail's rows, its append-only guard and ``GET /audit``'s paging. Nothing here imports
+pytest (a failed check raises AssertionError): each service's ``conftest.py`` binds
+these helpers to its own migrations and service name in a few fixtures.
 
 The PostgreSQL server is ``OMS_TEST_DATABASE_URL`` if set, else the ``DATABASE_URL`` a
 service would read (default 127.0.0.1:5432), so tests can be pointed at a server other
@@ -45,8 +46,7 @@ from sqlalchemy.sql import Executable
 
 from oms_contracts import Envelope, Event, make_envelope
 from oms_contracts.topics import dead_letter_topic, topic_for
-from oms_messaging import ConsumerRunner, Handler, UnitOfWork
-from oms_messaging.errors import is_transient
+from oms_messaging import ConsumerRunner, UnitOfWork
 from oms_messaging.kafka import KafkaSettings, create_producer, ensure_topics
 from oms_messaging.tables import outbox
 from oms_servicekit.audit import AUDIT_RETENTION_FLOOR_DAYS, AUDIT_TABLE, audit_trail
@@ -123,19 +123,6 @@ class MigratedDatabase:
         if self.drivers is None:
             raise RuntimeError("no consumers attached to this database (drivers is None)")
         return await self.drivers.deliver_many(events, replicas=replicas, **config)
-
-    async def apply_event(
-        self,
-        handler: Handler,
-        event: Event,
-        *,
-        consumer: str,
-        envelope: Envelope | None = None,
-    ) -> list[Envelope]:
-        """Apply ``event`` as consumer ``consumer``; see :func:`apply_event`."""
-        return await apply_event(
-            self, handler, event, consumer=consumer, producer=self.producer, envelope=envelope
-        )
 
     async def outbox_rows(self) -> list[dict[str, Any]]:
         """Every outbox row; see :func:`outbox_rows`."""
@@ -240,46 +227,6 @@ async def truncate_all(engine: AsyncEngine) -> None:
             # from nothing anyway, with triggers off for this transaction only.
             await conn.execute(text("SET LOCAL session_replication_role = replica"))
             await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-
-
-async def apply_event(
-    source: SessionSource,
-    handler: Handler,
-    event: Event,
-    *,
-    consumer: str,
-    producer: str,
-    envelope: Envelope | None = None,
-) -> list[Envelope]:
-    """Apply ``event`` to ``handler`` as the consumer runner does, minus Kafka.
-
-    In one unit of work: record the event id in ``consumer``'s inbox, run the handler,
-    commit. So a test sees exactly what a delivery would do, including that a
-    redelivery (the same ``envelope`` again) changes nothing. ``producer`` is the
-    service the handler belongs to (what its emitted events say produced them); the
-    envelope defaults to a new one of ``event`` from producer ``"test"``.
-
-    Returns the envelopes the handler emitted ([] for a duplicate delivery). Like the
-    runner, a transient failure (deadlock, serialization failure, lost connection) rolls
-    the delivery back and applies it again; any other exception propagates and nothing
-    of the delivery is kept.
-    """
-    envelope = envelope or make_envelope(event, producer="test")
-    for attempt in range(1, 11):
-        try:
-            async with UnitOfWork(
-                _session_factory(source), producer=producer, causation=envelope
-            ) as uow:
-                if not await uow.mark_processed(consumer, envelope.event_id, envelope.event_type):
-                    return []
-                await handler(uow, envelope, event)
-                await uow.commit()
-                return uow.emitted
-        except Exception as exc:
-            if not is_transient(exc) or attempt == 10:
-                raise
-            await asyncio.sleep(0.05 * attempt)
-    raise AssertionError("unreachable")
 
 
 async def outbox_rows(source: SessionSource) -> list[dict[str, Any]]:
