@@ -36,6 +36,7 @@ from order_svc.adapters.tables import credit_checks
 from order_svc.api.routes import router
 from order_svc.bootstrap import SERVICE
 from order_svc.credit import CreditCheckWorker, CreditConfig, sign_callback
+from order_svc.domain.credit_policy import CreditPolicy
 from order_svc.settings import OrderSettings
 
 CONSUMER = "order-svc"
@@ -206,6 +207,56 @@ async def test_without_a_bureau_the_check_is_skipped_and_recorded(db: MigratedDa
     row = await check_row(db, event.order_id)
     assert (row["status"], row["detail"]) == ("skipped", "not configured")
     assert len(await events_of(db, event.order_id, "OrderPaid")) == 1
+
+
+RULE = CreditPolicy.of(channels=["distributor"], amount_over=Decimal("5000"))
+
+
+@pytest.mark.parametrize(
+    ("channel", "unit_price", "reason"),
+    [("web", "19.90", None), ("distributor", "19.90", "channel"), ("app", "2600.00", "amount")],
+)
+async def test_only_orders_the_rule_names_wait_for_the_bureau(
+    db: MigratedDatabase, channel: str, unit_price: str, reason: str | None
+) -> None:
+    lines = [OrderLine(line_no=1, sku="SKU-1", qty=2, unit_price=Decimal(unit_price))]
+    event = received(channel=channel, lines=lines)
+    await db.deliver(event, credit=CreditConfig(True, BUDGET_S, policy=RULE))
+    view = await order_view(db, event.order_id)
+    row = await check_row(db, event.order_id)
+    assert "_check_required" not in row["request"]  # never stored nor sent
+    if reason is None:  # prepaid retail: straight on to the stock, no call
+        assert states(view)[:2] == ["received", "paid"] and "credit_check" not in states(view)
+        assert (row["status"], row["detail"]) == ("skipped", "not required")
+        assert len(await events_of(db, event.order_id, "OrderPaid")) == 1
+    else:
+        assert states(view) == ["received", "paid", "credit_check"]
+        assert row["status"] == "pending"
+        assert await events_of(db, event.order_id, "OrderPaid") == []
+
+
+async def test_time_queued_for_a_slot_is_not_time_at_the_bureau(bureau: FakeCreditBureau) -> None:
+    """One call at a time, each answered in 0.6 s, attempts limited to 1 s: the sixth
+    check waits about 3 s for its slot and is still approved on its first attempt, and
+    nothing of the waiting counts against the breaker."""
+    bureau.configure(mode="ok", delay_s=0.6)
+    client = CreditBureauClient(
+        policy(
+            bureau,
+            budget_s=10.0,
+            attempt_timeout_s=1.0,
+            concurrency=1,
+            breaker_threshold=1,
+            max_attempts=1,
+        )
+    )
+    try:
+        decisions = await asyncio.gather(*(client.check({"order_id": str(i)}) for i in range(6)))
+        assert [d.outcome for d in decisions] == ["approved"] * 6
+        assert bureau.calls == 6
+        assert await client.breaker_state() == "closed"
+    finally:
+        await client.aclose()
 
 
 async def test_a_bureau_answering_in_one_second_takes_the_normal_path(

@@ -45,6 +45,7 @@ def bureau_policy(settings: OrderSettings) -> BureauPolicy:
         backoff_max_s=settings.credit_check_backoff_max_s,
         breaker_threshold=settings.credit_breaker_threshold,
         breaker_cooldown_s=settings.credit_breaker_cooldown_s,
+        concurrency=settings.credit_bureau_concurrency,
     )
 
 

@@ -51,7 +51,8 @@ from oms_messaging import UnitOfWork
 from order_svc.adapters.credit_bureau import CreditBureauClient, CreditDecision
 from order_svc.adapters.repository import OrderRepository
 from order_svc.adapters.tables import credit_checks, orders
-from order_svc.domain.order import OrderState
+from order_svc.domain.credit_policy import EVERY_ORDER, CreditPolicy
+from order_svc.domain.order import Order, OrderState
 from order_svc.publishing import order_paid_event, publish_transitions
 from order_svc.routing import RoutingConfig
 from order_svc.settings import OrderSettings
@@ -60,6 +61,9 @@ from order_svc.workflow import WorkflowConfig, continue_paid_order
 log = logging.getLogger(__name__)
 
 OPEN = ("pending", "in_flight", "awaiting_callback")
+#: Set by ``paid_orders.credit_request`` (whether the order waits for the check), taken
+#: off the request before it is stored or sent.
+CHECK_REQUIRED = "_check_required"
 #: An answer of the bureau committed on the check row, not yet applied to the order.
 ANSWERED = "answered"
 SIGNATURE_HEADER = "X-Credit-Signature"
@@ -81,6 +85,26 @@ class CreditConfig:
     enabled: bool
     budget_s: float
     callback_url: str | None = None
+    #: Which orders need the check when a bureau is set up (built from the settings by
+    #: :func:`credit_config`; constructed directly, every order is checked).
+    policy: CreditPolicy = EVERY_ORDER
+
+    def reason(self, order: Order, payment_terms: str | None = None) -> str | None:
+        """Why ``order`` is checked, or None when it goes on without a check."""
+        if not self.enabled:
+            return None
+        return self.policy.reason(
+            channel=order.channel, payment_terms=payment_terms, total=order.total
+        )
+
+
+def credit_policy(settings: OrderSettings) -> CreditPolicy:
+    return CreditPolicy.of(
+        channels=settings.credit_check_channels,
+        payment_terms=settings.credit_check_payment_terms,
+        amount_over=settings.credit_check_amount_over,
+        every_order=settings.credit_check_every_order,
+    )
 
 
 def credit_config(settings: OrderSettings) -> CreditConfig:
@@ -88,6 +112,7 @@ def credit_config(settings: OrderSettings) -> CreditConfig:
         enabled=bool(settings.credit_check_url),
         budget_s=settings.credit_check_budget_s,
         callback_url=settings.callback_url() if settings.credit_callback_secret else None,
+        policy=credit_policy(settings),
     )
 
 
@@ -100,10 +125,14 @@ async def record_credit_check(
 ) -> None:
     """Record the check of a new paid order (in the consumer's unit of work).
 
-    With a bureau configured the row is pending (the order is in ``credit_check``) and
-    the worker takes over; without one the skip is recorded as "not configured".
+    When the order needs the check (it is in ``credit_check``: see
+    ``paid_orders.decide_paid_order``) the row is pending and the worker takes over; else
+    the skip is recorded: "not configured" without a bureau, "not required" when the
+    rule lets the order go on unchecked.
     """
-    if not config.enabled:
+    payload = dict(payload)
+    required = payload.pop(CHECK_REQUIRED, config.enabled)
+    if not (config.enabled and required):
         await uow.session.execute(
             credit_checks.insert().values(
                 order_id=order_id,
@@ -112,7 +141,7 @@ async def record_credit_check(
                 requested_at=now,
                 deadline_at=now,
                 finished_at=now,
-                detail="not configured",
+                detail="not required" if config.enabled else "not configured",
             )
         )
         return

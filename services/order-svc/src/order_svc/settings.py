@@ -36,6 +36,19 @@ class OrderSettings(ServiceSettings):
     #: How often one check may be asked when its outcome stays unknown (the worker died
     #: mid-call, or the answer could not be stored); then the watchdog takes over.
     credit_check_max_asks: int = 3
+    #: Which orders need the check (order_svc.domain.credit_policy); the others (prepaid
+    #: retail) skip it. Every order of these channels (distribution and B2B platforms),
+    #: e.g. ``CREDIT_CHECK_CHANNELS='["distributor", "b2b"]'``;
+    credit_check_channels: list[str] = ["distributor", "b2b"]
+    #: every order with these payment terms (``OrderReceived.payment_terms``), any channel;
+    credit_check_payment_terms: list[str] = ["on_account", "cash_on_delivery"]
+    #: every order whose total is above this (in the order's currency); empty = none;
+    credit_check_amount_over: Decimal | None = Decimal("5000")
+    #: or every order, whatever the rule says (the behaviour before the rule existed).
+    credit_check_every_order: bool = False
+    #: Calls under way to the bureau at most; an attempt's timeout starts once its
+    #: request may go out, so time queued behind the others never counts against it.
+    credit_bureau_concurrency: int = Field(default=16, ge=1)
 
     # -- the order watchdog (see order_svc.watchdog) ----------------------------------
     #: A paid order with no stock answer this long after OrderPaid is asked again.

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Priority = Literal["normal", "urgent"]
+PaymentTerms = Literal["prepaid", "on_account", "cash_on_delivery"]
 
 
 class CustomerIdentity(BaseModel):

@@ -10,7 +10,13 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from oms_contracts.envelope import Event
-from oms_contracts.events.common import Address, CustomerIdentity, OrderLine, Priority
+from oms_contracts.events.common import (
+    Address,
+    CustomerIdentity,
+    OrderLine,
+    PaymentTerms,
+    Priority,
+)
 from oms_contracts.owners import CHANNEL_GATEWAY, ORDER_SVC
 
 
@@ -43,6 +49,10 @@ class OrderReceived(Event):
     #: The channel's own time of this version of the order (Shopify ``updated_at``, ...):
     #: later facts older than it are stale. None when the channel gives no time.
     channel_updated_at: datetime | None = None
+    #: How the buyer pays: up front (``prepaid``), on account (invoiced, B2B) or cash on
+    #: delivery. Terms other than prepaid leave the goods unpaid until after they ship,
+    #: which is one reason order-svc asks the credit bureau.
+    payment_terms: PaymentTerms = "prepaid"
 
 
 class ChannelOrderUpdated(Event):

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from oms_contracts.events import Address, CustomerIdentity, OrderLine, OrderReceived
+from oms_contracts.events.common import PaymentTerms
 
 Text = Field(min_length=1, max_length=200)
 MAX_LINES = 200
@@ -56,6 +57,9 @@ class CanonicalOrder(Strict):
     delivery_requirements: list[str] = Field(default_factory=list, max_length=16)
     notes: str | None = Field(default=None, max_length=2000)
     priority: Literal["normal", "urgent"] = "normal"
+    #: How the buyer pays (``prepaid``, ``on_account``, ``cash_on_delivery``): terms
+    #: other than prepaid ask order-svc for a credit check.
+    payment_terms: PaymentTerms = "prepaid"
     #: The channel cancelled the order (a later delivery of the same order id).
     cancelled: bool = False
     cancel_reason: str | None = Field(default=None, max_length=200)
@@ -89,6 +93,7 @@ class CanonicalOrder(Strict):
             delivery_requirements=self.delivery_requirements,
             notes=self.notes,
             priority=self.priority,
+            payment_terms=self.payment_terms,
             received_at=received_at,
             channel_updated_at=self.updated_at,
         )

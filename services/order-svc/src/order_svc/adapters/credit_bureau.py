@@ -5,11 +5,20 @@ Composed outermost first, as the field notes prescribe:
 ``asyncio.timeout(budget)`` (its TimeoutError is the degrade path)
 -> ``AsyncRetrying`` (timeouts, transport errors and 5xx only; exponential backoff with
 jitter; stops after N attempts or before the budget runs out)
+-> a slot among the calls to the bureau (a semaphore: at most ``concurrency`` under way;
+waiting for one is our own queueing, so it sits outside both the breaker and the
+attempt's clock)
 -> the circuit breaker (purgatory; "open" is not retried, 4xx does not count as a failure;
 after the cool-down exactly one probe is let through)
--> a per-attempt ``asyncio.timeout``
+-> a per-attempt ``asyncio.timeout``, started once the request may go out: it counts time
+at the bureau, never time queued behind our own calls
 -> the httpx call with an explicit ``httpx.Timeout`` (httpx's default 5 s would otherwise
 silently cut the budget).
+
+So the breaker opens on the bureau's failures only (5xx, connect errors, attempts that
+time out at the bureau); a burst of our own orders waiting for a slot never opens it, and
+the whole budget (30 s by default, from the moment the order entered ``credit_check``)
+still bounds the queueing.
 
 The client never raises for a bureau problem: every way the call can end is a
 :class:`CreditDecision`, so the caller has one place to decide what the order does.
@@ -68,6 +77,8 @@ class BureauPolicy:
     backoff_max_s: float = 5.0
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 30.0
+    #: Calls under way to the bureau at most (the others wait for a slot).
+    concurrency: int = 16
 
 
 class BureauServerError(Exception):
@@ -85,8 +96,14 @@ class BreakerOpen(Exception):
 class CreditBureauClient:
     def __init__(self, policy: BureauPolicy, http: httpx.AsyncClient | None = None) -> None:
         self.policy = policy
-        self._http = http or httpx.AsyncClient(trust_env=False)
+        self._http = http or httpx.AsyncClient(
+            trust_env=False,
+            limits=httpx.Limits(
+                max_connections=policy.concurrency, max_keepalive_connections=policy.concurrency
+            ),
+        )
         self._owns_http = http is None
+        self._slots = asyncio.Semaphore(policy.concurrency)
         self._breakers = AsyncCircuitBreakerFactory(
             default_threshold=policy.breaker_threshold, default_ttl=policy.breaker_cooldown_s
         )
@@ -139,6 +156,11 @@ class CreditBureauClient:
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     async def _attempt(self, payload: dict[str, Any]) -> httpx.Response:
+        # Queued here, no clock of the attempt runs and the breaker sees nothing.
+        async with self._slots:
+            return await self._send(payload)
+
+    async def _send(self, payload: dict[str, Any]) -> httpx.Response:
         breaker = await self._breakers.get_breaker(BREAKER)
         probing = breaker.context.state != "closed"
         if probing:
