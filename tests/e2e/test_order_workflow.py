@@ -138,6 +138,8 @@ async def credit_stack(artifacts_dir: Path) -> AsyncIterator[Stack]:
     # The bureau's port is only known once the test stack has picked its free ports.
     stack.config.service_env["order-svc"] = {
         "CREDIT_CHECK_URL": stack.url("credit-bureau") + "/credit/check",
+        # Front-end orders are prepaid retail ones, which the rule lets skip the check.
+        "CREDIT_CHECK_EVERY_ORDER": "true",
         "CREDIT_CHECK_BUDGET_S": str(BUDGET_S),
         "CREDIT_CHECK_ATTEMPT_TIMEOUT_S": "1.5",
         "CREDIT_CHECK_BACKOFF_INITIAL_S": "0.05",

@@ -22,6 +22,8 @@ def test_make_run_defaults(tmp_path: Path) -> None:
     order_env = config.service_env["order-svc"]
     assert order_env["CREDIT_CHECK_URL"] == "http://127.0.0.1:8006/credit/check"
     assert order_env["CREDIT_CALLBACK_SECRET"]
+    # Only what a rule names is checked: every order of the seeded distributor channel.
+    assert order_env["CREDIT_CHECK_CHANNELS"] == '["distributor"]'
     assert (
         config.service_env["credit-bureau"]["CREDIT_CALLBACK_SECRET"]
         == order_env["CREDIT_CALLBACK_SECRET"]

@@ -118,13 +118,13 @@ async def test_seed_is_idempotent(
         async with httpx.AsyncClient(trust_env=False) as client:
             seeded = (await client.get(stack.url("inventory-svc") + "/seeded")).json()
             channels = (await client.get(stack.url("channel-gateway") + "/seeded")).json()
-    assert len(first.created) == 2 + 3 + 5 + 4 and not first.existing
-    assert not second.created and len(second.existing) == 2 + 3 + 4
+    assert len(first.created) == 2 + 3 + 5 + 5 and not first.existing
+    assert not second.created and len(second.existing) == 2 + 3 + 5
     assert seeded["warehouses"] == ["WH-BJ", "WH-SH"]
     assert seeded["skus"] == ["SKU-1", "SKU-2", "SKU-COLD"]
     assert len(seeded["receipts"]) == 5  # not posted again on the second run
     assert {r["operator"] for r in seeded["receipts"]} == {"demo-seed"}
-    assert channels["channels"] == ["app", "live", "tmall", "web"]
+    assert channels["channels"] == ["app", "distributor", "live", "tmall", "web"]
 
 
 async def test_failing_service_reports_its_log(

@@ -22,6 +22,21 @@ DEFAULT_BROKER_PORT = 9092
 #: The demo stack's shared secret between the fake bureau's callbacks and order-svc (local
 #: development only; deployments set their own).
 DEMO_CALLBACK_SECRET = "demo-credit-callback-secret"
+#: The demo channels whose every order is credit-checked (the seeded ``distributor``);
+#: the retail ones (web, app, live, tmall) skip the check for prepaid orders.
+DEMO_CREDIT_CHANNELS = '["distributor"]'
+
+
+def demo_credit_env(bureau_url: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """order-svc's credit settings on the demo stack: the fake bureau at ``bureau_url``,
+    and the rule (distributor orders, credit terms and large amounts are checked), each
+    overridable from the environment."""
+    env = os.environ if environ is None else environ
+    return {
+        "CREDIT_CHECK_URL": env.get("CREDIT_CHECK_URL") or f"{bureau_url}/credit/check",
+        "CREDIT_CALLBACK_SECRET": env.get("CREDIT_CALLBACK_SECRET") or DEMO_CALLBACK_SECRET,
+        "CREDIT_CHECK_CHANNELS": env.get("CREDIT_CHECK_CHANNELS") or DEMO_CREDIT_CHANNELS,
+    }
 
 
 def oms_dir(root: Path) -> Path:
@@ -92,11 +107,7 @@ class StackConfig:
         # The demo stack checks credit against the fake bureau, which answers "approved"
         # at once until told otherwise on its /control endpoint.
         service_env = {
-            "order-svc": {
-                "CREDIT_CHECK_URL": env.get("CREDIT_CHECK_URL")
-                or f"http://127.0.0.1:{bureau.port}/credit/check",
-                "CREDIT_CALLBACK_SECRET": env.get("CREDIT_CALLBACK_SECRET") or DEMO_CALLBACK_SECRET,
-            },
+            "order-svc": demo_credit_env(f"http://127.0.0.1:{bureau.port}", env),
             bureau.name: {"CREDIT_CALLBACK_SECRET": DEMO_CALLBACK_SECRET},
         }
         return cls(

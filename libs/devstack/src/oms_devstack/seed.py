@@ -65,7 +65,9 @@ RECEIPTS: list[tuple[str, str, int]] = [
     ("SKU-COLD", "WH-SH", 30),
 ]
 
-CHANNELS = ["web", "app", "live", "tmall"]
+#: Generic webhook channels with the demo secret: four retail ones, and ``distributor``
+#: (a distribution platform: order-svc credit-checks every order of it).
+CHANNELS = ["web", "app", "live", "tmall", "distributor"]
 
 
 def demo_secret() -> str:
