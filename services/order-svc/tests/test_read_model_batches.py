@@ -303,3 +303,101 @@ async def test_a_run_of_reserved_orders_ends_as_one_by_one(db: MigratedDatabase)
     assert states[PAID[0]] == states[PAID[1]] == states[PAID[2]] == "routed"
     assert states[PAID[3]] == "paid" and states[PAID[4]] == "cancelled"
     assert {e[0] for e in one_by_one["events"]} >= {"OrderConfirmed", "OrderRouted"}
+
+
+# -- OrderReceived --------------------------------------------------------------------
+
+RECEIVED = [uuid.UUID(int=300 + i) for i in range(8)]
+
+
+async def seed_receipts(db: MigratedDatabase) -> None:
+    await seed_paid(db)  # warehouses, stock, five paid orders
+    await apply_one(db, resolved(PAID[0], f"p-{PAID[0].int}", CUSTOMERS[0], T0))
+    await apply_one(
+        db,
+        CustomerUpdated(
+            customer_id=CUSTOMERS[0],
+            delivery_requirements=["cold_chain"],
+            tags=["vip"],
+            changed_fields=["tags"],
+            updated_at=T0,
+        ),
+    )
+
+
+def receipts_run() -> list[Event]:
+    known_buyer = f"p-{PAID[0].int}"
+    return [
+        paid_order(RECEIVED[0], "SKU-1"),
+        paid_order(RECEIVED[1], "SKU-1", "SKU-2").model_copy(
+            update={"customer": CustomerIdentity(platform_user_id=known_buyer, name="B")}
+        ),  # a known buyer: the profile (cold chain) applies from receipt
+        received(RECEIVED[2], "u-unpaid"),  # waits for its payment
+        paid_order(RECEIVED[3], "SKU-404"),  # a SKU routing has no stock for: deferred
+        paid_order(RECEIVED[0], "SKU-1"),  # the same order again
+        paid_order(PAID[1], "SKU-1"),  # an order created before the run
+        paid_order(RECEIVED[4], "SKU-2"),
+    ]
+
+
+async def receipt_state(db: MigratedDatabase, since: int) -> dict[str, Any]:
+    queries = {
+        "orders": "SELECT id, state, exception_reason, customer, delivery_requirements,"
+        " paid_at IS NOT NULL FROM orders ORDER BY 1",
+        "lines": "SELECT order_id, line_no, sku, qty, warehouse FROM order_lines ORDER BY 1, 2",
+        "transitions": "SELECT order_id, from_state, to_state, actor, reason"
+        " FROM order_transitions ORDER BY order_id, id",
+        "routes": "SELECT order_id, outcome, reason, requirements, shipments, candidates"
+        " FROM order_routes ORDER BY 1",
+        "copies": "SELECT order_id, customer_id, delivery_requirements, tags, source"
+        " FROM order_customer_data ORDER BY 1",
+        "credit": "SELECT order_id, status, detail FROM credit_checks ORDER BY 1",
+        "clocks": "SELECT order_id, stage, ended_state FROM order_sla ORDER BY 1, 2",
+    }
+    async with db.engine.connect() as conn:
+        found: dict[str, Any] = {
+            name: [tuple(row) for row in await conn.execute(text(sql))]
+            for name, sql in queries.items()
+        }
+    times = {"created_at", "paid_at", "changed_at", "decided_at", "raised_at", "exception_id"}
+    found["events"] = [
+        (
+            row["event_type"],
+            row["envelope"].causation_id,
+            {k: v for k, v in row["envelope"].payload.items() if k not in times},
+        )
+        for row in (await db.outbox_rows())[since:]
+    ]
+    return found
+
+
+async def test_a_run_of_received_orders_ends_as_one_by_one(db: MigratedDatabase) -> None:
+    envelopes = [make_envelope(e, producer="channel-gateway") for e in receipts_run()]
+    await seed_receipts(db)
+    since = len(await db.outbox_rows())
+    for envelope, event in zip(envelopes, receipts_run(), strict=True):
+        async with db.uow() as uow:
+            uow.caused_by(envelope)
+            await SPEC.handlers[event.event_type](uow, envelope, event)
+            await uow.commit()
+    one_by_one = await receipt_state(db, since)
+
+    await db.truncate()
+    await seed_receipts(db)
+    since = len(await db.outbox_rows())
+    async with db.uow() as uow:
+        await SPEC.batch_handlers[OrderReceived.event_type](
+            uow, list(zip(envelopes, receipts_run(), strict=True))
+        )
+        await uow.commit()
+    batched = await receipt_state(db, since)
+
+    for part in one_by_one:
+        assert batched[part] == one_by_one[part], part
+    states = {row[0]: row[1] for row in one_by_one["orders"]}
+    assert states[RECEIVED[0]] == states[RECEIVED[4]] == "paid"
+    assert states[RECEIVED[2]] == "pending_payment"
+    # The known buyer's profile applied from receipt: cold chain, which no warehouse has.
+    assert states[RECEIVED[1]] == "exception"
+    copies = {row[0]: row for row in one_by_one["copies"]}
+    assert copies[RECEIVED[1]][4] == "receipt"

@@ -66,6 +66,7 @@ class UnitOfWork:
         self._after_commit: list[Callable[[], None]] = []
         self._session: AsyncSession | None = None
         self._cache: dict[object, object] = {}
+        self._primed: dict[object, object] = {}
 
     @property
     def session(self) -> AsyncSession:
@@ -86,6 +87,7 @@ class UnitOfWork:
         self._before_commit = []
         self._after_commit = []
         self._cache = {}
+        self._primed = {}
         return self
 
     async def __aexit__(
@@ -106,6 +108,21 @@ class UnitOfWork:
         if key not in self._cache:
             self._cache[key] = await load()
         return cast(T, self._cache[key])
+
+    def prime(self, key: object, value: object) -> None:
+        """Hand one read, done for a whole batch, to the one use that asks for it next
+        (:meth:`primed_or`): read once for hundreds of orders, used once each."""
+        self._primed[key] = value
+
+    async def primed_or(self, key: object, load: Callable[[], Awaitable[T]]) -> T:
+        """The value primed for ``key`` (taken: a second ask reads again), else ``load()``."""
+        if key in self._primed:
+            return cast(T, self._primed.pop(key))
+        return await load()
+
+    def drop_primed(self) -> None:
+        """Forget what was primed and not asked for (a batch is done with it)."""
+        self._primed = {}
 
     def forget(self, key: object) -> None:
         """Drop ``key`` from the transaction's cache: its rows have just changed."""
@@ -240,6 +257,7 @@ class UnitOfWork:
         self._before_commit = []
         self._after_commit = []
         self._cache = {}
+        self._primed = {}
 
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]

@@ -28,7 +28,6 @@ from oms_contracts.events import (
     CustomerResolved,
     CustomerUpdated,
     OrderConfirmed,
-    OrderCreated,
     OrderReceived,
     StockLevelChanged,
     StockRejected,
@@ -40,8 +39,8 @@ from oms_contracts.topics import Topic
 from oms_messaging import BatchHandler, Handler, UnitOfWork
 from oms_servicekit.runtime import ConsumerSpec
 from order_svc.adapters.repository import OrderRepository
-from order_svc.credit import CreditConfig, record_credit_check
-from order_svc.domain.order import Line, Order, OrderState
+from order_svc.credit import CreditConfig
+from order_svc.domain.order import OrderState
 from order_svc.domain.stock_refusal import refusal_reason
 from order_svc.publishing import order_paid_event, publish_transitions
 from order_svc.read_models import (
@@ -58,10 +57,16 @@ from order_svc.routing import (
     reroute_after_refusal,
 )
 from order_svc.service_layer.channel_facts import make_on_channel_order_updated
-from order_svc.service_layer.paid_orders import OrderFlow, credit_request, decide_paid_order
+from order_svc.service_layer.paid_orders import OrderFlow
 from order_svc.service_layer.read_model_batches import (
     on_customers_resolved,
     on_stock_levels_changed,
+)
+from order_svc.service_layer.received_orders import (
+    make_on_orders_received,
+    order_details,
+    receive_order,
+    record_paid_check,
 )
 from order_svc.service_layer.reservations import on_stock_released
 from order_svc.service_layer.reserved_orders import make_on_stocks_reserved
@@ -85,69 +90,14 @@ def make_on_order_received(
         repo = OrderRepository(uow.session)
         if await repo.exists(event.order_id):
             return  # the same order re-sent under a new event id: already created
-        now = datetime.now(UTC)
         # A buyer known on this channel: the customer's requirements apply from receipt.
         customer_requirements = await profile_at_receipt(
             uow, event.order_id, event.channel, event.customer.platform_user_id
         )
-        requirements = sorted(set(event.delivery_requirements) | set(customer_requirements))
-        order = Order.receive(
-            id=event.order_id,
-            channel=event.channel,
-            channel_order_id=event.channel_order_id,
-            lines=[Line(ln.line_no, ln.sku, ln.qty, ln.unit_price) for ln in event.lines],
-            currency=event.currency,
-            priority=event.priority,
-            at=now,
-            platform_user_id=event.customer.platform_user_id,
-        )
-        if event.paid:
-            order.mark_paid(now)
-            order.paid_at = event.paid_at or now
-        else:
-            order.await_payment(now)
-        await uow.emit(
-            OrderCreated(
-                order_id=order.id,
-                channel=order.channel,
-                channel_order_id=order.channel_order_id,
-                customer=event.customer,
-                lines=event.lines,
-                currency=order.currency,
-                total=order.total,
-                shipping_address=event.shipping_address,
-                delivery_requirements=requirements,
-                priority=event.priority,
-                created_at=now,
-            )
-        )
-        reserve = order.state is OrderState.PAID and await decide_paid_order(
-            uow,
-            order,
-            flow,
-            now,
-            region=event.shipping_address.region,
-            requirements=requirements,
-        )
-        await publish_transitions(uow, order)
-        if reserve:
-            await uow.emit(order_paid_event(order, now))
-        customer = event.customer.model_dump(mode="json")
-        await repo.add(
-            order,
-            {
-                "customer": customer,
-                "shipping_address": event.shipping_address.model_dump(mode="json"),
-                "delivery_requirements": event.delivery_requirements,
-                "notes": event.notes,
-                "paid_at": event.paid_at if event.paid else None,
-                "channel_updated_at": event.channel_updated_at,
-            },
-        )
-        if event.paid:
-            await record_credit_check(
-                uow, order.id, credit_request(order, customer), flow.credit, now
-            )
+        now = datetime.now(UTC)
+        order = await receive_order(uow, event, flow, customer_requirements, now)
+        await repo.add(order, order_details(event))
+        await record_paid_check(uow, order, event, flow, now)
 
     return on_order_received
 
@@ -260,6 +210,9 @@ def consumer_specs(
         StockLevelChanged.event_type: on_stock_level_changed,
     }
     batch_handlers: dict[str, BatchHandler] = {
+        OrderReceived.event_type: make_on_orders_received(
+            OrderFlow(credit, routing or RoutingConfig(), workflow or WorkflowConfig())
+        ),
         StockReserved.event_type: make_on_stocks_reserved(routing, workflow),
         CustomerResolved.event_type: on_customers_resolved,
         StockLevelChanged.event_type: on_stock_levels_changed,

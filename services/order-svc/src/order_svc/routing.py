@@ -89,7 +89,9 @@ async def route_paid_order(
         region=region,
         requirements=requirements,
         warehouses=await uow.cached(WAREHOUSES_KEY, repo.warehouses),
-        stock=await repo.stock(ln.sku for ln in order.lines),
+        stock=await uow.primed_or(
+            ("routing:stock", order.id), lambda: repo.stock(ln.sku for ln in order.lines)
+        ),
         allow_split=allow_split,
         weights=config.weights,
         capability_requirements=config.capability_requirements,

@@ -136,7 +136,7 @@ async def continue_paid_order(
     else:
         requirement_list = sorted(set(requirements))
     store = WorkflowStore(uow.session)
-    context = await store.context(order.id)
+    context = await uow.primed_or(("workflow:context", order.id), lambda: store.context(order.id))
     facts = order_facts(
         order,
         customer_tags=context.tags,

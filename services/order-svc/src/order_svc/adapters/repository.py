@@ -40,6 +40,40 @@ class OrderRepository:
         row = await self._session.execute(select(orders.c.id).where(orders.c.id == order_id))
         return row.first() is not None
 
+    async def existing(self, order_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of ``order_ids`` are stored."""
+        rows = await self._session.execute(select(orders.c.id).where(orders.c.id.in_(order_ids)))
+        return {row.id for row in rows}
+
+    async def add_many(self, new: list[tuple[Order, dict[str, Any]]]) -> None:
+        """:meth:`add` for many orders: one statement each for orders, lines, transitions."""
+        if not new:
+            return
+        now = datetime.now(UTC)
+        await self._session.execute(
+            insert(orders),
+            [
+                {
+                    "id": order.id,
+                    "channel": order.channel,
+                    "channel_order_id": order.channel_order_id,
+                    "state": order.state.value,
+                    "customer_id": order.customer_id,
+                    "currency": order.currency,
+                    "total": order.total,
+                    "priority": order.priority,
+                    "exception_reason": order.exception_reason,
+                    "credit_degraded": order.credit_degraded,
+                    "created_at": now,
+                    "updated_at": now,
+                    **details,
+                }
+                for order, details in new
+            ],
+        )
+        await self._insert_lines(*(order for order, _ in new))
+        await self._flush_transitions(*(order for order, _ in new))
+
     async def add(self, order: Order, details: dict[str, Any]) -> None:
         """Store a new order; ``details`` are the fields the aggregate does not govern."""
         now = datetime.now(UTC)
@@ -189,8 +223,9 @@ class OrderRepository:
         await self._insert_lines(order)
         await self.set_details(order.id, total=order.total)
 
-    async def _insert_lines(self, order: Order) -> None:
-        self._loaded_warehouses[order.id] = {line.line_no: line.warehouse for line in order.lines}
+    async def _insert_lines(self, *added: Order) -> None:
+        for order in added:
+            self._loaded_warehouses[order.id] = {ln.line_no: ln.warehouse for ln in order.lines}
         await self._session.execute(
             insert(order_lines),
             [
@@ -202,6 +237,7 @@ class OrderRepository:
                     "unit_price": ln.unit_price,
                     "warehouse": ln.warehouse,
                 }
+                for order in added
                 for ln in order.lines
             ],
         )

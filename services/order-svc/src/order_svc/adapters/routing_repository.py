@@ -42,6 +42,11 @@ _MARK_ROUTED_MANY = text(
     " split = excluded.split, routed_at = excluded.routed_at"
 )
 
+_CUSTOMERS_OF = text(
+    "SELECT i.channel, i.platform_user_id, i.customer_id FROM customer_identities i"
+    " JOIN unnest(CAST(:channels AS text[]), CAST(:users AS text[])) AS x(c, u)"
+    " ON i.channel = x.c AND i.platform_user_id = x.u"
+)
 _COPY_MANY = text(
     "INSERT INTO order_customer_data (order_id, customer_id, delivery_requirements, tags,"
     " source, profile_updated_at, copied_at)"
@@ -155,6 +160,18 @@ class RoutingRepository:
                 where=customer_identities.c.resolved_at <= stmt.excluded.resolved_at,
             )
         )
+
+    async def customers_of(self, buyers: set[tuple[str, str]]) -> dict[tuple[str, str], uuid.UUID]:
+        """The customer each known (channel, platform user id) is linked to (merges not
+        followed: see :meth:`surviving_many`)."""
+        if not buyers:
+            return {}
+        ordered = sorted(buyers)
+        rows = await self._session.execute(
+            _CUSTOMERS_OF,
+            {"channels": [c for c, _ in ordered], "users": [u for _, u in ordered]},
+        )
+        return {(r.channel, r.platform_user_id): r.customer_id for r in rows}
 
     async def customer_of(self, channel: str, platform_user_id: str) -> uuid.UUID | None:
         row = (

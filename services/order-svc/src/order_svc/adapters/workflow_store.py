@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ARRAY, Text, Uuid, column, func, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +26,21 @@ class OrderContext:
     tags: list[str]
     requirements: list[str]
     approved: list[str]
+
+
+_CONTEXTS = text(
+    "SELECT x.id, d.tags, d.delivery_requirements, o.delivery_requirements,"
+    " (SELECT array_agg(a.rule) FROM order_workflow_approvals a WHERE a.order_id = x.id)"
+    " FROM unnest(CAST(:ids AS uuid[])) AS x(id)"
+    " LEFT JOIN order_customer_data d ON d.order_id = x.id"
+    " LEFT JOIN orders o ON o.id = x.id"
+).columns(
+    column("id", Uuid),
+    column("tags", JSONB),
+    column("customer_requirements", JSONB),
+    column("order_requirements", JSONB),
+    column("approved", ARRAY(Text)),
+)
 
 
 class WorkflowStore:
@@ -110,24 +126,8 @@ class WorkflowStore:
         return str(actor).removeprefix("rule:")
 
     async def contexts(self, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, OrderContext]:
-        """:meth:`context` of many stored orders in one round trip."""
-        data = order_customer_data.c
-        approved = (
-            select(func.array_agg(order_workflow_approvals.c.rule))
-            .where(order_workflow_approvals.c.order_id == orders.c.id)
-            .scalar_subquery()
-        )
-        rows = await self._session.execute(
-            select(
-                orders.c.id,
-                data.tags,
-                data.delivery_requirements,
-                orders.c.delivery_requirements,
-                approved,
-            )
-            .select_from(orders.outerjoin(order_customer_data, data.order_id == orders.c.id))
-            .where(orders.c.id.in_(order_ids))
-        )
+        """:meth:`context` of many orders in one round trip (stored or not yet)."""
+        rows = await self._session.execute(_CONTEXTS, {"ids": sorted(set(order_ids))})
         return {row[0]: _context(row[1], row[2], row[3], row[4]) for row in rows}
 
     async def context(self, order_id: uuid.UUID) -> OrderContext:
