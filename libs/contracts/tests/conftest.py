@@ -168,6 +168,7 @@ def build_samples() -> dict[str, Event]:
         ev.CreditCheckDegraded(
             order_id=ORDER_ID, channel="shop", reason="timeout", degraded_at=NOW
         ),
+        ev.CreditCheckRecovered(recovered_at=NOW),
         ev.SlaAtRisk(
             order_id=ORDER_ID,
             channel="shop",

@@ -82,12 +82,13 @@ def test_other_causes_of_the_same_order_are_other_alerts() -> None:
     assert len(keys) == 2
 
 
-def test_credit_degraded_event_and_exception_are_one_alert() -> None:
+def test_degraded_credit_checks_are_one_incident_that_covers_their_exceptions() -> None:
     degraded = CreditCheckDegraded(order_id=ORDER, channel="web", reason="timeout", degraded_at=NOW)
-    assert (
-        rules.credit_check_degraded(degraded).dedupe_key
-        == rules.order_exception(exception("credit_degraded")).dedupe_key
-    )
+    other = degraded.model_copy(update={"order_id": uuid.uuid4(), "reason": "breaker_open"})
+    keys = {rules.credit_check_degraded(e).dedupe_key for e in (degraded, other)}
+    assert keys == {rules.credit_incident_key()}  # not one per order
+    assert rules.covered_by_incident(exception("credit_degraded"))
+    assert not rules.covered_by_incident(exception("credit_refused"))
 
 
 def test_sla_breach_is_critical_and_dedupes_with_its_exception() -> None:

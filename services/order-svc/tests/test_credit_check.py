@@ -349,6 +349,9 @@ async def test_failures_open_the_breaker_and_a_probe_closes_it_when_the_bureau_i
     assert (view["state"], view["credit_degraded"]) == ("paid", False)
     assert bureau.calls == 11
     assert await client.breaker_state() == "closed"
+    # The first answer ends the incident of degraded checks (notifier closes its alert).
+    recovered = [r for r in await db.outbox_rows() if r["event_type"] == "CreditCheckRecovered"]
+    assert len(recovered) == 1
 
 
 async def test_a_client_error_is_an_answer_not_an_outage(bureau: FakeCreditBureau) -> None:

@@ -59,6 +59,7 @@ REGISTRY = EventRegistry(
         ev.WarehouseUpdated,
         ev.CustomerMerged,
         ev.CreditCheckDegraded,
+        ev.CreditCheckRecovered,
         ev.SlaAtRisk,
         ev.SlaBreached,
         ev.OrderExceptionRaised,

@@ -54,6 +54,7 @@ _EVENT_TOPICS: dict[str, Topic] = {
     "WarehouseUpdated": Topic.STOCK,
     "CustomerMerged": Topic.CUSTOMERS,
     "CreditCheckDegraded": Topic.ALERTS,
+    "CreditCheckRecovered": Topic.ALERTS,
     "SlaAtRisk": Topic.ALERTS,
     "SlaBreached": Topic.ALERTS,
     "OrderExceptionRaised": Topic.ORDERS,

@@ -7,9 +7,11 @@ The alert itself is made by a pure rule (:mod:`notifier.domain.rules`) and raise
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from notifier.adapters.incidents import IncidentRepository
 from notifier.adapters.repository import AlertRepository
 from notifier.alerting import AlertingConfig, raise_alert
 from notifier.domain import rules
@@ -20,6 +22,7 @@ from oms_contracts.events import (
     AlertRaised,
     ChannelSalesPaused,
     CreditCheckDegraded,
+    CreditCheckRecovered,
     CustomerUpdated,
     OrderCancelled,
     OrderExceptionRaised,
@@ -49,10 +52,8 @@ def _spec_for(event: Event, envelope: Envelope) -> AlertSpec | None:
         return rules.stock_low(event)
     if isinstance(event, ChannelSalesPaused):
         return rules.channel_sales_paused(event)
-    if isinstance(event, CreditCheckDegraded):
-        return rules.credit_check_degraded(event)
     if isinstance(event, OrderExceptionRaised):
-        return rules.order_exception(event)
+        return None if rules.covered_by_incident(event) else rules.order_exception(event)
     if isinstance(event, StockRejected):
         return rules.stock_rejected(event, envelope.event_id)
     if isinstance(event, CustomerUpdated):
@@ -90,6 +91,39 @@ def alert_handlers(
             announce=False,
         )
 
+    async def on_credit_degraded(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        """One incident while checks degrade: the first order opens it (and is alerted,
+        once), every later one only counts into it."""
+        assert isinstance(event, CreditCheckDegraded)
+        pending_writes(uow).record_event(envelope)
+        spec = rules.credit_check_degraded(event)
+        incidents = IncidentRepository(uow.session)
+
+        async def join() -> uuid.UUID | None:
+            return await incidents.join(
+                spec.dedupe_key,
+                subject=spec.subject,
+                order_id=event.order_id,
+                at=event.degraded_at,
+                template=rules.credit_incident_message("{n}", "{since}"),
+            )
+
+        if await join() is not None:
+            return
+        raised = await raise_alert(uow, spec, source=SERVICE, now=clock(), config=config)
+        if raised is None:  # another consumer opened it meanwhile
+            await join()
+
+    async def on_credit_recovered(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
+        """The bureau answers again: the incident closes (a new failure opens a new one)."""
+        assert isinstance(event, CreditCheckRecovered)
+        pending_writes(uow).record_event(envelope)
+        await AlertRepository(uow.session).resolve_live(
+            rules.credit_incident_key(event.bureau),
+            actor=envelope.producer,
+            at=event.recovered_at,
+        )
+
     async def on_exception_resolved(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         """The cause is dealt with: its alert is resolved, so a new occurrence alerts again."""
         assert isinstance(event, OrderExceptionResolved)
@@ -107,7 +141,6 @@ def alert_handlers(
             SlaBreached,
             StockLow,
             ChannelSalesPaused,
-            CreditCheckDegraded,
             OrderExceptionRaised,
             StockRejected,
             CustomerUpdated,
@@ -115,5 +148,7 @@ def alert_handlers(
         )
     }
     handlers[AlertRaised.event_type] = on_alert_raised
+    handlers[CreditCheckDegraded.event_type] = on_credit_degraded
+    handlers[CreditCheckRecovered.event_type] = on_credit_recovered
     handlers[OrderExceptionResolved.event_type] = on_exception_resolved
     return handlers

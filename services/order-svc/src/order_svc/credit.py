@@ -10,7 +10,8 @@ moves the order on:
   (inventory reserves);
 - refused -> ``exception`` with the bureau's reason;
 - degraded (timeout, open breaker, error) -> ``paid`` as "credit OK", the order flagged
-  ``credit_degraded`` and one CreditCheckDegraded;
+  ``credit_degraded`` and one CreditCheckDegraded (notifier counts them into one incident
+  alert, which the first answer after them closes: CreditCheckRecovered);
 - pending (202) -> waits for ``POST /credit/callback`` until the deadline.
 
 An answer (approved or refused) is made durable before anything acts on it: the worker
@@ -46,7 +47,7 @@ from typing import Any
 
 from sqlalchemy import select, text, update
 
-from oms_contracts.events import CreditCheckDegraded
+from oms_contracts.events import CreditCheckDegraded, CreditCheckRecovered
 from oms_messaging import UnitOfWork
 from order_svc.adapters.credit_bureau import CreditBureauClient, CreditDecision
 from order_svc.adapters.repository import OrderRepository
@@ -345,6 +346,10 @@ class CreditCheckWorker:
         self._running: set[asyncio.Task[None]] = set()
         #: Checks the sweeper could not handle, since the worker started (each is logged).
         self.sweep_failures = 0
+        #: Whether checks degraded since the bureau last answered (notifier keeps one
+        #: incident alert open meanwhile). Unknown at start: the first answer closes
+        #: whatever incident an earlier run left open.
+        self._incident_open = True
 
     async def run(self) -> None:
         """Until cancelled; cancelling also cancels the calls under way."""
@@ -408,15 +413,7 @@ class CreditCheckWorker:
                     await uow.commit()
                 expected = ANSWERED
             async with self._uow() as uow:
-                if await apply_decision(
-                    uow,
-                    check.order_id,
-                    decision,
-                    expected=[expected],
-                    routing=self._routing,
-                    workflow=self._workflow,
-                ):
-                    await uow.commit()
+                await self._apply(uow, check.order_id, decision, expected=expected)
             log.info(
                 "credit check done",
                 extra={"order_id": str(check.order_id), "outcome": decision.outcome},
@@ -425,6 +422,34 @@ class CreditCheckWorker:
             log.exception(
                 "credit check of %s failed; the sweeper applies or re-asks it", check.order_id
             )
+
+    async def _apply(
+        self,
+        uow: UnitOfWork,
+        order_id: uuid.UUID,
+        decision: CreditDecision,
+        *,
+        expected: str,
+        now: datetime | None = None,
+    ) -> bool:
+        """Apply ``decision`` and commit; the first answer of the bureau after degraded
+        checks also ends their incident (CreditCheckRecovered, in the same commit)."""
+        if not await apply_decision(
+            uow,
+            order_id,
+            decision,
+            expected=[expected],
+            now=now,
+            routing=self._routing,
+            workflow=self._workflow,
+        ):
+            return False
+        answered = decision.outcome != "degraded"
+        if answered and self._incident_open:
+            await uow.emit(CreditCheckRecovered(recovered_at=now or datetime.now(UTC)))
+        await uow.commit()
+        self._incident_open = not answered
+        return True
 
     async def sweep(self) -> int:
         """Settle the checks nobody else will: each in its own unit of work.
@@ -501,18 +526,7 @@ class CreditCheckWorker:
                     else "no answer within the budget"
                 )
                 decision = CreditDecision.degraded("timeout", detail)
-            if await apply_decision(
-                uow,
-                order_id,
-                decision,
-                expected=[status],
-                now=now,
-                routing=self._routing,
-                workflow=self._workflow,
-            ):
-                await uow.commit()
-                return True
-        return False
+            return await self._apply(uow, order_id, decision, expected=status, now=now)
 
 
 async def record_callback(

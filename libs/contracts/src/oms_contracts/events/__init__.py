@@ -1,6 +1,12 @@
 """Every event of the OMS, by the aggregate it belongs to."""
 
-from oms_contracts.events.alerts import AlertRaised, CreditCheckDegraded, SlaAtRisk, SlaBreached
+from oms_contracts.events.alerts import (
+    AlertRaised,
+    CreditCheckDegraded,
+    CreditCheckRecovered,
+    SlaAtRisk,
+    SlaBreached,
+)
 from oms_contracts.events.common import Address, CustomerIdentity, OrderLine
 from oms_contracts.events.customers import CustomerMerged, CustomerResolved, CustomerUpdated
 from oms_contracts.events.inventory import (
@@ -44,6 +50,7 @@ __all__ = [
     "ChannelSalesResumed",
     "ChannelStockLevel",
     "CreditCheckDegraded",
+    "CreditCheckRecovered",
     "CustomerIdentity",
     "CustomerMerged",
     "CustomerResolved",

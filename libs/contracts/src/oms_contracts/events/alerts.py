@@ -40,6 +40,20 @@ class CreditCheckDegraded(Event):
     degraded_at: datetime
 
 
+class CreditCheckRecovered(Event):
+    """The credit bureau answers again after checks had degraded (its breaker closed):
+    the incident of degraded checks is over. The orders degraded meanwhile stay in the
+    exception queue for review."""
+
+    event_type: ClassVar[str] = "CreditCheckRecovered"
+    owner: ClassVar[str] = ORDER_SVC
+    key_field: ClassVar[str] = "bureau"
+
+    #: Which bureau (one incident per bureau).
+    bureau: str = "credit-bureau"
+    recovered_at: datetime
+
+
 class SlaAtRisk(Event):
     """An order has used 80 % of the time its SLA allows for a stage."""
 

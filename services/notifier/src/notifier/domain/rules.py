@@ -3,8 +3,12 @@
 An alert is identified for deduplication by its cause and its subject (an order, a SKU
 in a warehouse, a channel pause): two events of the same cause about the same order make
 one alert, whichever arrives first. That is how a stock rejection seen both as
-``StockRejected`` and as ``OrderExceptionRaised(cause=stock_rejected)`` is alerted once,
-and how ``CreditCheckDegraded`` and ``OrderExceptionRaised(credit_degraded)`` are.
+``StockRejected`` and as ``OrderExceptionRaised(cause=stock_rejected)`` is alerted once.
+
+Degraded credit checks are one incident, not an alert per order: the first
+``CreditCheckDegraded`` opens it, the next ones count the orders affected so far, and
+``CreditCheckRecovered`` (the bureau answers again) closes it;
+``OrderExceptionRaised(credit_degraded)`` raises nothing (the incident covers it).
 
 Alert payloads never carry customers' contact data: free text from other services goes
 through :func:`scrub` (e-mail addresses and phone numbers masked).
@@ -172,25 +176,49 @@ def channel_sales_paused(event: ChannelSalesPaused) -> AlertSpec:
     )
 
 
+#: The one live incident of degraded credit checks (per bureau): a burst of degraded
+#: orders while the bureau is down or its breaker open is one alert, not one per order.
+CREDIT_INCIDENT = "credit_incident"
+#: Exception causes an incident alert covers: their orders stay in order-svc's exception
+#: queue, each to review, but raise no alert of their own.
+INCIDENT_CAUSES = frozenset({"credit_degraded"})
+
+
+def credit_incident_key(bureau: str = "credit-bureau") -> str:
+    return f"{CREDIT_INCIDENT}:{bureau}"
+
+
+def credit_incident_message(orders_affected: int | str, since: str) -> str:
+    return (
+        f"credit checks degraded since {since}: {orders_affected} order(s) so far went on"
+        " as credit OK and await review in the exception queue (cause credit_degraded)"
+    )
+
+
 def credit_check_degraded(event: CreditCheckDegraded) -> AlertSpec:
+    """The incident a degraded check opens (or joins: then only its count grows)."""
+    since = event.degraded_at.isoformat()
     return AlertSpec(
         event_type="CreditCheckDegraded",
-        alert_type="credit_degraded",
+        alert_type=CREDIT_INCIDENT,
         severity="warning",
-        subject=str(event.order_id),
-        message=(
-            f"credit check of order {event.order_id} degraded ({event.reason});"
-            " the order went on as credit OK and awaits review"
-        ),
-        dedupe_key=exception_key("credit_degraded", event.order_id),
+        subject="credit-bureau",
+        message=credit_incident_message(1, since),
+        dedupe_key=credit_incident_key(),
         details={
-            "order_id": str(event.order_id),
-            "channel": event.channel,
+            "orders_affected": 1,
+            "since": since,
+            "first_order_id": str(event.order_id),
+            "last_order_id": str(event.order_id),
             "reason": event.reason,
             "detail": scrub(event.detail),
         },
-        channel=event.channel,
     )
+
+
+def covered_by_incident(event: OrderExceptionRaised) -> bool:
+    """An exception whose alert is an incident's (no alert of its own)."""
+    return event.cause in INCIDENT_CAUSES
 
 
 def order_exception(event: OrderExceptionRaised) -> AlertSpec:
