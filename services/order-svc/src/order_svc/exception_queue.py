@@ -13,9 +13,12 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
+from sqlalchemy import func, select
+
 from oms_contracts.events import ExceptionCause, OrderExceptionRaised, OrderExceptionResolved
 from oms_messaging import UnitOfWork
-from order_svc.adapters.exception_store import ExceptionRepository
+from order_svc.adapters.exception_store import OPEN, ExceptionRepository
+from order_svc.adapters.tables import order_exceptions
 from order_svc.domain.exceptions import Action, classify
 from order_svc.domain.order import Order, OrderState, Transition
 
@@ -107,3 +110,30 @@ async def track_exceptions(uow: UnitOfWork, order: Order, transition: Transition
             await close_exception(
                 uow, row, action=Action.CANCEL, actor=t.actor, note=t.reason, at=t.at
             )
+
+
+async def open_of_cause(
+    uow: UnitOfWork, cause: str, channel: str | None, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Up to ``limit`` open exceptions of ``cause`` (of ``channel``), oldest first, as
+    (exception id, order id); not locked (the caller locks each order, then its row)."""
+    query = (
+        select(order_exceptions.c.id, order_exceptions.c.order_id)
+        .where(order_exceptions.c.cause == cause, order_exceptions.c.state == OPEN)
+        .order_by(order_exceptions.c.opened_at, order_exceptions.c.id)
+        .limit(limit)
+    )
+    if channel is not None:
+        query = query.where(order_exceptions.c.channel == channel)
+    return [(r.id, r.order_id) for r in await uow.session.execute(query)]
+
+
+async def count_open_of_cause(uow: UnitOfWork, cause: str, channel: str | None) -> int:
+    query = (
+        select(func.count())
+        .select_from(order_exceptions)
+        .where(order_exceptions.c.cause == cause, order_exceptions.c.state == OPEN)
+    )
+    if channel is not None:
+        query = query.where(order_exceptions.c.channel == channel)
+    return int((await uow.session.execute(query)).scalar_one())
