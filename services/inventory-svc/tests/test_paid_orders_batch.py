@@ -24,7 +24,7 @@ from inventory_svc.handlers import ReservationHandler
 from inventory_svc.inventory import Inventory
 from inventory_svc.service_layer.paid_orders import make_reserve_paid_orders
 from oms_contracts import make_envelope
-from oms_contracts.events import OrderLine, OrderPaid
+from oms_contracts.events import OrderConfirmed, OrderLine, OrderPaid
 from oms_servicekit.testing import MigratedDatabase
 
 TTL = timedelta(hours=1)
@@ -232,3 +232,40 @@ async def test_a_batch_writes_each_table_once(db: MigratedDatabase) -> None:
     async with db.engine.connect() as conn:
         held = await conn.scalar(text("SELECT count(*) FROM reservations"))
     assert held == 200
+
+
+async def test_a_run_of_confirmations_holds_those_orders_until_shipped(
+    db: MigratedDatabase,
+) -> None:
+    """Confirmed orders' holds stop expiring, in one statement for the run; an order not
+    confirmed keeps its expiry (the sweeper may still release it)."""
+    await seed(db)
+    ids = [uuid.UUID(int=900 + i) for i in range(3)]
+    async with db.uow() as uow:
+        await make_reserve_paid_orders(TTL)(
+            uow,
+            [
+                (make_envelope(e, producer="order-svc"), e)
+                for e in (paid(i, "web", ("S1", 1)) for i in ids)
+            ],
+        )
+        await uow.commit()
+    confirmed = [
+        OrderConfirmed(order_id=i, channel="web", confirmed_at=PAID_AT)
+        for i in (ids[0], ids[2], ids[2])
+    ]
+    handler = ReservationHandler(TTL)
+    async with db.uow() as uow:
+        await handler.on_orders_confirmed(
+            uow, [(make_envelope(e, producer="order-svc"), e) for e in confirmed]
+        )
+        await uow.commit()
+    async with db.engine.connect() as conn:
+        expiring = dict(
+            (
+                await conn.execute(
+                    text("SELECT order_id, expires_at IS NOT NULL FROM reservations")
+                )
+            ).all()
+        )
+    assert expiring == {ids[0]: False, ids[1]: True, ids[2]: False}

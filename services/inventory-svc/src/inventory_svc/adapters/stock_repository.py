@@ -329,6 +329,16 @@ class StockRepository:
             (dict(r._mapping) for r in rows), key=lambda r: (r["sku"], r["warehouse"], r["line_no"])
         )
 
+    async def hold_many_until_shipped(self, order_ids: list[uuid.UUID]) -> int:
+        """:meth:`hold_until_shipped` for many orders in one statement."""
+        rows = await self._session.execute(
+            update(reservations)
+            .where(reservations.c.order_id.in_(order_ids), reservations.c.state == "reserved")
+            .values(expires_at=None)
+            .returning(reservations.c.line_no)
+        )
+        return len(rows.all())
+
     async def hold_until_shipped(self, order_id: uuid.UUID) -> int:
         """The order's open reservations stop expiring (its order is confirmed); how many."""
         rows = await self._session.execute(
