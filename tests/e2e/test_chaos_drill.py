@@ -1,0 +1,331 @@
+"""Chaos drill: each of the five services is killed (SIGKILL) while provably mid-work.
+
+One stack of its own. Several rounds, in an order and at moments drawn from a seed that
+is printed (``OMS_CHAOS_SEED`` replays a run). In each round a burst of webhook orders
+is posted while the round's victim is watched:
+
+- a service with consumers is killed right after its ``/metrics`` showed
+  ``oms_consumer_in_flight`` > 0, i.e. a consumer transaction open with events in it
+  (their offsets cannot have been committed: the runner commits after the database);
+- the channel gateway (no consumer) is killed while requests of the burst are in
+  flight, so some of them die with the process and the channel sends them again.
+
+The victim is restarted as a crashed pod would be. Then, what a run without a kill would
+not show: the kill landed (work in flight at the kill, requests broken by it) and the
+restarted consumer read again what the dead one had not committed. Afterwards nothing
+is lost or doubled: every accepted order exists exactly once in every service that
+keeps it, stock is not oversold and agrees with the reservations and the ledger, the
+board counted each order once, and order-svc's cross-service consistency check is empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from oms_devstack.dburl import with_database
+from oms_devstack.stack import Stack
+from tests.e2e.conftest import Oms, assert_consistent, eventually, order_body
+
+SEED_ENV = "OMS_CHAOS_SEED"
+CONSUMERS = ("order-svc", "inventory-svc", "customer-svc", "notifier")
+GATEWAY = "channel-gateway"
+#: Orders posted per round, all at once; stock for 80 % of every order of the run.
+BURST = 40
+ROUNDS = len(CONSUMERS) + 1
+STOCK = ROUNDS * BURST * 4 // 5
+#: How long a victim may take to show work in flight before the round fails.
+WATCH_S = 30.0
+
+_SAMPLE = re.compile(r"^(\w+)\{([^}]*)\}\s+(\S+)$")
+
+
+@pytest.fixture(scope="module")
+async def chaos_stack(artifacts_dir: Path) -> AsyncIterator[Stack]:
+    stack = Stack.for_tests(artifacts_dir / "e2e-chaos-stack")
+    await stack.start()
+    try:
+        yield stack
+    finally:
+        await stack.stop(drop_databases=True)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        found = _SAMPLE.match(line)
+        if found is None or found.group(1) != name:
+            continue
+        sample = dict(re.findall(r'(\w+)="([^"]*)"', found.group(2)))
+        if all(sample.get(k) == v for k, v in labels.items()):
+            total += float(found.group(3))
+    return total
+
+
+async def scrape(http: httpx.AsyncClient, url: str) -> str | None:
+    try:
+        r = await http.get(f"{url}/metrics", timeout=2)
+    except httpx.HTTPError:
+        return None
+    return r.text if r.status_code == 200 else None
+
+
+def applied_or_duplicate(text: str) -> tuple[float, float]:
+    return (
+        metric(text, "oms_events_consumed_total", outcome="applied"),
+        metric(text, "oms_events_consumed_total", outcome="duplicate"),
+    )
+
+
+async def reread(http: httpx.AsyncClient, url: str, at_least: float) -> tuple[float, float]:
+    """What a restarted consumer applied and found in its inbox, once that is
+    ``at_least`` events (it read again what its predecessor had in flight)."""
+    deadline = time.monotonic() + 60
+    while True:
+        text = await scrape(http, url)
+        counts = applied_or_duplicate(text or "")
+        if sum(counts) >= at_least:
+            return counts
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} read {counts} again, fewer than {at_least} in flight")
+        await asyncio.sleep(0.5)
+
+
+@dataclass
+class Burst:
+    """The channel's side: orders posted, each sent again until the gateway takes it."""
+
+    oms: Oms
+    sku: str
+    accepted: dict[str, str] = field(default_factory=dict)
+    in_flight: int = 0
+    broken: int = 0
+
+    async def post(self, body: dict[str, Any]) -> None:
+        ref = body["channel_order_id"]
+        for _ in range(240):
+            self.in_flight += 1
+            try:
+                r = await self.oms.post_order("web", body)
+            except httpx.TransportError:
+                r = None
+                self.broken += 1
+            finally:
+                self.in_flight -= 1
+            if r is not None and r.status_code in (200, 202):
+                order_ref = str(r.json()["order_ref"])
+                assert self.accepted.setdefault(ref, order_ref) == order_ref, ref
+                return
+            assert r is None or r.status_code in (502, 503), r.text
+            await asyncio.sleep(0.25)
+        raise AssertionError(f"the gateway never accepted {ref}")
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self.post(order_body(self.sku)) for _ in range(BURST)))
+
+    def start(self) -> asyncio.Task[None]:
+        return asyncio.create_task(self.run())
+
+
+@dataclass
+class Round:
+    victim: str
+    at_kill: float  # consumer events in flight, or gateway requests in flight
+    broken: int = 0  # gateway requests the kill broke
+    reread: tuple[float, float] = (0.0, 0.0)  # the restarted consumer: applied, duplicates
+
+
+async def kill_mid_batch(
+    stack: Stack, http: httpx.AsyncClient, victim: str, rng: random.Random
+) -> float:
+    """SIGKILL ``victim`` right after its metrics show a consumer transaction in flight
+    (passing over a random number of such sightings first); the events in flight."""
+    url = stack.url(victim)
+    passes = rng.randint(0, 3)
+    deadline = time.monotonic() + WATCH_S
+    while time.monotonic() < deadline:
+        text = await scrape(http, url)
+        in_flight = metric(text or "", "oms_consumer_in_flight")
+        if in_flight > 0:
+            if passes == 0:
+                stack.kill(victim, signal.SIGKILL)
+                return in_flight
+            passes -= 1
+        await asyncio.sleep(rng.uniform(0, 0.01))
+    raise AssertionError(f"{victim} never showed a consumer transaction in flight")
+
+
+async def kill_mid_request(stack: Stack, burst: Burst, rng: random.Random) -> float:
+    """SIGKILL the gateway at a random moment while requests of ``burst`` are in flight."""
+    await asyncio.sleep(rng.uniform(0.02, 0.3))
+    deadline = time.monotonic() + WATCH_S
+    while burst.in_flight == 0:
+        assert time.monotonic() < deadline, "no request in flight at the gateway"
+        await asyncio.sleep(0.001)
+    in_flight = burst.in_flight
+    stack.kill(GATEWAY, signal.SIGKILL)
+    return in_flight
+
+
+class Databases:
+    """Read-only queries on the stack's databases (what each service keeps)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    async def fetch(self, service: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+        url = with_database(self.stack.database_url, self.stack.db_name(service))
+        conn = await asyncpg.connect(url)
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+
+async def test_every_service_killed_mid_batch_loses_and_doubles_nothing(
+    chaos_stack: Stack, http: httpx.AsyncClient
+) -> None:
+    seed = int(os.environ.get(SEED_ENV) or random.randrange(2**32))
+    print(f"\nchaos drill: {SEED_ENV}={seed}")
+    rng = random.Random(seed)
+    victims = [*CONSUMERS, GATEWAY]
+    rng.shuffle(victims)
+
+    oms = Oms(chaos_stack, http)
+    await oms.setup_catalogue()
+    sku = await oms.new_sku({"WH-SH": STOCK})
+    burst = Burst(oms, sku)
+    rounds: list[Round] = []
+
+    for victim in victims:
+        broken_before = burst.broken
+        posting = burst.start()
+        if victim == GATEWAY:
+            at_kill = await kill_mid_request(chaos_stack, burst, rng)
+        else:
+            at_kill = await kill_mid_batch(chaos_stack, http, victim, rng)
+        assert await chaos_stack.wait_exit(victim, timeout_s=10) is not None
+        await asyncio.sleep(rng.uniform(0, 1.0))
+        await chaos_stack.start_service(victim)
+        await posting
+        done = Round(victim, at_kill, broken=burst.broken - broken_before)
+        if victim != GATEWAY:
+            # The restarted consumer starts from the last committed offsets: the events the
+            # dead one had in flight are read again (applied anew, or found in the inbox).
+            done.reread = await reread(http, chaos_stack.url(victim), at_kill)
+        rounds.append(done)
+        print(f"chaos drill round: {done}")
+
+    # The kills landed: every victim was mid-work, and the gateway's kill broke requests.
+    assert all(r.at_kill > 0 for r in rounds), rounds
+    [gateway_round] = [r for r in rounds if r.victim == GATEWAY]
+    assert gateway_round.broken > 0, "the gateway's kill broke no request"
+    assert all(sum(r.reread) >= r.at_kill for r in rounds if r.victim != GATEWAY), rounds
+
+    await assert_nothing_lost_or_doubled(chaos_stack, oms, burst)
+    await assert_consistent(oms, timeout=90)
+
+
+async def assert_nothing_lost_or_doubled(stack: Stack, oms: Oms, burst: Burst) -> None:
+    db = Databases(stack)
+    channel_ids = list(burst.accepted)
+    order_ids = list(burst.accepted.values())
+    assert len(channel_ids) == ROUNDS * BURST
+    assert len(set(order_ids)) == len(order_ids), "two channel orders got one order"
+
+    async def states() -> list[asyncpg.Record]:
+        return await db.fetch(
+            "order-svc",
+            "SELECT channel_order_id, id::text AS id, state FROM orders"
+            " WHERE channel_order_id = ANY($1::text[])",
+            channel_ids,
+        )
+
+    def settled(rows: list[asyncpg.Record]) -> bool:
+        return len(rows) >= len(channel_ids) and all(
+            r["state"] in ("routed", "exception") for r in rows
+        )
+
+    rows = await eventually(states, settled, timeout=120, interval=1.0)
+    # Every accepted order exactly once, under the id the gateway answered with.
+    assert sorted((r["channel_order_id"], r["id"]) for r in rows) == sorted(burst.accepted.items())
+    routed = {r["id"] for r in rows if r["state"] == "routed"}
+    assert len(routed) == STOCK, "stock not used exactly: oversold, or a reservation lost"
+
+    # inventory-svc: one held reservation per routed order, stock and ledger agree.
+    held = await db.fetch(
+        "inventory-svc",
+        "SELECT order_id::text AS order_id, count(*) AS n, sum(qty) AS qty FROM reservations"
+        " WHERE sku = $1 AND state = 'reserved' GROUP BY order_id",
+        burst.sku,
+    )
+    assert {r["order_id"] for r in held} == routed
+    assert all((r["n"], r["qty"]) == (1, 1) for r in held)
+    [level] = await db.fetch(
+        "inventory-svc",
+        "SELECT sum(on_hand) AS on_hand, sum(reserved) AS reserved FROM stock WHERE sku = $1",
+        burst.sku,
+    )
+    assert (level["on_hand"], level["reserved"]) == (STOCK, STOCK)
+    unbalanced = await db.fetch(
+        "inventory-svc",
+        "SELECT s.sku, s.warehouse FROM stock s LEFT JOIN ("
+        "  SELECT sku, warehouse, sum(delta_on_hand) AS on_hand, sum(delta_reserved) AS reserved"
+        "  FROM ledger GROUP BY sku, warehouse) l USING (sku, warehouse)"
+        " WHERE (s.on_hand, s.reserved) IS DISTINCT FROM (l.on_hand, l.reserved)",
+    )
+    assert unbalanced == [], f"stock rows the ledger does not sum to: {unbalanced}"
+
+    async def kept(service: str, sql: str) -> list[asyncpg.Record]:
+        """The rows ``service`` keeps for the accepted orders, once it has one for each;
+        fails naming how many it lost."""
+        deadline = time.monotonic() + 60
+        while True:
+            got = await db.fetch(service, sql, order_ids)
+            if len(got) >= len(order_ids):
+                return got
+            if time.monotonic() > deadline:
+                missing = set(order_ids) - {str(r["order_id"]) for r in got}
+                raise AssertionError(
+                    f"{service} lost {len(missing)} of {len(order_ids)} accepted orders,"
+                    f" e.g. {sorted(missing)[:3]}"
+                )
+            await asyncio.sleep(1.0)
+
+    # customer-svc: each order recorded once, and counted once in its customer's totals.
+    recorded = await kept(
+        "customer-svc",
+        "SELECT order_id FROM customer_orders WHERE order_id::text = ANY($1::text[])",
+    )
+    assert len(recorded) == len(order_ids)
+    [totals] = await db.fetch(
+        "customer-svc",
+        "SELECT (SELECT sum(order_count) FROM customer_totals) AS counted,"
+        " (SELECT count(*) FROM customer_orders) AS recorded",
+    )
+    assert totals["counted"] == totals["recorded"], dict(totals)
+
+    # notifier: each order on the board once, and counted once in the throughput.
+    boarded = await kept(
+        "notifier", "SELECT order_id FROM board_orders WHERE order_id::text = ANY($1::text[])"
+    )
+    assert len(boarded) == len(order_ids)
+    [board] = await db.fetch(
+        "notifier",
+        "SELECT (SELECT sum(orders) FROM board_throughput) AS counted,"
+        " (SELECT count(*) FROM board_orders) AS boarded",
+    )
+    assert board["counted"] == board["boarded"], dict(board)
