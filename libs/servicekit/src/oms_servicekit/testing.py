@@ -521,10 +521,31 @@ class EventDriver:
             if kind == outcome
         )
 
-    async def dead_letters(self, topic: str, count: int) -> list[Envelope]:
-        """The first ``count`` envelopes parked on ``topic``'s dead-letter topic."""
-        records = await read_topic(self._kafka.bootstrap_servers, dead_letter_topic(topic), count)
-        return [Envelope.model_validate_json(record.value or b"") for record in records]
+    async def dead_letter(
+        self,
+        topic: str,
+        event_id: uuid.UUID,
+        timeout: float = 20,  # noqa: ASYNC109 - a test helper's own deadline
+    ) -> ConsumerRecord[bytes, bytes]:
+        """The message of event ``event_id`` parked on ``topic``'s dead-letter topic (its
+        headers name the origin and the error), or fail after ``timeout`` seconds."""
+        consumer = AIOKafkaConsumer(
+            dead_letter_topic(topic),
+            bootstrap_servers=self._kafka.bootstrap_servers,
+            group_id=f"reader-{uuid.uuid4()}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for messages in (await consumer.getmany(timeout_ms=500)).values():
+                        for message in messages:
+                            if str(event_id).encode() in (message.value or b""):
+                                return message
+        finally:
+            await consumer.stop()
 
 
 class EventDrivers:
