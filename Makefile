@@ -27,6 +27,8 @@ help:
 	@echo "make contracts       regenerate libs/contracts/schemas from the event models"
 	@echo "make bench [QUICK=1] [SCENARIO='a b'] [SCALE=0.1]"
 	@echo "                     run the benchmarks (bench/results/; python -m bench --list)"
+	@echo "make mutation [MUTATE='order-svc ...']"
+	@echo "                     mutation testing of the services' domain/ (slow; not in test)"
 
 $(STAMP): requirements/constraints.txt requirements/dev.in $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -79,6 +81,12 @@ contracts: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE)) $(SCENARIO)
+
+# mutmut over services/*/src/*/domain with each service's plain-object unit tests; the
+# survivors are listed in test-artifacts/mutation-report.txt.
+.PHONY: mutation
+mutation: $(STAMP)
+	$(PY) tools/mutation.py $(MUTATE)
 
 clean:
 	rm -rf $(VENV) .oms .pytest_cache .mypy_cache .ruff_cache
