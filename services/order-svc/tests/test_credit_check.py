@@ -213,14 +213,19 @@ RULE = CreditPolicy.of(channels=["distributor"], amount_over=Decimal("5000"))
 
 
 @pytest.mark.parametrize(
-    ("channel", "unit_price", "reason"),
-    [("web", "19.90", None), ("distributor", "19.90", "channel"), ("app", "2600.00", "amount")],
+    ("channel", "unit_price", "terms", "reason"),
+    [
+        ("web", "19.90", "prepaid", None),
+        ("distributor", "19.90", "prepaid", "channel"),
+        ("app", "2600.00", "prepaid", "amount"),
+        ("web", "19.90", "cash_on_delivery", "terms"),
+    ],
 )
 async def test_only_orders_the_rule_names_wait_for_the_bureau(
-    db: MigratedDatabase, channel: str, unit_price: str, reason: str | None
+    db: MigratedDatabase, channel: str, unit_price: str, terms: str, reason: str | None
 ) -> None:
     lines = [OrderLine(line_no=1, sku="SKU-1", qty=2, unit_price=Decimal(unit_price))]
-    event = received(channel=channel, lines=lines)
+    event = received(channel=channel, lines=lines).model_copy(update={"payment_terms": terms})
     await db.deliver(event, credit=CreditConfig(True, BUDGET_S, policy=RULE))
     view = await order_view(db, event.order_id)
     row = await check_row(db, event.order_id)

@@ -21,7 +21,11 @@ from sqlalchemy import select
 
 from oms_contracts.events import OrderRouted, ReservedLine, RoutedShipment
 from oms_messaging import UnitOfWork
-from order_svc.adapters.routing_repository import WAREHOUSES_KEY, RoutingRepository
+from order_svc.adapters.routing_repository import (
+    WAREHOUSES_KEY,
+    RoutingRepository,
+    decision_row,
+)
 from order_svc.adapters.tables import orders
 from order_svc.domain.order import Order
 from order_svc.domain.routing import (
@@ -98,13 +102,16 @@ async def route_paid_order(
         centres=config.centres,
         excluded=excluded,
     )
-    await repo.record_decision(
-        order.id,
-        decision,
-        allow_split=allow_split,
-        excluded=excluded,
-        attempts=attempts,
-        at=now,
+    await record_at_commit(
+        uow,
+        decision_row(
+            order.id,
+            decision,
+            allow_split=allow_split,
+            excluded=excluded,
+            attempts=attempts,
+            at=now,
+        ),
     )
     if decision.outcome == "routed":
         order.assign_warehouses(decision.warehouse_of())
@@ -113,6 +120,27 @@ async def route_paid_order(
     else:
         order.assign_warehouses({})
     return decision
+
+
+_DECISIONS = "routing:decisions"
+
+
+async def record_at_commit(uow: UnitOfWork, row: dict[str, Any]) -> None:
+    """Store a routing decision just before the transaction commits, all of a consumer
+    batch's in one statement; a read of the decisions in the transaction flushes first
+    (``UnitOfWork.flush``)."""
+
+    async def new_buffer() -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+
+        async def write() -> None:
+            uow.forget(_DECISIONS)
+            await RoutingRepository(uow.session).record_decisions(rows)
+
+        uow.before_commit(write)
+        return rows
+
+    (await uow.cached(_DECISIONS, new_buffer)).append(row)
 
 
 async def routing_inputs(uow: UnitOfWork, order_id: uuid.UUID) -> tuple[str, list[str]]:
@@ -169,6 +197,7 @@ async def reroute_after_refusal(
     if not refused:
         return False
     repo = RoutingRepository(uow.session)
+    await uow.flush()  # decisions of this transaction are written before they are read
     previous = await repo.route_of(order.id) or {}
     attempts = int(previous.get("attempts") or 1) + 1
     excluded = set(previous.get("excluded") or []) | refused
@@ -210,6 +239,7 @@ async def announce_route(
     OrderRouted with each parcel's score. Moving the order on to ``routed`` is the
     workflow rules' business (order_svc.workflow)."""
     repo = RoutingRepository(uow.session)
+    await uow.flush()  # decisions of this transaction are written before they are read
     event = routed_event(order, reserved, await repo.route_of(order.id) or {}, now)
     await repo.mark_routed(order.id, shipments_json(event), now)
     return event

@@ -42,6 +42,51 @@ _MARK_ROUTED_MANY = text(
     " split = excluded.split, routed_at = excluded.routed_at"
 )
 
+
+def decision_row(
+    order_id: uuid.UUID,
+    decision: RoutingDecision,
+    *,
+    allow_split: bool,
+    excluded: list[str],
+    attempts: int,
+    at: datetime,
+) -> dict[str, Any]:
+    """A routing decision as ``order_routes`` stores it."""
+    values: dict[str, Any] = {
+        "outcome": decision.outcome,
+        "reason": decision.reason,
+        "requirements": list(decision.requirements),
+        "shipments": [
+            {
+                "warehouse": s.warehouse,
+                "line_nos": list(s.line_nos),
+                "score": s.score,
+                "distance_km": s.distance_km,
+                "shipping_cost": None if s.shipping_cost is None else str(s.shipping_cost),
+            }
+            for s in decision.shipments
+        ],
+        "candidates": [
+            {
+                "warehouse": c.warehouse,
+                "score": c.score,
+                "stock_fit": c.stock_fit,
+                "distance_km": c.distance_km,
+                "shipping_cost": None if c.shipping_cost is None else str(c.shipping_cost),
+            }
+            for c in decision.candidates
+        ],
+        "split": decision.split,
+        "allow_split": allow_split,
+        "excluded": sorted(excluded),
+        "attempts": attempts,
+        "decided_at": at,
+        "routed_at": None,
+    }
+    return {"order_id": order_id, **values}
+
+
 _CUSTOMERS_OF = text(
     "SELECT i.channel, i.platform_user_id, i.customer_id FROM customer_identities i"
     " JOIN unnest(CAST(:channels AS text[]), CAST(:users AS text[])) AS x(c, u)"
@@ -399,40 +444,30 @@ class RoutingRepository:
         attempts: int,
         at: datetime,
     ) -> None:
-        values: dict[str, Any] = {
-            "outcome": decision.outcome,
-            "reason": decision.reason,
-            "requirements": list(decision.requirements),
-            "shipments": [
-                {
-                    "warehouse": s.warehouse,
-                    "line_nos": list(s.line_nos),
-                    "score": s.score,
-                    "distance_km": s.distance_km,
-                    "shipping_cost": None if s.shipping_cost is None else str(s.shipping_cost),
-                }
-                for s in decision.shipments
-            ],
-            "candidates": [
-                {
-                    "warehouse": c.warehouse,
-                    "score": c.score,
-                    "stock_fit": c.stock_fit,
-                    "distance_km": c.distance_km,
-                    "shipping_cost": None if c.shipping_cost is None else str(c.shipping_cost),
-                }
-                for c in decision.candidates
-            ],
-            "split": decision.split,
-            "allow_split": allow_split,
-            "excluded": sorted(excluded),
-            "attempts": attempts,
-            "decided_at": at,
-            "routed_at": None,
-        }
-        stmt = pg_insert(order_routes).values(order_id=order_id, **values)
+        await self.record_decisions(
+            [
+                decision_row(
+                    order_id,
+                    decision,
+                    allow_split=allow_split,
+                    excluded=excluded,
+                    attempts=attempts,
+                    at=at,
+                )
+            ]
+        )
+
+    async def record_decisions(self, rows: list[dict[str, Any]]) -> None:
+        """Store routing decisions (:func:`decision_row`), the last one per order standing."""
+        last = {row["order_id"]: row for row in rows}
+        if not last:
+            return
+        stmt = pg_insert(order_routes).values(list(last.values()))
         await self._session.execute(
-            stmt.on_conflict_do_update(index_elements=[order_routes.c.order_id], set_=values)
+            stmt.on_conflict_do_update(
+                index_elements=[order_routes.c.order_id],
+                set_={k: stmt.excluded[k] for k in next(iter(last.values())) if k != "order_id"},
+            )
         )
 
     async def mark_routed(

@@ -77,6 +77,7 @@ async def receive_order(
         now,
         region=event.shipping_address.region,
         requirements=requirements,
+        payment_terms=event.payment_terms,
     )
     await publish_transitions(uow, order)
     if reserve:

@@ -44,6 +44,7 @@ def make_on_stocks_reserved(
         waiting = [i for i in ids if i in orders and orders[i].state is OrderState.PAID]
         if not waiting:
             return  # none waits for stock (cancelled meanwhile, or answered before)
+        await uow.flush()  # decisions of this transaction are written before they are read
         routes = await RoutingRepository(uow.session).routes_of(waiting)
         contexts = await WorkflowStore(uow.session).contexts(waiting)
         active = await active_rules(uow, rules)
