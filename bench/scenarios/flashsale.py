@@ -25,9 +25,10 @@ from bench.channels import ClientPool, Post, post_all
 from bench.harness import BenchContext, Stalled, throwaway_database, wait_for_progress
 from bench.oms import OmsClient, consistency_check, expect, http_client, order_body
 from bench.pg import add_stock, create_stock_table, guarded_reservations
+from bench.profiler import Profiler
 from bench.registry import scenario
 from bench.report import Result
-from bench.stackprobe import order_progress, orders_by_id, stock_totals
+from bench.stackprobe import order_progress, orders_by_id, service_pids, stock_totals
 from bench.stats import rate
 
 WAREHOUSE = "WH-SH"
@@ -102,16 +103,23 @@ async def run(ctx: BenchContext, result: Result) -> None:
                     dsn, [SKU] * len(posts), WAREHOUSE, RAW_CONNECTIONS
                 )
 
-        with result.phase("ours"):
-            stats = await post_all(pool, stack.url("channel-gateway"), posts, secret)
-            accepted = [p for p in posts if p.accepted]
-            try:
-                _, done = await wait_for_progress(
-                    lambda: order_progress(stack), len(accepted), interval_s=0.5, stall_s=120
-                )
-            except Stalled as exc:
-                result.error = f"Stalled: {exc}"
-                done = time.perf_counter()
+        profiler = Profiler(
+            service_pids(stack), ctx.results_dir / "profiles" / result.scenario, enabled=ctx.profile
+        )
+        async with profiler:
+            with result.phase("ours"):
+                stats = await post_all(pool, stack.url("channel-gateway"), posts, secret)
+                accepted = [p for p in posts if p.accepted]
+                try:
+                    _, done = await wait_for_progress(
+                        lambda: order_progress(stack), len(accepted), interval_s=0.5, stall_s=120
+                    )
+                except Stalled as exc:
+                    result.error = f"Stalled: {exc}"
+                    done = time.perf_counter()
+        if ctx.profile:
+            result.details["profile"] = profiler.details()
+            (profiler.out_dir / "top.md").write_text(profiler.markdown())
 
         with result.phase("checks"):
             found = await orders_by_id(stack, {p.order_ref for p in accepted if p.order_ref})
