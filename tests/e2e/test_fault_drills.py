@@ -46,6 +46,8 @@ async def drill_stack(artifacts_dir: Path) -> AsyncIterator[Stack]:
     )
     stack.config.service_env["order-svc"] = {
         "CREDIT_CHECK_URL": stack.url("credit-bureau") + "/credit/check",
+        # The drill sends retail orders; it is about the credit check under faults.
+        "CREDIT_CHECK_EVERY_ORDER": "true",
         "CREDIT_CHECK_BUDGET_S": str(CREDIT_BUDGET_S),
         "CREDIT_CHECK_ATTEMPT_TIMEOUT_S": "0.5",
         "CREDIT_CHECK_BACKOFF_INITIAL_S": "0.05",
