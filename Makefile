@@ -80,7 +80,7 @@ contracts: $(STAMP)
 	$(PY) -m oms_contracts.schema_export
 
 bench: $(STAMP)
-	$(PY) -m bench $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE)) $(SCENARIO)
+	$(PY) -m bench $(if $(QUICK),--quick) $(if $(PROFILE),--profile) $(if $(SCALE),--scale $(SCALE)) $(SCENARIO)
 
 # mutmut over services/*/src/*/domain with each service's plain-object unit tests; the
 # survivors are listed in test-artifacts/mutation-report.txt.
