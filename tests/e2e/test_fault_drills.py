@@ -3,8 +3,8 @@
 One stack with its own broker (it gets frozen) and the fake credit bureau (it hangs for
 the whole drill). Orders are posted in waves while, one after the other: the broker is
 frozen (SIGSTOP) for 20 s and resumed, every database connection of the stack is cut for a
-few seconds, inventory-svc and order-svc are killed with SIGKILL and restarted, and poison
-messages (invalid JSON, an unknown schema version) land on every topic. Afterwards every
+few seconds, and poison messages (invalid JSON, an unknown schema version) land on every
+topic. (Services killed mid-batch: see test_chaos_drill.py.) Afterwards every
 accepted order is in a known state, stock is not oversold and agrees with the orders
 exactly (an event applied twice or lost would break that), and the dead-letter topics
 hold only the poison the drill injected.
@@ -33,7 +33,7 @@ from oms_devstack.specs import DEFAULT_SERVICES, FAKE_CREDIT_BUREAU
 from oms_devstack.stack import Stack
 from tests.e2e.conftest import Oms, assert_consistent, eventually, order_body
 
-STOCK = 60
+STOCK = 36
 WAVE = 15
 #: The credit check's budget in the drill: short, so hanging-bureau orders move on quickly.
 CREDIT_BUDGET_S = 2.0
@@ -184,21 +184,12 @@ async def test_orders_survive_broker_freeze_db_cuts_kills_and_poison(
     assert await cut_database_connections(drill_stack, 4.0) > 0
     await posting
 
-    # 3. kill -9 of inventory-svc, then of order-svc, each mid-wave, then restart.
-    for service in ("inventory-svc", "order-svc"):
-        posting = asyncio.create_task(wave())
-        await asyncio.sleep(0.3)
-        drill_stack.kill(service, signal.SIGKILL)
-        await drill_stack.wait_exit(service, timeout_s=10)
-        await posting
-        await drill_stack.start_service(service)
-
-    # 4. Poison on every topic, between two waves.
+    # 3. Poison on every topic, between two waves.
     poison = poison_messages()
     await inject(drill_stack.kafka_bootstrap, poison)
     await wave()
 
-    assert len(accepted) == 5 * WAVE
+    assert len(accepted) == 3 * WAVE
 
     async def states() -> list[str | None]:
         orders = await asyncio.gather(*(oms.find_order(ref) for ref in accepted))
