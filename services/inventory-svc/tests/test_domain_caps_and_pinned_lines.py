@@ -93,3 +93,54 @@ def test_what_a_channel_may_still_sell() -> None:
     assert available_to_sell(-3, ChannelUsage()) == 0
     assert available_to_sell(10, ChannelUsage(paused=True)) == 0
     assert available_to_sell(1, ChannelUsage(cap_units=5)) == 1
+
+
+def test_unknown_skus_refuse_the_order_naming_only_those_lines() -> None:
+    lines = [LineRequest(1, "A", 2), LineRequest(2, "Z", 3)]
+    assert plan_allocation(lines, {("A", "W1"): 5}, {"A"}) == AllocationPlan(
+        [], [LineRejection(2, "Z", 3, "unknown_sku")]
+    )
+
+
+def test_one_parcel_from_the_warehouse_with_most_spare_stock_or_the_first_by_name() -> None:
+    lines = [LineRequest(1, "A", 2), LineRequest(2, "B", 1)]
+    stock = {("A", "W1"): 5, ("B", "W1"): 5, ("A", "W2"): 9, ("B", "W2"): 2, ("A", "W0"): 9}
+    plan = plan_allocation(lines, stock, {"A", "B"})
+    assert plan == AllocationPlan([Allocation(1, "A", "W2", 2), Allocation(2, "B", "W2", 1)], [])
+    tie = plan_allocation(lines, {**stock, ("B", "W2"): 1}, {"A", "B"})
+    assert {a.warehouse for a in tie.allocations} == {"W1"}
+    even = {("A", "W1"): 3, ("A", "W2"): 3}
+    assert plan_allocation([LineRequest(1, "A", 1)], even, {"A"}).allocations == [
+        Allocation(1, "A", "W1", 1)
+    ]
+
+
+def test_a_preferred_warehouse_serves_everything_or_the_order_says_what_it_has() -> None:
+    stock = {("A", "W1"): 2, ("A", "W2"): 10}
+    lines = [LineRequest(1, "A", 3)]
+    assert plan_allocation(lines, stock, {"A"}, preferred_warehouse="W1") == AllocationPlan(
+        [], [LineRejection(1, "A", 3, "insufficient", 2)]
+    )
+    assert plan_allocation(lines, stock, {"A"}, preferred_warehouse="W9").rejections == [
+        LineRejection(1, "A", 3, "insufficient", 0)
+    ]
+    assert plan_allocation(lines, stock, {"A"}, preferred_warehouse="W2").allocations == [
+        Allocation(1, "A", "W2", 3)
+    ]
+
+
+def test_short_in_total_names_what_there_is_and_enough_in_total_but_split_wrong_says_none() -> None:
+    stock = {("A", "W1"): 2, ("A", "W2"): 1}
+    assert plan_allocation([LineRequest(1, "A", 4)], stock, {"A"}).rejections == [
+        LineRejection(1, "A", 4, "insufficient", 3)
+    ]
+    even = {("A", "W1"): 2, ("A", "W2"): 2}
+    assert plan_allocation([LineRequest(1, "A", 4), LineRequest(2, "B", 0)], even, {"A", "B"}) == (
+        AllocationPlan(
+            [],
+            [
+                LineRejection(1, "A", 4, "insufficient", None),
+                LineRejection(2, "B", 0, "insufficient", None),
+            ],
+        )
+    )
