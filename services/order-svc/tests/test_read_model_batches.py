@@ -26,8 +26,10 @@ from oms_contracts.events import (
     CustomerUpdated,
     OrderLine,
     OrderReceived,
+    RejectedLine,
     ReservedLine,
     StockLevelChanged,
+    StockRejected,
     StockReserved,
     WarehouseUpdated,
 )
@@ -401,3 +403,94 @@ async def test_a_run_of_received_orders_ends_as_one_by_one(db: MigratedDatabase)
     assert states[RECEIVED[1]] == "exception"
     copies = {row[0]: row for row in one_by_one["copies"]}
     assert copies[RECEIVED[1]][4] == "receipt"
+
+
+# -- StockRejected --------------------------------------------------------------------
+
+
+def refusal(order_id: uuid.UUID, *lines: tuple[str, str]) -> Event:
+    return StockRejected(
+        order_id=order_id,
+        lines=[
+            RejectedLine(line_no=n, sku=sku, qty=1, reason=reason, available=0)
+            for n, (sku, reason) in enumerate(lines, start=1)
+        ],
+        rejected_at=T0,
+    )
+
+
+async def seed_refusals(db: MigratedDatabase) -> None:
+    await seed_paid(db)
+    await apply_one(
+        db,
+        WarehouseUpdated(
+            code="WH-B",
+            name="B",
+            region="CN-BJ",
+            latitude=39.9,
+            longitude=116.4,
+            capabilities=[],
+            shipping_costs={"CN-SH": Decimal("15")},
+            updated_at=T0,
+        ),
+    )
+    for sku in ("SKU-1", "SKU-2"):
+        await apply_one(db, level(sku, "WH-B", 9, T0))
+    # PAID[3] was refused once already: its decision remembers the attempt.
+    await apply_one(db, refusal(PAID[3], ("SKU-1", "insufficient"), ("SKU-2", "insufficient")))
+
+
+def refusals_run() -> list[Event]:
+    return [
+        refusal(PAID[0], ("SKU-1", "insufficient"), ("SKU-2", "insufficient")),  # re-routed
+        refusal(PAID[1], ("SKU-1", "channel_cap"), ("SKU-2", "insufficient")),
+        refusal(PAID[2], ("SKU-1", "customer_limit"), ("SKU-2", "customer_limit")),
+        refusal(PAID[0], ("SKU-1", "insufficient"), ("SKU-2", "insufficient")),  # again
+        refusal(PAID[4], ("SKU-1", "insufficient"), ("SKU-2", "insufficient")),  # cancelled
+        refusal(PAID[5], ("SKU-1", "insufficient")),  # never received
+        refusal(PAID[3], ("SKU-1", "insufficient"), ("SKU-2", "insufficient")),
+    ]
+
+
+async def refusal_state(db: MigratedDatabase, since: int) -> dict[str, Any]:
+    found = await receipt_state(db, since)
+    async with db.engine.connect() as conn:
+        found["attempts"] = [
+            tuple(r)
+            for r in await conn.execute(
+                text("SELECT order_id, attempts, excluded, outcome FROM order_routes ORDER BY 1")
+            )
+        ]
+    return found
+
+
+async def test_a_run_of_refusals_ends_as_one_by_one(db: MigratedDatabase) -> None:
+    envelopes = [make_envelope(e, producer="inventory-svc") for e in refusals_run()]
+    await seed_refusals(db)
+    since = len(await db.outbox_rows())
+    for envelope, event in zip(envelopes, refusals_run(), strict=True):
+        async with db.uow() as uow:
+            uow.caused_by(envelope)
+            await SPEC.handlers[event.event_type](uow, envelope, event)
+            await uow.commit()
+    one_by_one = await refusal_state(db, since)
+
+    await db.truncate()
+    await seed_refusals(db)
+    since = len(await db.outbox_rows())
+    async with db.uow() as uow:
+        await SPEC.batch_handlers[StockRejected.event_type](
+            uow, list(zip(envelopes, refusals_run(), strict=True))
+        )
+        await uow.commit()
+    batched = await refusal_state(db, since)
+
+    for part in one_by_one:
+        assert batched[part] == one_by_one[part], part
+    states = {row[0]: (row[1], row[2]) for row in one_by_one["orders"]}
+    assert states[PAID[1]][0] == states[PAID[2]][0] == "exception"
+    assert "customer_limit" in (states[PAID[2]][1] or "")
+    attempts = {row[0]: row[1] for row in one_by_one["attempts"]}
+    assert attempts[PAID[0]] == 3  # re-routed twice in the run
+    assert attempts[PAID[3]] == 3  # once before the run, once in it
+    assert any(e[0] == "OrderPaid" for e in one_by_one["events"])

@@ -41,8 +41,7 @@ from oms_servicekit.runtime import ConsumerSpec
 from order_svc.adapters.repository import OrderRepository
 from order_svc.credit import CreditConfig
 from order_svc.domain.order import OrderState
-from order_svc.domain.stock_refusal import refusal_reason
-from order_svc.publishing import order_paid_event, publish_transitions
+from order_svc.publishing import publish_transitions
 from order_svc.read_models import (
     customer_resolved,
     on_customer_merged,
@@ -54,7 +53,6 @@ from order_svc.read_models import (
 from order_svc.routing import (
     RoutingConfig,
     announce_route,
-    reroute_after_refusal,
 )
 from order_svc.service_layer.channel_facts import make_on_channel_order_updated
 from order_svc.service_layer.paid_orders import OrderFlow
@@ -68,6 +66,7 @@ from order_svc.service_layer.received_orders import (
     receive_order,
     record_paid_check,
 )
+from order_svc.service_layer.refused_orders import answer_refusal, make_on_stocks_rejected
 from order_svc.service_layer.reservations import on_stock_released
 from order_svc.service_layer.reserved_orders import make_on_stocks_reserved
 from order_svc.workflow import WorkflowConfig, advance_reserved_order
@@ -150,18 +149,7 @@ def make_on_stock_rejected(routing: RoutingConfig | None = None) -> Handler:
         order = await repo.get_for_update(event.order_id)
         if order is None or order.state is not OrderState.PAID:
             return
-        now = datetime.now(UTC)
-        short = [line.line_no for line in event.lines if line.reason == "insufficient"]
-        if len(short) == len(event.lines) and await reroute_after_refusal(
-            uow, order, short, config, now
-        ):
-            await publish_transitions(uow, order)
-            if order.state is OrderState.PAID:
-                await uow.emit(order_paid_event(order, now))
-            await repo.save(order)
-            return
-        order.raise_exception(refusal_reason(event.lines), now)
-        await publish_transitions(uow, order)
+        await answer_refusal(uow, order, event, config, datetime.now(UTC))
         await repo.save(order)
 
     return on_stock_rejected
@@ -210,6 +198,7 @@ def consumer_specs(
         StockLevelChanged.event_type: on_stock_level_changed,
     }
     batch_handlers: dict[str, BatchHandler] = {
+        StockRejected.event_type: make_on_stocks_rejected(routing),
         OrderReceived.event_type: make_on_orders_received(
             OrderFlow(credit, routing or RoutingConfig(), workflow or WorkflowConfig())
         ),

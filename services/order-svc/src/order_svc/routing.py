@@ -143,6 +143,41 @@ async def record_at_commit(uow: UnitOfWork, row: dict[str, Any]) -> None:
     (await uow.cached(_DECISIONS, new_buffer)).append(row)
 
 
+async def prime_rerouting(uow: UnitOfWork, orders_: list[Order]) -> None:
+    """What re-routing each of ``orders_`` reads (its stored decision, its region and
+    requirements, the stock of its SKUs), read once for all and handed to each."""
+    if not orders_:
+        return
+    await uow.flush()  # decisions of this transaction are written before they are read
+    ids = [order.id for order in orders_]
+    repo = RoutingRepository(uow.session)
+    routes = await repo.routes_of(ids)
+    rows = {
+        row.id: row
+        for row in await uow.session.execute(
+            select(orders.c.id, orders.c.shipping_address, orders.c.delivery_requirements).where(
+                orders.c.id.in_(ids)
+            )
+        )
+    }
+    customer = await repo.customer_requirements_of(ids)
+    stock = await repo.stock({line.sku for order in orders_ for line in order.lines})
+    for order in orders_:
+        row = rows[order.id]
+        region = str((row.shipping_address or {}).get("region") or "")
+        own = set(row.delivery_requirements or [])
+        skus = {line.sku for line in order.lines}
+        uow.prime(("routing:route", order.id), routes.get(order.id))
+        uow.prime(
+            ("routing:inputs", order.id),
+            (region, sorted(own | set(customer.get(order.id, [])))),
+        )
+        uow.prime(
+            ("routing:stock", order.id),
+            stock.only(skus),
+        )
+
+
 async def routing_inputs(uow: UnitOfWork, order_id: uuid.UUID) -> tuple[str, list[str]]:
     """The destination region and the requirements (the order's own and its customer's)
     of a stored order."""
@@ -169,7 +204,9 @@ async def route_stored_order(
 ) -> RoutingDecision:
     """:func:`route_paid_order` for an order already stored (after the credit check, on
     a re-route, or when an operator retries it)."""
-    region, requirements = await routing_inputs(uow, order.id)
+    region, requirements = await uow.primed_or(
+        ("routing:inputs", order.id), lambda: routing_inputs(uow, order.id)
+    )
     return await route_paid_order(
         uow,
         order,
@@ -197,8 +234,12 @@ async def reroute_after_refusal(
     if not refused:
         return False
     repo = RoutingRepository(uow.session)
-    await uow.flush()  # decisions of this transaction are written before they are read
-    previous = await repo.route_of(order.id) or {}
+
+    async def stored_route() -> dict[str, Any] | None:
+        await uow.flush()  # decisions of this transaction are written before they are read
+        return await repo.route_of(order.id)
+
+    previous = await uow.primed_or(("routing:route", order.id), stored_route) or {}
     attempts = int(previous.get("attempts") or 1) + 1
     excluded = set(previous.get("excluded") or []) | refused
     if attempts > config.max_attempts:

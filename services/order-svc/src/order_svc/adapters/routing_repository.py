@@ -393,6 +393,17 @@ class RoutingRepository:
                 },
             )
 
+    async def customer_requirements_of(
+        self, order_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, list[str]]:
+        """:meth:`customer_requirements` of many orders in one statement."""
+        rows = await self._session.execute(
+            select(
+                order_customer_data.c.order_id, order_customer_data.c.delivery_requirements
+            ).where(order_customer_data.c.order_id.in_(order_ids))
+        )
+        return {r.order_id: list(r.delivery_requirements or []) for r in rows}
+
     async def customer_requirements(self, order_id: uuid.UUID) -> list[str]:
         row = (
             await self._session.execute(

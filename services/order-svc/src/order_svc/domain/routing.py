@@ -116,6 +116,10 @@ class StockView:
     def of(self, sku: str, warehouse: str) -> int:
         return self.available.get((sku, warehouse), 0)
 
+    def only(self, skus: set[str]) -> StockView:
+        """The view of ``skus`` alone (one order's share of a view read for many)."""
+        return StockView({k: v for k, v in self.available.items() if k[0] in skus})
+
 
 @dataclass(frozen=True)
 class Candidate:

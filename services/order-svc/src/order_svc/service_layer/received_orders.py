@@ -25,7 +25,6 @@ from order_svc.adapters.routing_repository import RoutingRepository
 from order_svc.adapters.workflow_store import WorkflowStore
 from order_svc.credit import record_credit_check
 from order_svc.domain.order import Line, Order, OrderState
-from order_svc.domain.routing import StockView
 from order_svc.publishing import order_paid_event, publish_transitions
 from order_svc.service_layer.paid_orders import OrderFlow, credit_request, decide_paid_order
 
@@ -170,5 +169,5 @@ async def _prime_paid_path(uow: UnitOfWork, paid: list[OrderReceived]) -> None:
         uow.prime(("workflow:context", event.order_id), contexts[event.order_id])
         uow.prime(
             ("routing:stock", event.order_id),
-            StockView({k: v for k, v in stock.available.items() if k[0] in skus}),
+            stock.only(skus),
         )
