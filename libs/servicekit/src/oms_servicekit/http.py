@@ -139,7 +139,9 @@ def create_app(
     return app
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
+    """The service runtime (async: a plain function would run in a worker thread, a
+    thread hand-off per request)."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 

@@ -36,7 +36,7 @@ router = APIRouter(tags=["subscriptions"])
 ADMIN_READ = [Depends(role_in_jwt_mode("channels:admin"))]
 
 
-def target_policy(request: Request) -> TargetPolicy:
+async def target_policy(request: Request) -> TargetPolicy:
     """The service's webhook policy (set by the composition root), else the default."""
     policy = getattr(request.app.state, "target_policy", None)
     return policy if isinstance(policy, TargetPolicy) else TargetPolicy()

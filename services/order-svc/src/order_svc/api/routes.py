@@ -72,7 +72,7 @@ async def list_orders(
     )
 
 
-def get_settings(request: Request) -> OrderSettings:
+async def get_settings(request: Request) -> OrderSettings:
     settings = getattr(request.app.state, "settings", None)
     return settings if isinstance(settings, OrderSettings) else OrderSettings()
 
