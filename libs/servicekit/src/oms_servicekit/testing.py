@@ -672,13 +672,15 @@ class TokenMint:
         *roles: str,
         sub: str | None = None,
         channel: str | None = None,
-        expires_in: int = 300,
+        expires_in: int = 4 * 3600,
         audience: str | None = None,
     ) -> dict[str, str]:
         """``Authorization`` headers for a token holding ``roles``.
 
         ``sub`` defaults to the mint's subject; ``channel`` makes a partner's token;
         a negative ``expires_in`` or another ``audience`` make one the app must refuse.
+        Valid for hours by default: modules mint their headers once, at import, and in
+        one session of the whole suite (in random order) a module may run long after.
         """
         claims: dict[str, Any] = {
             "sub": sub or self.subject,
