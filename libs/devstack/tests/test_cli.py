@@ -66,7 +66,7 @@ def test_detached_run_status_example_stop(tmp_path: Path, cli_env: dict[str, str
     run = cli(tmp_path, cli_env, "run", "--detach")
     assert run.returncode == 0, run.stderr
     try:
-        assert "demo data: 15 created" in run.stdout  # incl. the tag rules
+        assert "demo data: 16 created" in run.stdout  # incl. the tag rules
         gateway_port = cli_env["GATEWAY_PORT"]
         assert f"http://127.0.0.1:{gateway_port}/docs" in run.stdout
         assert f"http://127.0.0.1:{cli_env['NOTIFIER_PORT']}/events" in run.stdout
