@@ -177,7 +177,15 @@ async def test_an_unforeseen_error_parks_after_n_tries_and_a_broker_away_parks_n
 ) -> None:
     run = uuid.uuid4().hex[:8]
     keys = [f"{run}-{n}" for n in range(12)]
-    away, odd = f"{run}-away", f"{run}-odd"
+    away = f"{run}-away"
+    # The failing key must sit in another shard than the broker-away one, or it would
+    # wait behind it and never be tried (the keys are random per run).
+    held = await shard_of(db, away, 4)
+    odd = ""
+    for n in range(100):
+        odd = f"{run}-odd{n}"
+        if await shard_of(db, odd, 4) != held:
+            break
     async with db.uow() as uow:
         await uow.emit(alert(away, "broker-away"))  # first: its shard waits behind it
         await uow.emit(alert(odd, "codec-bomb"))
@@ -185,7 +193,6 @@ async def test_an_unforeseen_error_parks_after_n_tries_and_a_broker_away_parks_n
             await uow.emit(alert(key))
         await uow.emit(alert(odd, "after the bomb"))  # same key, after the failing one
         await uow.commit()
-    held = await shard_of(db, away, 4)
     others = [key for key in keys if await shard_of(db, key, 4) != held]
     assert others and len(others) < len(keys)  # the keys span the held shard and others
 
