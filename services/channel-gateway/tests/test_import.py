@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from openpyxl import Workbook
+from sqlalchemy import text
 
 from channel_gateway.imports import COLUMNS, XLSX_TYPE
 from oms_servicekit.testing import MigratedDatabase
@@ -135,21 +136,27 @@ async def test_imports_need_an_operator_a_known_channel_and_a_spreadsheet(
 ) -> None:
     await setup_channel(client)
     csv_headers = {"Content-Type": "text/csv"}
+    valid = as_csv(rows_5000()[:3])  # a file that would import, were the request allowed
     no_operator = await client.post(
-        "/imports/orders", params={"channel": "bulk"}, content=b"a", headers=csv_headers
+        "/imports/orders", params={"channel": "bulk"}, content=valid, headers=csv_headers
     )
     assert no_operator.status_code == 401
     unknown = await client.post(
         "/imports/orders",
         params={"channel": "nope"},
-        content=b"a",
+        content=valid,
         headers={**csv_headers, **OPERATOR},
     )
     assert unknown.status_code == 404
     wrong = await client.post(
         "/imports/orders",
         params={"channel": "bulk"},
-        content=b"{}",
+        content=valid,
         headers={"Content-Type": "application/json", **OPERATOR},
     )
     assert wrong.status_code == 415
+    # Refused means nothing ingested: no channel order, no event.
+    rows = await gdb.outbox_rows()
+    assert [r for r in rows if r["event_type"] == "OrderReceived"] == []
+    async with gdb.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM channel_orders")) == 0
