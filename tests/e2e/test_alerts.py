@@ -29,6 +29,8 @@ from aiosmtpd.controller import Controller
 from notifier.domain.delivery import verify
 from oms_contracts import Envelope, make_envelope, topic_for
 from oms_contracts.events import OrderExceptionRaised, SlaBreached
+from oms_devstack.broker import Broker
+from oms_devstack.ports import free_port
 from oms_devstack.specs import NOTIFIER
 from oms_devstack.stack import Stack
 from oms_messaging.kafka import KafkaSettings, create_producer
@@ -84,6 +86,19 @@ def mailbox() -> Iterator[tuple[int, Mailbox]]:
         yield port, box
     finally:
         controller.stop()
+
+
+@pytest.fixture(scope="module")
+async def kafka_bootstrap(artifacts_dir: Path) -> AsyncIterator[str]:
+    """A broker of this module's own: the session's stack has a notifier in the same
+    consumer group, which would take half the partitions (and the events) if both were on
+    one broker, whenever the session stack was started by a module that ran before."""
+    broker = Broker(free_port(), artifacts_dir / "e2e-alerts-broker.log")
+    await broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        await broker.stop()
 
 
 @pytest.fixture(scope="module")

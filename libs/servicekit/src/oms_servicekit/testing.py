@@ -527,8 +527,11 @@ class EventDriver:
         event_id: uuid.UUID,
         timeout: float = 20,  # noqa: ASYNC109 - a test helper's own deadline
     ) -> ConsumerRecord[bytes, bytes]:
-        """The message of event ``event_id`` parked on ``topic``'s dead-letter topic (its
-        headers name the origin and the error), or fail after ``timeout`` seconds."""
+        """The message of event ``event_id`` parked on ``topic``'s dead-letter topic by this
+        driver's consumers (another service's test consumers on the same broker may park
+        the same event too; its headers name the origin and the error), or fail after
+        ``timeout`` seconds."""
+        mine = {runner.name for _, runners in self._groups for runner in runners}
         consumer = AIOKafkaConsumer(
             dead_letter_topic(topic),
             bootstrap_servers=self._kafka.bootstrap_servers,
@@ -542,7 +545,11 @@ class EventDriver:
                 while True:
                     for messages in (await consumer.getmany(timeout_ms=500)).values():
                         for message in messages:
-                            if str(event_id).encode() in (message.value or b""):
+                            parked_by = dict(message.headers or ()).get("dlq.consumer", b"")
+                            if (
+                                str(event_id).encode() in (message.value or b"")
+                                and parked_by.decode() in mine
+                            ):
                                 return message
         finally:
             await consumer.stop()
