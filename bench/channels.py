@@ -1,9 +1,9 @@
 """Posting signed orders as channels do, timing each acknowledgement.
 
-Each simulated client has its own ``httpx.AsyncClient`` with one keep-alive connection, as
-separate channel clients would: one client with a large shared pool spends more CPU on
-pool bookkeeping than on requests (measured here: 64 connections in one pool gave ~90
-requests/s against an empty server, 64 one-connection clients ~600/s).
+Each simulated client has its own keep-alive connection, as separate channel clients would
+(one client with a large shared pool spends more CPU on pool bookkeeping than on requests).
+The connection is :class:`bench.rawhttp.RawClient`, not httpx: the client shares the
+stack's cores, and httpx's CPU per post was an eighth of the whole machine in double11.
 
 A channel that is answered 503 (the service is shedding load: nothing was changed) or 429
 (its rate limit) retries the same body later, so the gateway's de-duplication keeps it one
@@ -19,8 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import httpx
-
+from bench.rawhttp import RawClient, RawResponse
 from channel_gateway.domain.signature import sign
 
 T = TypeVar("T")
@@ -61,25 +60,15 @@ class PostingStats:
     errors: Counter[str] = field(default_factory=Counter)
 
 
-def client(timeout_s: float = 120.0) -> httpx.AsyncClient:
-    """One simulated client: one keep-alive connection, no proxy from the environment.
-
-    Plain HTTP to loopback only, so no CA bundle is loaded (``verify=False``): loading it
-    costs tens of milliseconds of CPU per client.
-    """
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    return httpx.AsyncClient(timeout=timeout_s, limits=limits, trust_env=False, verify=False)
-
-
 class ClientPool:
     """``size`` simulated clients, created once (before any clock starts) and reused."""
 
     def __init__(self, size: int) -> None:
         self.size = max(1, size)
-        self._clients: list[httpx.AsyncClient] = []
+        self._clients: list[RawClient] = []
 
     async def __aenter__(self) -> ClientPool:
-        self._clients = [client() for _ in range(self.size)]
+        self._clients = [RawClient() for _ in range(self.size)]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -87,14 +76,14 @@ class ClientPool:
         self._clients = []
 
     async def run(
-        self, items: Iterable[T], worker: Callable[[httpx.AsyncClient, T], Awaitable[None]]
+        self, items: Iterable[T], worker: Callable[[RawClient, T], Awaitable[None]]
     ) -> None:
         """``worker(client, item)`` for every item; the clients take items in turn."""
         if not self._clients:
             raise RuntimeError("ClientPool used outside its context")
         it = iter(items)
 
-        async def loop(http: httpx.AsyncClient) -> None:
+        async def loop(http: RawClient) -> None:
             for item in it:
                 await worker(http, item)
 
@@ -102,8 +91,8 @@ class ClientPool:
 
 
 async def send_order(
-    http: httpx.AsyncClient, gateway: str, channel: str, raw: bytes, secret: str
-) -> httpx.Response:
+    http: RawClient, gateway: str, channel: str, raw: bytes, secret: str
+) -> RawResponse:
     """A signed ``generic`` webhook, signed at send time as a channel does."""
     return await http.post(
         f"{gateway}/webhooks/{channel}",
@@ -115,7 +104,7 @@ async def send_order(
     )
 
 
-async def post_one(http: httpx.AsyncClient, gateway: str, post: Post, secret: str) -> None:
+async def post_one(http: RawClient, gateway: str, post: Post, secret: str) -> None:
     post.sent_wall, post.sent = time.time(), time.perf_counter()
     for attempt in range(MAX_ATTEMPTS):
         try:

@@ -10,12 +10,14 @@ its current state is not the test.
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import asyncpg
 
+from bench.cpustat import CpuMeter, postgres_backends
 from bench.harness import service_dsn
 from oms_devstack.stack import Stack
 
@@ -23,6 +25,25 @@ from oms_devstack.stack import Stack
 def service_pids(stack: Stack) -> dict[str, int]:
     """Pid of every running service of the stack."""
     return {name: pid for name in stack.names if (pid := stack.pid(name)) is not None}
+
+
+def stack_cpu_meter(stack: Stack) -> CpuMeter:
+    """A CPU meter over every service, the PostgreSQL backends of the stack's databases,
+    its private broker (when it runs one) and this benchmark process (the client)."""
+    databases = {stack.db_name(name) for name in stack.names}
+    groups: dict[str, Callable[[], Iterable[int]]] = {
+        name: _constant([pid]) for name, pid in service_pids(stack).items()
+    }
+    groups["postgres"] = lambda: postgres_backends(databases)
+    broker = stack.broker.process if stack.broker is not None else None
+    if broker is not None:
+        groups["broker"] = _constant([broker.pid])
+    groups["bench client"] = _constant([os.getpid()])
+    return CpuMeter(groups)
+
+
+def _constant(pids: list[int]) -> Callable[[], Iterable[int]]:
+    return lambda: pids
 
 
 #: The order has passed through ``confirmed`` (whatever state the workflow moved it to).

@@ -30,6 +30,7 @@ import httpx
 
 from bench.channels import ClientPool
 from bench.harness import BenchContext, service_dsn
+from bench.rawhttp import RawClient
 from bench.registry import scenario
 from bench.report import Result
 from bench.stats import percentile, rate
@@ -160,7 +161,7 @@ async def raw_selects(dsn: str, lookups: list[Lookup], connections: int) -> RawR
 async def resolve_all(pool: ClientPool, base: str, lookups: list[Lookup]) -> float:
     """Every lookup through ``POST /customers/resolve``; the seconds it took."""
 
-    async def one(http: httpx.AsyncClient, lk: Lookup) -> None:
+    async def one(http: RawClient, lk: Lookup) -> None:
         t = time.perf_counter()
         try:
             r = await http.post(f"{base}/customers/resolve", json=lk.body())

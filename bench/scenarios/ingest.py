@@ -1,7 +1,7 @@
 """ingest: how fast channel-gateway takes orders in, beside the plain HTTP limit.
 
 Webhooks. N signed, paid orders of the ``generic`` format posted by C concurrent clients
-(httpx, C keep-alive connections) to ``POST /webhooks/<channel>`` over 4 channels, each
+(C keep-alive connections) to ``POST /webhooks/<channel>`` over 4 channels, each
 answered only once the order and its OrderReceived event are committed. Figure: webhooks
 accepted per second (first post to last answer) and ack latency p50/p99. Reference: the
 same posts (same bodies, signed the same way, same client settings) to a trivial ASGI app
@@ -33,6 +33,7 @@ from bench.echo_app import running_echo
 from bench.harness import BenchContext
 from bench.oms import OmsClient, expect, http_client, order_body
 from bench.procstat import MIB, rss_bytes, sample_rss
+from bench.rawhttp import RawClient
 from bench.registry import scenario
 from bench.report import Result
 from bench.stats import percentile, rate
@@ -68,7 +69,7 @@ async def post_timed(pool: ClientPool, base: str, posts: list[Post], secret: str
     statuses: list[int] = []
     latencies: list[float] = []
 
-    async def one(http: httpx.AsyncClient, post: Post) -> None:
+    async def one(http: RawClient, post: Post) -> None:
         started = time.perf_counter()
         try:
             response = await send_order(http, base, post.channel, post.raw, secret)
