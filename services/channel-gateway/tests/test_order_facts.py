@@ -61,3 +61,12 @@ def test_an_older_version_is_stale_only_when_both_are_timed() -> None:
     assert not is_stale(heard(), delivery(channel_updated_at=T0))
     assert not is_stale(heard(channel_updated_at=None), delivery())
     assert not is_stale(heard(), delivery(channel_updated_at=None))
+
+
+def test_lines_are_compared_by_line_number_sku_quantity_and_price() -> None:
+    second = {"line_no": 2, "sku": "SKU-2", "qty": 1, "unit_price": "5.00", "warehouse": None}
+    two = [LINES[0], second]
+    # The same lines listed in another order are the same lines (line numbers count).
+    assert changes(heard(lines=two), delivery(lines=[second, LINES[0]])) == []
+    assert changes(heard(), delivery(lines=[LINES[0] | {"sku": "SKU-9"}])) == ["lines"]
+    assert changes(heard(), delivery(lines=[LINES[0] | {"unit_price": "9.99"}])) == ["lines"]
