@@ -170,6 +170,11 @@ def test_three_weeks_fit_the_model_which_repeats_the_weekly_pattern() -> None:
         assert wide.lower < tight.lower <= tight.mean <= tight.upper < wide.upper
 
 
+def test_a_slow_seller_with_any_sale_in_three_weeks_gets_the_model() -> None:
+    one_sale = [0.0] * (MIN_HISTORY_DAYS - 1) + [1.0]
+    assert forecast_demand(one_sale, END, 3).model == MODEL_ETS
+
+
 def test_an_uplift_is_learned_from_a_promotion_on_the_last_day_of_history() -> None:
     history = weekly(35)
     for i in (12, 13, 34):
@@ -258,3 +263,14 @@ def test_the_synthetic_history_prints_as_csv(capsys: pytest.CaptureFixture[str])
     promoted = [history.day(i) for i, flag in enumerate(flags) if flag]
     assert len(promoted) == 9
     assert all(any(p.covers(day) for p in history.promotions) for day in promoted)
+
+
+def test_the_synthetic_history_script_defaults_to_the_seeded_year(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main([])
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [int(row.split(",")[1]) for row in rows] == list(synthetic_history().demand)
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "A seeded, synthetic but realistic daily sales history" in capsys.readouterr().out
