@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from inventory_svc.domain import forecast as forecast_module
 from inventory_svc.domain.forecast import (
     MIN_HISTORY_DAYS,
     MODEL_ETS,
     MODEL_MOVING_AVERAGE,
     MODEL_SEASONAL_NAIVE,
+    Forecast,
+    ForecastPoint,
     PromotionWindow,
     _apply_promotions,
     _learned_uplift,
@@ -168,6 +171,22 @@ def test_three_weeks_fit_the_model_which_repeats_the_weekly_pattern() -> None:
     narrow = forecast_demand(weekly(MIN_HISTORY_DAYS), END, 7, level=0.5)
     for wide, tight in zip(forecast.points, narrow.points, strict=True):
         assert wide.lower < tight.lower <= tight.mean <= tight.upper < wide.upper
+
+
+def test_a_model_without_finite_intervals_is_not_used_and_the_note_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unbounded(*args: object) -> Forecast:
+        point = ForecastPoint(END + timedelta(days=1), 5.0, 0.0, math.inf)
+        return Forecast(MODEL_ETS, (point,), MIN_HISTORY_DAYS, 0.9)
+
+    monkeypatch.setattr(forecast_module, "_ets_forecast", unbounded)
+    forecast = forecast_demand(weekly(MIN_HISTORY_DAYS), END, 1)
+    assert forecast.model == MODEL_SEASONAL_NAIVE
+    assert forecast.note is not None
+    assert forecast.note.startswith(
+        "the seasonal model could not be fitted (non-finite prediction); only 21 days"
+    )
 
 
 def test_a_slow_seller_with_any_sale_in_three_weeks_gets_the_model() -> None:
