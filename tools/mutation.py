@@ -22,18 +22,33 @@ Which tests run: the files in ``services/<service>/tests/`` that import the serv
 adapters, handlers, bootstrap or API, no migrated database). They run in milliseconds,
 which is what makes thousands of mutants affordable.
 
+Every survivor is either killed by a new test or explained in ``tools/mutation_explained.toml``
+(an equivalent mutant, and why; or why it is not worth a test). mutmut names a mutant by its
+function and its number within that function (``...x_verify__mutmut_12``), and the numbers
+shift whenever the function is edited, so a name alone could lend an old explanation to a
+new mutant. An explanation is therefore keyed by the function and a fingerprint of the
+mutation itself: the first 8 hex digits of the SHA-256 of the diff's removed and added
+lines, stripped of indentation (``diff = "..."`` beside the name, which is kept for the
+reader). It holds while the mutated line reads the same, whatever is renumbered or changed
+elsewhere; when the line changes, the survivor shows as ``UNEXPLAINED`` and must be looked
+at again. The report gives each survivor's fingerprint and its explanation or
+``UNEXPLAINED``, counts the unexplained ones, and lists explanations that no longer match a
+survivor of the services run (killed since, or the line changed).
+
 Usage: ``python tools/mutation.py [service ...] [--max-children N]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +56,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutation"
 REPORT = ROOT / "test-artifacts" / "mutation-report.txt"
+EXPLAINED = ROOT / "tools" / "mutation_explained.toml"
 SERVICES = {
     "order-svc": "order_svc",
     "inventory-svc": "inventory_svc",
@@ -79,6 +95,42 @@ class Outcome:
     @property
     def survivors(self) -> list[str]:
         return sorted(m for m, s in self.judged.items() if s not in KILLED)
+
+
+def function_of(mutant: str) -> str:
+    """``pkg.domain.mod.x_name__mutmut_7`` -> ``pkg.domain.mod.x_name``."""
+    return mutant.rsplit("__mutmut_", 1)[0]
+
+
+def fingerprint(diff: str) -> str:
+    """What a mutant changes, independent of line numbers, indentation and numbering."""
+    changed = [
+        line[1:].strip()
+        for line in diff.splitlines()
+        if line[:1] in "-+" and not line.startswith(("---", "+++"))
+    ]
+    return hashlib.sha256("\n".join(changed).encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    mutant: str  # the name it was written for (numbers may have shifted since)
+    diff: str  # the fingerprint of its mutation
+    why: str
+
+
+def explanations(path: Path = EXPLAINED) -> dict[tuple[str, str], Explanation]:
+    """The explanations by (function, fingerprint); a ``why`` naming an entry of
+    ``[reasons]`` stands for that reason's text."""
+    if not path.exists():
+        return {}
+    data = tomllib.loads(path.read_text())
+    reasons: dict[str, str] = data.get("reasons", {})
+    found = {}
+    for mutant, entry in data.get("mutants", {}).items():
+        why = reasons.get(entry["why"], entry["why"])
+        found[(function_of(mutant), entry["diff"])] = Explanation(mutant, entry["diff"], why)
+    return found
 
 
 def score_line(killed: int, total: int) -> str:
@@ -193,22 +245,61 @@ def diffs(work: Path, mutants: list[str]) -> dict[str, str]:
     return {mutant: found.get(mutant, "(no diff found)").strip() for mutant in mutants}
 
 
-def report(outcomes: list[Outcome], seconds: float) -> list[str]:
-    """The report's text; its last line is the overall score."""
+def report(
+    outcomes: list[Outcome],
+    seconds: float,
+    explained: dict[tuple[str, str], Explanation] | None = None,
+) -> list[str]:
+    """The report's text: a score line per service, the unexplained count, each survivor
+    with its explanation (or ``UNEXPLAINED``) and diff, stale explanations; its last line
+    is the overall score."""
+    explained = {} if explained is None else explained
+    used: set[tuple[str, str]] = set()
+    unexplained_by_service: dict[str, int] = {}
+    body: list[str] = []
+    for outcome in outcomes:
+        if not outcome.survivors:
+            continue
+        body.append(f"--- {outcome.service}: {len(outcome.survivors)} not killed")
+        for mutant in outcome.survivors:
+            diff = outcome.diffs[mutant]
+            key = (function_of(mutant), fingerprint(diff))
+            explanation = explained.get(key)
+            if explanation is None:
+                verdict = "UNEXPLAINED"
+                unexplained_by_service[outcome.service] = (
+                    unexplained_by_service.get(outcome.service, 0) + 1
+                )
+            else:
+                verdict = f"explained: {explanation.why}"
+                used.add(key)
+            status = outcome.status_by_mutant[mutant]
+            body += [f"{mutant}: {status} [diff {key[1]}]", verdict, diff, ""]
+    packages = tuple(f"{SERVICES[outcome.service]}." for outcome in outcomes)
+    stale = sorted(
+        e.mutant for k, e in explained.items() if k not in used and e.mutant.startswith(packages)
+    )
+    if stale:
+        body.append(f"--- {len(stale)} explanations match no survivor (killed, or line changed)")
+        body += [*stale, ""]
+
     lines = [f"Mutation testing of services/*/src/*/domain ({seconds:.0f} s)", ""]
     for outcome in outcomes:
         counts = Counter(outcome.status_by_mutant.values())
         detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        unexplained = unexplained_by_service.get(outcome.service, 0)
         lines.append(
             f"{outcome.service}: {score_line(outcome.killed, len(outcome.judged))} [{detail}]"
+            f"; {len(outcome.survivors)} not killed, {unexplained} unexplained"
         )
-    lines.append("")
-    for outcome in outcomes:
-        if outcome.survivors:
-            lines.append(f"--- {outcome.service}: {len(outcome.survivors)} not killed")
-            for mutant in outcome.survivors:
-                status = outcome.status_by_mutant[mutant]
-                lines += [f"{mutant}: {status}", outcome.diffs[mutant], ""]
+    survivors = sum(len(outcome.survivors) for outcome in outcomes)
+    unexplained = sum(unexplained_by_service.values())
+    lines += [
+        f"not killed: {survivors}, explained {survivors - unexplained}, "
+        f"unexplained {unexplained} (explanations: tools/{EXPLAINED.name})",
+        "",
+        *body,
+    ]
     killed = sum(outcome.killed for outcome in outcomes)
     total = sum(len(outcome.judged) for outcome in outcomes)
     lines.append(score_line(killed, total))
@@ -228,10 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         run_service(service, SERVICES[service], args.max_children)
         for service in (args.services or SERVICES)
     ]
-    lines = report(outcomes, time.monotonic() - started)
+    lines = report(outcomes, time.monotonic() - started, explanations())
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[2 : 2 + len(outcomes)]))
+    print("\n".join(lines[2 : 3 + len(outcomes)]))
     print(f"surviving mutants and their diffs: {REPORT.relative_to(ROOT)}")
     print(lines[-1])
     return 0
