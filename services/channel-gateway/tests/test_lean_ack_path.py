@@ -3,11 +3,13 @@
 A warm channel costs no statement (its configuration and SKU map are cached per
 process); a new order is claimed and audited in one statement, then its event is written
 to the outbox; a repeated order reads what was heard (locked) and writes its audit row.
-Statements are counted on the app's engine, as the database sees them.
+Concurrent deliveries share one transaction (a group commit). Statements are counted
+on the app's engine, as the database sees them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from channel_gateway.domain.signature import platform_signature, sign
 from oms_servicekit.testing import MigratedDatabase
@@ -211,3 +213,69 @@ async def test_a_new_sku_map_applies_to_the_next_request(
         for row in await gdb.outbox_rows()
     ]
     assert skus == [["CH-1"], ["SKU-9"]]
+
+
+async def test_concurrent_webhooks_commit_in_groups_and_repeats_stay_one_order(
+    client: httpx.AsyncClient, gdb: MigratedDatabase
+) -> None:
+    await add_channel(client, "web", "generic")
+    await add_channel(client, "app", "generic")
+    bodies = [("web" if i % 2 else "app", canonical(f"C-{i}")) for i in range(24)]
+    bodies += [("web", canonical("C-REPEATED"))] * 6
+
+    with statements(gdb) as seen:
+        answers = await asyncio.gather(*(generic(client, ch, raw) for ch, raw in bodies))
+
+    assert [a.status_code for a in answers[:24]] == [202] * 24, [a.text for a in answers]
+    repeated = answers[24:]
+    assert sorted(a.status_code for a in repeated) == [200] * 5 + [202]
+    assert len({a.json()["order_ref"] for a in repeated}) == 1
+    assert len({a.json()["order_ref"] for a in answers}) == 25
+    claims = [sql for sql in seen if "INSERT INTO channel_orders" in sql]
+    assert len(claims) < 12, f"{len(claims)} claim statements for 30 concurrent webhooks"
+    assert len(await outcomes(client, "web")) == 12 + 6
+    async with gdb.engine.connect() as conn:
+        outbox = await conn.scalar(
+            text("SELECT count(*) FROM outbox WHERE event_type = 'OrderReceived'")
+        )
+    assert outbox == 25
+
+
+async def test_a_delivery_the_database_refuses_fails_alone_in_its_group(
+    client: httpx.AsyncClient, gdb: MigratedDatabase
+) -> None:
+    await add_channel(client, "web", "generic")
+    async with gdb.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN IF NEW.channel_order_id = 'POISON' THEN "
+                "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON channel_orders "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+            )
+        )
+    try:
+        ids = [f"P-{i}" for i in range(10)] + ["POISON"] + [f"Q-{i}" for i in range(10)]
+        bodies = [canonical(order_id) for order_id in ids]
+        answers = await asyncio.gather(
+            *(generic(client, "web", raw) for raw in bodies), return_exceptions=True
+        )
+    finally:
+        async with gdb.engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER refuse_poison ON channel_orders"))
+            await conn.execute(text("DROP FUNCTION refuse_poison()"))
+
+    poison = answers[10]
+    assert isinstance(poison, Exception) or poison.status_code >= 500
+    others = answers[:10] + answers[11:]
+    assert all(isinstance(a, httpx.Response) and a.status_code == 202 for a in others), others
+    async with gdb.engine.connect() as conn:
+        claimed = await conn.scalars(text("SELECT channel_order_id FROM channel_orders"))
+        outbox = await conn.scalar(text("SELECT count(*) FROM outbox"))
+    assert sorted(claimed) == sorted(i for i in ids if i != "POISON")
+    assert outbox == 20

@@ -212,30 +212,40 @@ async def _publish_new(
 async def ingest_many(
     uow: UnitOfWork, channel: str, incoming: list[ChannelOrder], *, topic: str, actor: str
 ) -> list[Ingested]:
-    """:func:`ingest` for a batch (bulk import): new orders are claimed in one statement.
+    """:func:`ingest` for a batch of one channel (bulk import): see :func:`ingest_batch`."""
+    return await ingest_batch(uow, [(channel, item) for item in incoming], topic=topic, actor=actor)
+
+
+async def ingest_batch(
+    uow: UnitOfWork,
+    incoming: list[tuple[str, ChannelOrder]],
+    *,
+    topic: str | None = None,
+    actor: str = "channel",
+) -> list[Ingested]:
+    """:func:`ingest` for a batch of (channel, order) deliveries, in their order: new
+    orders are claimed in one statement and audited in another.
 
     Orders the batch does not claim (known before, or repeated within the batch) go
     through :func:`ingest` one by one, so they are duplicates or updates as usual.
     """
     repo = GatewayRepository(uow.session)
     now = datetime.now(UTC)
-    wanted = {}
-    for item in incoming:
-        order = item.order
-        if order.channel_order_id in wanted:
-            continue
-        wanted[order.channel_order_id] = {
-            "channel": channel,
-            "channel_order_id": order.channel_order_id,
-            "order_id": uuid.uuid4(),
-            **_remembered(item, now),
-        }
+    wanted: dict[tuple[str, str], dict[str, Any]] = {}
+    for channel, item in incoming:
+        key = (channel, item.order.channel_order_id)
+        if key not in wanted:
+            wanted[key] = {
+                "channel": channel,
+                "channel_order_id": item.order.channel_order_id,
+                "order_id": uuid.uuid4(),
+                **_remembered(item, now),
+            }
     claimed = await repo.claim_many(list(wanted.values()))
     results: list[Ingested] = []
     audits: list[dict[str, object]] = []
-    for item in incoming:
-        order = item.order
-        order_id = claimed.pop(order.channel_order_id, None)
+    for channel, item in incoming:
+        order_id = claimed.pop((channel, item.order.channel_order_id), None)
         if order_id is None:
             results.append(await ingest(uow, channel, item, topic=topic, actor=actor))
             continue
@@ -247,11 +257,12 @@ async def ingest_many(
         )
         audits.append(
             {
+                "channel": channel,
                 "outcome": "accepted_unknown_sku" if detail else "accepted",
-                "detail": detail,
+                "detail": detail[:2000] if detail else None,
                 "order_id": order_id,
             }
         )
         results.append(Ingested(order_id, "accepted"))
-    await repo.record_deliveries(channel, audits, topic=topic)
+    await repo.record_deliveries(audits, topic=topic)
     return results

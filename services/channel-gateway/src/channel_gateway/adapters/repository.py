@@ -242,17 +242,22 @@ class GatewayRepository:
         result = await self._session.execute(query)
         return order_id if result.first() is not None else None
 
-    async def claim_many(self, rows: list[dict[str, Any]]) -> dict[str, uuid.UUID]:
-        """Claim many channel orders in one statement: the ones newly claimed, by id."""
+    async def claim_many(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str], uuid.UUID]:
+        """Claim many channel orders in one statement: the ones newly claimed, by
+        (channel, channel order id)."""
         if not rows:
             return {}
         result = await self._session.execute(
             pg_insert(channel_orders)
             .values(rows)
             .on_conflict_do_nothing()
-            .returning(channel_orders.c.channel_order_id, channel_orders.c.order_id)
+            .returning(
+                channel_orders.c.channel,
+                channel_orders.c.channel_order_id,
+                channel_orders.c.order_id,
+            )
         )
-        return {r.channel_order_id: r.order_id for r in result}
+        return {(r.channel, r.channel_order_id): r.order_id for r in result}
 
     async def order_ref_of(self, channel: str, channel_order_id: str) -> uuid.UUID | None:
         known = await self.known_order(channel, channel_order_id)
@@ -363,11 +368,12 @@ class GatewayRepository:
         return statement
 
     async def record_deliveries(
-        self, channel: str, rows: list[dict[str, Any]], *, topic: str | None = None
+        self, rows: list[dict[str, Any]], *, topic: str | None = None
     ) -> None:
+        """Audit rows (each naming its channel) in one statement."""
         if rows:
             await self._session.execute(
-                insert(deliveries), [{"channel": channel, "topic": topic, **r} for r in rows]
+                insert(deliveries).values([{"topic": topic, **r} for r in rows])
             )
 
     async def deliveries(self, channel: str, limit: int = 100) -> list[dict[str, Any]]:

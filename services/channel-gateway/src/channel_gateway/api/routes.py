@@ -47,6 +47,7 @@ from channel_gateway.domain.platforms import (
 from channel_gateway.domain.signature import SignatureError, verify, verify_platform
 from channel_gateway.imports import CSV_TYPES, XLSX_TYPE, csv_rows, parse_row, xlsx_rows
 from channel_gateway.ingest import ingest, ingest_many
+from channel_gateway.service_layer.webhook_batcher import WebhookBatcher
 from channel_gateway.settings import GatewaySettings
 from oms_servicekit.audit import record_audit
 from oms_servicekit.http import RuntimeDep
@@ -123,6 +124,7 @@ def build_router(settings: GatewaySettings, cache: ChannelCache | None = None) -
     limiter = RateLimiter()
     outbound = settings.outbound_policy()
     channels = cache or ChannelCache(settings.channel_cache_ttl_s)
+    webhooks = WebhookBatcher()
 
     # -- channels ---------------------------------------------------------------------
 
@@ -342,8 +344,8 @@ def build_router(settings: GatewaySettings, cache: ChannelCache | None = None) -
             incoming = apply_channel(
                 PlatformOrder.of_canonical(order), config.sku_map, known.settings.order_class_rules
             )
-            result = await ingest(uow, channel, incoming)
-            await uow.commit()
+        # Nothing was written above: the order is committed in the next group commit.
+        result = await webhooks.ingest(runtime.uow, channel, incoming)
         answer = WebhookAccepted(order_ref=result.order_ref, status=result.status)
         return JSONResponse(
             answer.model_dump(mode="json"), status_code=202 if result.status == "accepted" else 200

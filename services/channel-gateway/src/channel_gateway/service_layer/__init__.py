@@ -1,0 +1,1 @@
+"""The gateway's use cases that span requests (webhook group commits)."""
