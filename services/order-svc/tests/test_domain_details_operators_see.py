@@ -216,6 +216,17 @@ def test_every_missing_capability_and_every_short_sku_is_named() -> None:
         capability_requirements={"cold_chain", "hazmat"},
     )
     assert none_can.reason == "no warehouse has the capability cold_chain, hazmat"
+    too_few = routed(
+        [one("A", 5)],
+        {("A", "WH-E"): 1},
+        warehouses=(EAST,),
+        requirements=["hazmat", "cold_chain"],
+        capability_requirements={"cold_chain", "hazmat"},
+    )
+    assert (too_few.outcome, too_few.reason) == (
+        "impossible",
+        "cold_chain, hazmat: not enough stock for A in the eligible warehouses",
+    )
     short = routed(
         [one("A", 5), one("B", 5, 2)],
         {("A", "WH-E"): 1, ("B", "WH-W"): 1},
