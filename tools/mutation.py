@@ -31,9 +31,11 @@ mutation itself: the first 8 hex digits of the SHA-256 of the diff's removed and
 lines, stripped of indentation (``diff = "..."`` beside the name, which is kept for the
 reader). It holds while the mutated line reads the same, whatever is renumbered or changed
 elsewhere; when the line changes, the survivor shows as ``UNEXPLAINED`` and must be looked
-at again. The report gives each survivor's fingerprint and its explanation or
-``UNEXPLAINED``, counts the unexplained ones, and lists explanations that no longer match a
-survivor of the services run (killed since, or the line changed).
+at again (the same mutation of two identical lines of one function shares one explanation:
+the second ``if step.action == "hold":`` of ``advance``, say). The report gives each
+survivor's fingerprint and its explanation or ``UNEXPLAINED``, counts the unexplained ones,
+and lists explanations that no longer match a survivor of the services run (killed since,
+or the line changed).
 
 Usage: ``python tools/mutation.py [service ...] [--max-children N]``.
 """
