@@ -186,6 +186,9 @@ async def test_an_unforeseen_error_parks_after_n_tries_and_a_broker_away_parks_n
         odd = f"{run}-odd{n}"
         if await shard_of(db, odd, 4) != held:
             break
+    # And the keys must span the held shard and others (random keys may all miss it).
+    while all([await shard_of(db, key, 4) != held for key in keys]):
+        keys.append(f"{run}-{len(keys)}")
     async with db.uow() as uow:
         await uow.emit(alert(away, "broker-away"))  # first: its shard waits behind it
         await uow.emit(alert(odd, "codec-bomb"))

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notifier.adapters.board import BoardQueries
-from notifier.adapters.board_tables import board_orders, board_throughput
+from notifier.adapters.board_tables import board_exceptions, board_orders, board_throughput
 from notifier.domain.board import SLA_STAGE_ENDS, sla_running
 from oms_contracts import Event, make_envelope
 from oms_contracts.events import (
@@ -34,6 +34,7 @@ from oms_contracts.events import (
     RoutedShipment,
     SlaAtRisk,
     SlaBreached,
+    StatusTransition,
     StockLevelChanged,
     StockLow,
 )
@@ -213,6 +214,34 @@ async def test_an_order_parked_in_exception_is_queued_under_its_cause_until_it_l
     )
     assert (await run(lambda q: q.exceptions(cause=None, limit=10, offset=0))).total == 0
     assert await run(lambda q: q.exception_stats()) == {}
+
+
+async def test_the_earlier_transitions_of_one_commit_are_applied_in_order(db, deliver) -> None:
+    """order-svc publishes one OrderStatusChanged per order and commit; the transitions
+    before the last ride in ``earlier`` and move the board as their own events did."""
+    order_id = uuid.uuid4()
+    run = queries_of(db)
+    await dispatch(deliver, created(order_id))
+    parked = StatusTransition(
+        from_state="paid",
+        to_state="exception",
+        actor="system",
+        reason="stock_rejected (SKU-1: insufficient)",
+        changed_at=T0 + timedelta(seconds=3),
+    )
+    event = moved(order_id, "paid", T0 + timedelta(seconds=4), from_state="exception")
+    await dispatch(deliver, event.model_copy(update={"earlier": [parked]}))
+
+    assert (await run(lambda q: q.exceptions(cause=None, limit=10, offset=0))).total == 0
+    async with db() as session:
+        [row] = (await session.execute(select(board_exceptions))).all()
+        [state] = (await session.execute(select(board_orders.c.state))).scalars().all()
+    assert (row.order_id, row.cause, row.resolution) == (
+        order_id,
+        "stock_rejected",
+        "moved to paid",
+    )
+    assert state == "paid"
 
 
 async def test_explicit_exception_events_open_and_close_the_queue_entry(db, deliver) -> None:

@@ -250,6 +250,14 @@ def answers_run() -> list[Event]:
     ]
 
 
+def untimed(payload: dict[str, Any], times: set[str]) -> dict[str, Any]:
+    """A payload without its clock readings (those of the transitions it carries too)."""
+    kept = {k: v for k, v in payload.items() if k not in times}
+    if "earlier" in kept:
+        kept["earlier"] = [untimed(t, times) for t in kept["earlier"]]
+    return kept
+
+
 async def reserved_state(db: MigratedDatabase, since: int) -> dict[str, Any]:
     queries = {
         "orders": "SELECT id, state FROM orders ORDER BY 1",
@@ -271,7 +279,7 @@ async def reserved_state(db: MigratedDatabase, since: int) -> dict[str, Any]:
         (
             row["event_type"],
             row["envelope"].causation_id,
-            {k: v for k, v in row["envelope"].payload.items() if k not in times},
+            untimed(row["envelope"].payload, times),
         )
         for row in (await db.outbox_rows())[since:]
     ]
@@ -366,7 +374,7 @@ async def receipt_state(db: MigratedDatabase, since: int) -> dict[str, Any]:
         (
             row["event_type"],
             row["envelope"].causation_id,
-            {k: v for k, v in row["envelope"].payload.items() if k not in times},
+            untimed(row["envelope"].payload, times),
         )
         for row in (await db.outbox_rows())[since:]
     ]

@@ -243,6 +243,8 @@ class UnitOfWork:
         await self.flush()
         await self._write_outbox()
         await self.session.commit()
+        # What was cached or coalesced belonged to the transaction that just ended.
+        self._snapshots, self._cache, self._primed = {}, {}, {}
         if self._emitted and self._on_commit is not None:
             self._on_commit(self._emitted)
         callbacks, self._after_commit = self._after_commit, []

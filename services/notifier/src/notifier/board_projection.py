@@ -27,6 +27,7 @@ from oms_contracts.events import (
     OrderStatusChanged,
     SlaAtRisk,
     SlaBreached,
+    StatusTransition,
     StockLevelChanged,
     StockLow,
 )
@@ -49,16 +50,19 @@ def _created(board: BoardChanges, event: Event) -> None:
 
 
 def _status(board: BoardChanges, event: Event) -> None:
+    """Every transition the event carries, the earlier ones of its commit first."""
     assert isinstance(event, OrderStatusChanged)
-    board.state_changed(
-        order_id=event.order_id,
-        channel=event.channel,
-        from_state=event.from_state,
-        to_state=event.to_state,
-        reason=event.reason,
-        changed_at=event.changed_at,
-        cause=exception_cause(event.reason) if event.to_state == EXCEPTION_STATE else None,
-    )
+    transitions: list[StatusTransition | OrderStatusChanged] = [*event.earlier, event]
+    for t in transitions:
+        board.state_changed(
+            order_id=event.order_id,
+            channel=event.channel,
+            from_state=t.from_state,
+            to_state=t.to_state,
+            reason=t.reason,
+            changed_at=t.changed_at,
+            cause=exception_cause(t.reason) if t.to_state == EXCEPTION_STATE else None,
+        )
 
 
 def _exception_raised(board: BoardChanges, event: Event) -> None:

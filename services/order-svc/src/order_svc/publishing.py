@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from oms_contracts.events import OrderLine, OrderPaid, OrderStatusChanged
+from oms_contracts.events import OrderLine, OrderPaid, OrderStatusChanged, StatusTransition
 from oms_messaging import UnitOfWork
 from order_svc.domain.buyer import buyer_key
 from order_svc.domain.order import Order
@@ -13,16 +14,24 @@ from order_svc.sla import track_sla
 
 
 async def publish_transitions(uow: UnitOfWork, order: Order) -> None:
-    """One OrderStatusChanged per transition not yet stored.
+    """The transitions not yet stored, as one OrderStatusChanged per order and commit.
+
+    A batch moves an order several times in one transaction (paid, reserved, confirmed,
+    routed); publishing each would cost every reader of ``oms.orders`` one message per
+    step. The order's latest transition is the event and the earlier ones of this
+    commit ride along in ``earlier`` (a later call in the same transaction replaces the
+    event it emitted before, keeping its transitions).
 
     Also the one hook of the SLA clocks and the exception queue: every transition,
     whoever caused it, starts/stops its stages and opens/closes exceptions here.
     """
+    if not order.pending:
+        return
+    published = await uow.cached(_PUBLISHED, _nothing_published)
+    earlier = published.setdefault(order.id, [])
     for t in order.pending:
-        await uow.emit(
-            OrderStatusChanged(
-                order_id=order.id,
-                channel=order.channel,
+        earlier.append(
+            StatusTransition(
                 from_state=t.from_state.value if t.from_state else None,
                 to_state=t.to_state.value,
                 actor=t.actor,
@@ -32,6 +41,25 @@ async def publish_transitions(uow: UnitOfWork, order: Order) -> None:
         )
         await track_sla(uow, order, t)
         await track_exceptions(uow, order, t)
+    last = earlier[-1]
+    await uow.emit(
+        OrderStatusChanged(
+            order_id=order.id,
+            channel=order.channel,
+            **last.model_dump(),
+            earlier=earlier[:-1],
+        ),
+        snapshot_of=f"OrderStatusChanged:{order.id}",
+    )
+
+
+#: The transitions this transaction has published, per order (in the unit of work's
+#: cache, so a rolled-back batch forgets them with everything else).
+_PUBLISHED = ("order-transitions-published",)
+
+
+async def _nothing_published() -> dict[uuid.UUID, list[StatusTransition]]:
+    return {}
 
 
 def order_paid_event(order: Order, now: datetime) -> OrderPaid:

@@ -40,6 +40,7 @@ from oms_contracts.events.orders import (
     OrderStatusChanged,
     RoutedShipment,
     ShipmentLine,
+    StatusTransition,
 )
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "ShipmentLine",
     "SlaAtRisk",
     "SlaBreached",
+    "StatusTransition",
     "StockLevelChanged",
     "StockLow",
     "StockRejected",

@@ -138,8 +138,27 @@ class OrderConfirmed(Event):
     confirmed_at: datetime
 
 
+class StatusTransition(BaseModel):
+    """One earlier state transition carried by an :class:`OrderStatusChanged`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    from_state: str | None
+    to_state: str
+    actor: str
+    reason: str | None = None
+    changed_at: datetime
+
+
 class OrderStatusChanged(Event):
-    """One state transition of an order, with who made it and why."""
+    """An order's state transition, with who made it and why.
+
+    One per order and commit: when one transaction moves an order several times (paid
+    and reserved and confirmed and routed as one batch is applied), the event is the
+    last transition and ``earlier`` lists the ones before it, oldest first. A reader of
+    every transition (the board, an audit) reads ``earlier`` first; a reader of the
+    current state reads only the event's own fields.
+    """
 
     event_type: ClassVar[str] = "OrderStatusChanged"
     owner: ClassVar[str] = ORDER_SVC
@@ -152,6 +171,7 @@ class OrderStatusChanged(Event):
     actor: str
     reason: str | None = None
     changed_at: datetime
+    earlier: list[StatusTransition] = []
 
 
 class OrderCancelled(Event):
