@@ -131,32 +131,49 @@ async def record_credit_check(
     the skip is recorded: "not configured" without a bureau, "not required" when the
     rule lets the order go on unchecked.
     """
-    payload = dict(payload)
-    required = payload.pop(CHECK_REQUIRED, config.enabled)
-    if not (config.enabled and required):
-        await uow.session.execute(
-            credit_checks.insert().values(
-                order_id=order_id,
-                status="skipped",
-                request=payload,
-                requested_at=now,
-                deadline_at=now,
-                finished_at=now,
-                detail="not required" if config.enabled else "not configured",
+    await record_credit_checks(uow, [(order_id, payload)], config, now)
+
+
+async def record_credit_checks(
+    uow: UnitOfWork,
+    checks: list[tuple[uuid.UUID, dict[str, Any]]],
+    config: CreditConfig,
+    now: datetime,
+) -> None:
+    """:func:`record_credit_check` for a batch of new paid orders: one insert for all
+    (a promotion day's prepaid orders each record a skip)."""
+    rows = []
+    for order_id, request in checks:
+        payload = dict(request)
+        required = payload.pop(CHECK_REQUIRED, config.enabled)
+        if not (config.enabled and required):
+            rows.append(
+                {
+                    "order_id": order_id,
+                    "status": "skipped",
+                    "request": payload,
+                    "requested_at": now,
+                    "deadline_at": now,
+                    "finished_at": now,
+                    "detail": "not required" if config.enabled else "not configured",
+                }
             )
+            continue
+        if config.callback_url:
+            payload = {**payload, "callback_url": config.callback_url}
+        rows.append(
+            {
+                "order_id": order_id,
+                "status": "pending",
+                "request": payload,
+                "requested_at": now,
+                "deadline_at": now + timedelta(seconds=config.budget_s),
+                "finished_at": None,
+                "detail": None,
+            }
         )
-        return
-    if config.callback_url:
-        payload = {**payload, "callback_url": config.callback_url}
-    await uow.session.execute(
-        credit_checks.insert().values(
-            order_id=order_id,
-            status="pending",
-            request=payload,
-            requested_at=now,
-            deadline_at=now + timedelta(seconds=config.budget_s),
-        )
-    )
+    if rows:
+        await uow.session.execute(credit_checks.insert().values(rows))
 
 
 async def apply_decision(

@@ -23,7 +23,7 @@ from oms_messaging import BatchHandler, UnitOfWork
 from order_svc.adapters.repository import OrderRepository
 from order_svc.adapters.routing_repository import RoutingRepository
 from order_svc.adapters.workflow_store import WorkflowStore
-from order_svc.credit import record_credit_check
+from order_svc.credit import record_credit_check, record_credit_checks
 from order_svc.domain.order import Line, Order, OrderState
 from order_svc.publishing import order_paid_event, publish_transitions
 from order_svc.service_layer.paid_orders import OrderFlow, credit_request, decide_paid_order
@@ -130,8 +130,16 @@ def make_on_orders_received(flow: OrderFlow) -> BatchHandler:
             new.append((order, event))
         uow.drop_primed()
         await repo.add_many([(order, order_details(event)) for order, event in new])
-        for order, event in new:
-            await record_paid_check(uow, order, event, flow, now)
+        await record_credit_checks(
+            uow,
+            [
+                (order.id, credit_request(order, event.customer.model_dump(mode="json")))
+                for order, event in new
+                if event.paid
+            ],
+            flow.credit,
+            now,
+        )
 
     return on_orders_received
 
