@@ -144,6 +144,11 @@ def test_shopify_paid_at_is_the_processing_time_else_the_last_update_else_now() 
     assert untimed.paid_at is not None and untimed.paid_at >= before
 
 
+def test_a_lowercase_z_is_utc_as_rfc_3339_allows() -> None:
+    paid = SHOPIFY | {"financial_status": "paid", "processed_at": "2022-01-01T08:00:00z"}
+    assert from_shopify(paid, "x").order.paid_at == datetime(2022, 1, 1, 8, tzinfo=UTC)
+
+
 def test_shopify_requirements_come_from_every_delivery_note_attribute() -> None:
     attributes = [
         {"name": "Delivery", "value": "cold_chain, signature"},

@@ -128,10 +128,14 @@ def _split(value: Any) -> list[str]:
 
 
 def _when(value: Any) -> datetime | None:
+    """An RFC 3339 time (``Z`` or ``z`` for UTC, as RFC 3339 allows); None if unreadable."""
     if not value:
         return None
+    text = str(value)
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
