@@ -1,6 +1,7 @@
 """double11: a promotion day's paid orders through the whole stack, as fast as it takes them.
 
-Ours: N paid orders posted as signed webhooks to channel-gateway from 4 channels by C
+Ours: N paid orders (from N*0.8 buyers, one of whom places every tenth order) posted as
+signed webhooks to channel-gateway from 4 channels by C
 concurrent channel clients (each its own connection; a 503/429 answer is retried with the
 same body after a back-off, as channels do), all five services running. Figures: orders/s
 from the first post to the last order confirmed (order-svc's database, polled every
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from typing import Any
 
 from bench.channels import ClientPool, Post, post_all
 from bench.harness import BenchContext, Stalled, wait_for_progress
@@ -48,8 +50,36 @@ CLIENTS = 64
 MESSAGE_BYTES = 1024
 
 
+#: One buyer places every tenth order (5,000 of the full day's 50,000); the others are
+#: spread over the rest of the buyers (40,000 in all at full size).
+BUSIEST_EVERY = 10
+
+
 def sku(i: int) -> str:
     return f"D11-{i:04d}"
+
+
+def buyer(i: int, buyers: int) -> dict[str, Any]:
+    """Order ``i``'s buyer: the busiest one for every tenth order, else one of the others;
+    each buyer with an account and a phone of their own, as customer-svc matches them."""
+    b = 0 if i % BUSIEST_EVERY == 0 else 1 + i % max(1, buyers - 1)
+    phone = f"+86138{b:08d}"
+    return {
+        "customer": {
+            "platform_user_id": f"d11-{b}",
+            "name": f"Buyer {b}",
+            "phone": phone,
+            "email": f"buyer{b}@example.com",
+        },
+        "shipping_address": {
+            "name": f"Buyer {b}",
+            "phone": phone,
+            "region": "CN-SH",
+            "city": "Shanghai",
+            "line1": f"{b} Demo Road",
+            "postal_code": "200000",
+        },
+    }
 
 
 @scenario(
@@ -73,6 +103,7 @@ async def run_scaled_out(ctx: BenchContext, result: Result) -> None:
 async def promotion_day(ctx: BenchContext, result: Result, *, replicas: int) -> None:
     orders = ctx.scaled(full=50_000, quick=50)
     sku_count = ctx.size(full=500, quick=20)
+    buyers = ctx.scaled(full=40_000, quick=40)
     per_sku = -(-orders // sku_count) + 10  # per warehouse: stock is never the limit
     secret = secrets.token_hex(16)
     result.parameters = {
@@ -80,6 +111,8 @@ async def promotion_day(ctx: BenchContext, result: Result, *, replicas: int) -> 
         "channels": len(CHANNELS),
         "client_concurrency": CLIENTS,
         "skus": sku_count,
+        "buyers": buyers,
+        "orders_of_the_busiest_buyer": len(range(0, orders, BUSIEST_EVERY)),
         "stock_per_sku_per_warehouse": per_sku,
         "services": "all five",
         "replicas_per_consuming_service": replicas,
@@ -96,7 +129,8 @@ async def promotion_day(ctx: BenchContext, result: Result, *, replicas: int) -> 
     ]
     warm = [Post(ch, order_body(sku(0))) for ch in CHANNELS]
     posts = [
-        Post(CHANNELS[i % len(CHANNELS)], order_body(sku(i % sku_count))) for i in range(orders)
+        Post(CHANNELS[i % len(CHANNELS)], order_body(sku(i % sku_count), **buyer(i, buyers)))
+        for i in range(orders)
     ]
 
     async with ctx.stack(result, replicas=replicas) as stack, ClientPool(CLIENTS) as pool:
