@@ -1,5 +1,5 @@
-"""Runs of events applied set-based end as one by one (CustomerResolved, StockLevelChanged,
-StockReserved).
+"""Runs of events applied set-based end as one by one (CustomerResolved, CustomerUpdated,
+StockLevelChanged, StockReserved).
 
 The same events (orders open and closed and unknown, a buyer resolved twice with the
 older answer last, one order resolved twice, a customer with a profile, one merged into
@@ -10,6 +10,7 @@ and the orders must end the same.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -62,6 +63,16 @@ def resolved(order_id: uuid.UUID, user: str, customer: uuid.UUID, at: datetime) 
         platform_user_id=user,
         new_customer=False,
         resolved_at=at,
+    )
+
+
+def profile(customer: uuid.UUID, requirements: list[str], tags: list[str], at: datetime) -> Event:
+    return CustomerUpdated(
+        customer_id=customer,
+        delivery_requirements=requirements,
+        tags=tags,
+        changed_fields=["tags"],
+        updated_at=at,
     )
 
 
@@ -133,6 +144,12 @@ def run() -> list[Event]:
         resolved(ORDERS[3], "u-3", CUSTOMERS[0], later),  # closed order
         resolved(ORDERS[4], "u-4", CUSTOMERS[3], later),  # an order never received
         resolved(ORDERS[0], "u-0", CUSTOMERS[3], later - timedelta(seconds=1)),  # older
+        # Profiles: a newer one then an older one for a customer with open orders, one of
+        # a customer merged away (stored, copied nowhere), a new customer's first one.
+        profile(CUSTOMERS[0], ["fragile"], ["vip", "gold"], later + timedelta(seconds=5)),
+        profile(CUSTOMERS[0], ["invoice"], [], later - timedelta(seconds=5)),
+        profile(CUSTOMERS[1], ["cold_chain"], [], later),
+        profile(CUSTOMERS[3], [], ["new"], later),
         level("SKU-1", "WH-A", 5, later),
         level("SKU-1", "WH-A", 7, later - timedelta(seconds=1)),  # older: ignored
         level("SKU-1", "WH-B", 3, later),
@@ -146,8 +163,10 @@ async def state(db: MigratedDatabase) -> dict[str, Any]:
         "identities": "SELECT channel, platform_user_id, customer_id, resolved_at"
         " FROM customer_identities ORDER BY 1, 2",
         "orders": "SELECT id, customer_id, state FROM orders ORDER BY 1",
-        "copies": "SELECT order_id, customer_id, delivery_requirements, tags, source"
-        " FROM order_customer_data ORDER BY 1",
+        "copies": "SELECT order_id, customer_id, delivery_requirements, tags, source,"
+        " profile_updated_at FROM order_customer_data ORDER BY 1",
+        "profiles": "SELECT customer_id, delivery_requirements, tags, updated_at, merged_into"
+        " FROM customer_profiles ORDER BY 1",
         "stock": "SELECT sku, warehouse, on_hand, reserved, available, changed_at"
         " FROM routing_stock ORDER BY 1, 2",
     }
@@ -167,10 +186,10 @@ async def test_runs_applied_set_based_end_as_one_by_one(db: MigratedDatabase) ->
     await db.truncate()
     await seed(db)
     items: list[tuple[Envelope, Event]] = [(make_envelope(e, producer="test"), e) for e in run()]
-    async with db.uow() as uow:
-        for event_type in (CustomerResolved.event_type, StockLevelChanged.event_type):
-            run_of_type = [(e, ev) for e, ev in items if ev.event_type == event_type]
-            await SPEC.batch_handlers[event_type](uow, run_of_type)
+    async with db.uow() as uow:  # runs of one type, in order, as the consumer hands them
+        for _, group in itertools.groupby(items, key=lambda item: item[1].event_type):
+            run_of_type = list(group)
+            await SPEC.batch_handlers[run_of_type[0][1].event_type](uow, run_of_type)
         await uow.commit()
     batched = await state(db)
 
@@ -183,6 +202,8 @@ async def test_runs_applied_set_based_end_as_one_by_one(db: MigratedDatabase) ->
     identities = {row[1]: row[2] for row in one_by_one["identities"]}
     assert identities["u-0"] == CUSTOMERS[0]
     assert identities["u-2"] == CUSTOMERS[0]
+    # The newer profile stood and reached the customer's open orders.
+    assert copies[ORDERS[2]][3] == ["gold", "vip"] and copies[ORDERS[2]][4] == "updated"
 
 
 # -- StockReserved --------------------------------------------------------------------

@@ -27,6 +27,10 @@ class KafkaSettings:
     replication_factor: int = 1
     #: Broker long-poll wait; latency is about half of it (tansu is not woken by new data).
     fetch_max_wait_ms: int = 20
+    #: A poll of fewer than ``linger_below`` records waits this long once for more (see
+    #: ``ConsumerRunner._linger``): fewer, fuller transactions under a steady stream.
+    linger_ms: float = 0.0
+    linger_below: int = 100
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     max_poll_interval_ms: int = 300_000

@@ -103,6 +103,7 @@ class ServiceRuntime:
             client_id=service_name,
             partitions=settings.kafka_partitions,
             replication_factor=settings.kafka_replication_factor,
+            linger_ms=settings.kafka_consumer_linger_ms,
         )
 
     # -- what the rest of the service uses -------------------------------------------
@@ -219,6 +220,8 @@ class ServiceRuntime:
             batch_handlers=spec.batch_handlers,
             uow_factory=self.uow,
             dlq_producer=producer,
+            linger_ms=self.kafka.linger_ms,
+            linger_below=self.kafka.linger_below,
         )
 
     async def _supervise(self, index: int, spec: ConsumerSpec) -> None:

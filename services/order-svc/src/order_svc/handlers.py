@@ -58,6 +58,7 @@ from order_svc.service_layer.channel_facts import make_on_channel_order_updated
 from order_svc.service_layer.paid_orders import OrderFlow
 from order_svc.service_layer.read_model_batches import (
     on_customers_resolved,
+    on_customers_updated,
     on_stock_levels_changed,
 )
 from order_svc.service_layer.received_orders import (
@@ -204,6 +205,7 @@ def consumer_specs(
         ),
         StockReserved.event_type: make_on_stocks_reserved(routing, workflow),
         CustomerResolved.event_type: on_customers_resolved,
+        CustomerUpdated.event_type: on_customers_updated,
         StockLevelChanged.event_type: on_stock_levels_changed,
     }
     topics = [Topic.CHANNEL_ORDERS, Topic.RESERVATIONS, Topic.CUSTOMERS, Topic.STOCK]

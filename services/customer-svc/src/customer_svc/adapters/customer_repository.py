@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from typing import Any
 
-from sqlalchemy import insert, literal, or_, select, text, union_all
+from sqlalchemy import insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,10 +28,17 @@ _LINKED_MANY = text(
     " JOIN unnest(CAST(:channels AS text[]), CAST(:users AS text[])) AS x(c, u)"
     " ON i.channel = x.c AND i.platform_user_id = x.u"
 )
+#: Customers owning a phone (or e-mail) directly or through one of their identities. Two
+#: index-driven joins, not one join on ``a = v OR id IN (...)``: with the OR PostgreSQL
+#: cannot use either index and scans every customer once per value (200 ms a batch at
+#: 40,000 customers).
 _MATCHES = (
-    "SELECT DISTINCT c.id, c.created_at, v.value FROM unnest(CAST(:values AS text[])) AS v(value)"
-    " JOIN customers c ON c.merged_into IS NULL AND (c.{col} = v.value OR c.id IN ("
-    " SELECT i.customer_id FROM identities i WHERE i.{icol} = v.value))"
+    "SELECT c.id, c.created_at, v.value FROM unnest(CAST(:values AS text[])) AS v(value)"
+    " JOIN customers c ON c.{col} = v.value AND c.merged_into IS NULL"
+    " UNION"
+    " SELECT c.id, c.created_at, v.value FROM unnest(CAST(:values AS text[])) AS v(value)"
+    " JOIN identities i ON i.{icol} = v.value"
+    " JOIN customers c ON c.id = i.customer_id AND c.merged_into IS NULL"
 )
 _PHONE_MATCHES = text(_MATCHES.format(col="phone_e164", icol="phone"))
 _EMAIL_MATCHES = text(_MATCHES.format(col="email_lower", icol="email"))
@@ -143,28 +150,10 @@ class CustomerRepository:
 
     async def contact_matches(self, phone: str | None, email: str | None) -> list[ContactMatch]:
         """Customers that share ``phone`` or ``email``, on the customer or any identity."""
-        parts = []
-        for kind, value, customer_col, identity_col in (
-            ("phone", phone, customers.c.phone_e164, identities.c.phone),
-            ("email", email, customers.c.email_lower, identities.c.email),
-        ):
-            if value is None:
-                continue
-            parts.append(
-                select(customers.c.id, customers.c.created_at, literal(kind).label("by")).where(
-                    customers.c.merged_into.is_(None),
-                    or_(
-                        customer_col == value,
-                        customers.c.id.in_(
-                            select(identities.c.customer_id).where(identity_col == value)
-                        ),
-                    ),
-                )
-            )
-        if not parts:
-            return []
-        rows = await self._session.execute(union_all(*parts))
-        return [ContactMatch(r.id, r.created_at, _kind(r.by)) for r in rows]
+        found = await self.contact_matches_many(
+            {phone} if phone else set(), {email} if email else set()
+        )
+        return [match for matches in found.values() for match in matches]
 
     async def create_customer(self, customer_id: uuid.UUID, identity: NormalizedIdentity) -> None:
         await self._session.execute(

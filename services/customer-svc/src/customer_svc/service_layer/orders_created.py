@@ -13,8 +13,12 @@ proposal, count the order, read and write the totals). Here a run of hundreds:
 3. writes the new customers, the links, the addresses and the orders in one statement
    each, and the running totals per customer in two; looks for merge proposals per new
    customer (as one by one, only among the customers that existed before it);
-4. emits, per order and in order, ``CustomerUpdated(created)`` for a new customer and
-   ``CustomerResolved``, each naming the order's event as its cause.
+4. emits ``CustomerUpdated(created)`` for each new customer, then ``CustomerResolved``
+   per order, in order, each naming the order's event as its cause. Per customer (the
+   events' key) the order is the one-by-one order: a customer is created before any of
+   its orders is resolved. Emitted one after the other, the two kinds would alternate
+   within a partition, and a consumer that applies runs of one type together (order-svc)
+   would get runs of one.
 
 A link lost to a concurrent resolution (another replica linked the same identity between
 our read and our write) fails the run, and the consumer applies it event by event with
@@ -158,25 +162,27 @@ async def on_orders_created(uow: UnitOfWork, items: list[tuple[Envelope, Event]]
     await _propose_merges(uow, buyers, created)
     await _record_orders(uow, buyers)
     new = {customer_id for customer_id, _ in created}
+    firsts = [b for b in buyers if b.customer_id in new and b.matched_by == "new"]
+    for buyer in firsts:
+        assert buyer.customer_id is not None
+        uow.caused_by(buyer.envelope)
+        await uow.emit(
+            CustomerUpdated(
+                customer_id=buyer.customer_id,
+                changed_fields=["created"],
+                updated_at=datetime.now(UTC),
+            )
+        )
     for buyer in buyers:
         assert buyer.customer_id is not None
         uow.caused_by(buyer.envelope)
-        first = buyer.customer_id in new and buyer.matched_by == "new"
-        if first:
-            await uow.emit(
-                CustomerUpdated(
-                    customer_id=buyer.customer_id,
-                    changed_fields=["created"],
-                    updated_at=datetime.now(UTC),
-                )
-            )
         await uow.emit(
             CustomerResolved(
                 customer_id=buyer.customer_id,
                 order_id=buyer.event.order_id,
                 channel=buyer.event.channel,
                 platform_user_id=buyer.event.customer.platform_user_id,
-                new_customer=first,
+                new_customer=buyer in firsts,
                 resolved_at=datetime.now(UTC),
             )
         )

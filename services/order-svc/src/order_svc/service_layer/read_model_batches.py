@@ -9,11 +9,15 @@ reference; ``tests/test_read_model_batches.py`` compares the two):
 - stock levels: the newest level per (SKU, warehouse) of the run, in one upsert;
 - resolutions: the buyers' identities linked in one upsert (the newest per identity),
   the orders given their customer in one update (the last resolution per order wins),
-  and the customer's profile copied onto the open orders whose customer has one.
+  and the customer's profile copied onto the open orders whose customer has one;
+- profiles (``CustomerUpdated``: one per new customer on a promotion day): the newest
+  profile per customer in one upsert, and copied onto the open orders of the customers
+  whose profile it replaced, in one statement.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +25,7 @@ from typing import Any
 from sqlalchemy import text
 
 from oms_contracts import Envelope, Event
-from oms_contracts.events import CustomerResolved, StockLevelChanged
+from oms_contracts.events import CustomerResolved, CustomerUpdated, StockLevelChanged
 from oms_messaging import UnitOfWork
 from order_svc.adapters.routing_repository import RoutingRepository
 from order_svc.domain.order import OrderState
@@ -52,6 +56,21 @@ _LINK_IDENTITIES = text(
     " ON CONFLICT (channel, platform_user_id) DO UPDATE"
     " SET customer_id = excluded.customer_id, resolved_at = excluded.resolved_at"
     " WHERE customer_identities.resolved_at <= excluded.resolved_at"
+)
+_UPSERT_PROFILES = text(
+    "INSERT INTO customer_profiles (customer_id, delivery_requirements, tags, updated_at)"
+    " SELECT c, r::jsonb, t::jsonb, u FROM unnest(CAST(:customers AS uuid[]),"
+    " CAST(:requirements AS text[]), CAST(:tags AS text[]), CAST(:at AS timestamptz[]))"
+    " AS x(c, r, t, u) ORDER BY c"
+    " ON CONFLICT (customer_id) DO UPDATE SET"
+    " delivery_requirements = excluded.delivery_requirements, tags = excluded.tags,"
+    " updated_at = excluded.updated_at"
+    " WHERE customer_profiles.updated_at <= excluded.updated_at"
+    " RETURNING customer_id, merged_into"
+)
+_OPEN_ORDERS_OF = text(
+    "SELECT id, customer_id FROM orders WHERE customer_id = ANY(CAST(:customers AS uuid[]))"
+    " AND state <> ALL(CAST(:closed AS text[])) ORDER BY id"
 )
 _SET_CUSTOMERS = text(
     "UPDATE orders SET customer_id = x.c, updated_at = now()"
@@ -116,6 +135,44 @@ async def on_customers_resolved(uow: UnitOfWork, items: list[tuple[Envelope, Eve
         await session.execute(
             _SET_CUSTOMERS, {"ids": changed, "customers": [last[i] for i in changed]}
         )
+
+
+async def on_customers_updated(uow: UnitOfWork, items: list[tuple[Envelope, Event]]) -> None:
+    """The newest profile of each customer stored (unless a newer one is), and copied onto
+    the customer's open orders when it was stored and the customer is not merged away."""
+    newest: dict[uuid.UUID, CustomerUpdated] = {}
+    for _, event in items:
+        assert isinstance(event, CustomerUpdated)
+        known = newest.get(event.customer_id)
+        if known is None or known.updated_at <= event.updated_at:
+            newest[event.customer_id] = event
+    profiles = {
+        c: {
+            "delivery_requirements": sorted(set(e.delivery_requirements)),
+            "tags": sorted(set(e.tags)),
+            "updated_at": e.updated_at,
+        }
+        for c, e in sorted(newest.items())
+    }
+    session = uow.session
+    stored = await session.execute(
+        _UPSERT_PROFILES,
+        {
+            "customers": list(profiles),
+            "requirements": [json.dumps(p["delivery_requirements"]) for p in profiles.values()],
+            "tags": [json.dumps(p["tags"]) for p in profiles.values()],
+            "at": [p["updated_at"] for p in profiles.values()],
+        },
+    )
+    copied = sorted(row.customer_id for row in stored if row.merged_into is None)
+    if not copied:
+        return
+    open_orders = await session.execute(_OPEN_ORDERS_OF, {"customers": copied, "closed": _CLOSED})
+    await RoutingRepository(session).copy_many(
+        [(row.id, row.customer_id, profiles[row.customer_id]) for row in open_orders],
+        "updated",
+        datetime.now(UTC),
+    )
 
 
 async def _copy_profiles(uow: UnitOfWork, resolved: list[CustomerResolved]) -> None:
