@@ -87,7 +87,10 @@ _OUTBOX_SQL = text(
     "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)"
     " FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
 )
-_PARKED_SQL = text("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL")
+#: ``id > :after`` (always 0) gives the statement a parameter: PostgreSQL keeps the first
+#: plan of a statement without parameters for the life of the connection, and one made
+#: while the outbox was empty reads the whole table on every scrape ever after.
+_PARKED_SQL = text("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND id > :after")
 
 
 class RuntimeCollector(Collector):
@@ -104,7 +107,8 @@ class RuntimeCollector(Collector):
         async with self._runtime.engine.connect() as conn:
             backlog, age = (await conn.execute(_OUTBOX_SQL)).one()
             snapshot.outbox_backlog, snapshot.outbox_oldest_age_s = float(backlog), float(age)
-            snapshot.outbox_parked = float((await conn.execute(_PARKED_SQL)).scalar_one())
+            parked = (await conn.execute(_PARKED_SQL, {"after": 0})).scalar_one()
+            snapshot.outbox_parked = float(parked)
             for query in self._queries:
                 rows = (await conn.execute(text(query.sql))).all()
                 snapshot.gauges[query.name] = [

@@ -21,6 +21,19 @@ _SAVE_ORDERS = text(
     " CAST(:reasons AS text[]), CAST(:degraded AS boolean[]))"
     " AS x(id, state, customer, reason, degraded) WHERE orders.id = x.id"
 )
+#: Many rows in one statement (SQLAlchemy's executemany runs the INSERT once per row).
+_INSERT_TRANSITIONS = text(
+    "INSERT INTO order_transitions (order_id, from_state, to_state, actor, reason, at)"
+    " SELECT o, f, t, a, r, at FROM unnest(CAST(:orders AS uuid[]), CAST(:froms AS text[]),"
+    " CAST(:tos AS text[]), CAST(:actors AS text[]), CAST(:reasons AS text[]),"
+    " CAST(:at AS timestamptz[])) WITH ORDINALITY AS x(o, f, t, a, r, at, n) ORDER BY n"
+)
+_INSERT_LINES = text(
+    "INSERT INTO order_lines (order_id, line_no, sku, qty, unit_price, warehouse)"
+    " SELECT * FROM unnest(CAST(:orders AS uuid[]), CAST(:lines AS int[]),"
+    " CAST(:skus AS text[]), CAST(:qtys AS int[]), CAST(:prices AS numeric[]),"
+    " CAST(:warehouses AS text[]))"
+)
 _SAVE_WAREHOUSES = text(
     "UPDATE order_lines SET warehouse = x.warehouse"
     " FROM unnest(CAST(:ids AS uuid[]), CAST(:lines AS int[]), CAST(:warehouses AS text[]))"
@@ -199,20 +212,19 @@ class OrderRepository:
         await self._flush_transitions(order)
 
     async def _flush_transitions(self, *changed: Order) -> None:
-        rows = [
-            {
-                "order_id": order.id,
-                "from_state": t.from_state,
-                "to_state": t.to_state,
-                "actor": t.actor,
-                "reason": t.reason,
-                "at": t.at,
-            }
-            for order in changed
-            for t in order.pending
-        ]
-        if rows:
-            await self._session.execute(insert(order_transitions), rows)
+        pending = [(order.id, t) for order in changed for t in order.pending]
+        if pending:
+            await self._session.execute(
+                _INSERT_TRANSITIONS,
+                {
+                    "orders": [o for o, _ in pending],
+                    "froms": [t.from_state for _, t in pending],
+                    "tos": [t.to_state for _, t in pending],
+                    "actors": [t.actor for _, t in pending],
+                    "reasons": [t.reason for _, t in pending],
+                    "at": [t.at for _, t in pending],
+                },
+            )
         for order in changed:
             order.pending.clear()
 
@@ -226,21 +238,19 @@ class OrderRepository:
     async def _insert_lines(self, *added: Order) -> None:
         for order in added:
             self._loaded_warehouses[order.id] = {ln.line_no: ln.warehouse for ln in order.lines}
-        await self._session.execute(
-            insert(order_lines),
-            [
+        lines = [(order.id, ln) for order in added for ln in order.lines]
+        if lines:
+            await self._session.execute(
+                _INSERT_LINES,
                 {
-                    "order_id": order.id,
-                    "line_no": ln.line_no,
-                    "sku": ln.sku,
-                    "qty": ln.qty,
-                    "unit_price": ln.unit_price,
-                    "warehouse": ln.warehouse,
-                }
-                for order in added
-                for ln in order.lines
-            ],
-        )
+                    "orders": [o for o, _ in lines],
+                    "lines": [ln.line_no for _, ln in lines],
+                    "skus": [ln.sku for _, ln in lines],
+                    "qtys": [ln.qty for _, ln in lines],
+                    "prices": [ln.unit_price for _, ln in lines],
+                    "warehouses": [ln.warehouse for _, ln in lines],
+                },
+            )
 
     async def channel_version(self, order_id: uuid.UUID) -> tuple[datetime | None, Any]:
         """The channel's time of the version the order follows, and its customer JSON."""
