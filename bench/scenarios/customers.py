@@ -15,6 +15,14 @@ match over customers and identities, then the identity is linked: a write).
 Reference: the raw indexed SELECT of the same lookups (identity by its key; customer by
 E.164 phone) with asyncpg, C connections, prepared statements, on the service's database,
 in the same run.
+
+History: B of the loaded customers are given 10,000 past orders each (COPY into the
+service's order history and running totals, as the service keeps them). Then K
+``OrderCreated`` (the promotion day's path: resolution, totals, tag rules, in batches)
+from those busy buyers, round robin, are published to the broker at once, and the time
+until customer-svc has recorded every one is measured; then K from K new buyers the same
+way. Figures: orders resolved per second in each case, and the busy buyer's cost per order
+beside the new buyer's (the target: at most 2x; a buyer's history must not be re-read).
 """
 
 from __future__ import annotations
@@ -24,16 +32,23 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import asyncpg
 import httpx
 
 from bench.channels import ClientPool
-from bench.harness import BenchContext, service_dsn
+from bench.harness import BenchContext, service_dsn, wait_for_progress
+from bench.kafka import publish
+from bench.people import person_name, postal_code, street_line
 from bench.rawhttp import RawClient
 from bench.registry import scenario
 from bench.report import Result
 from bench.stats import percentile, rate
+from oms_contracts import Envelope, make_envelope
+from oms_contracts.events import Address, CustomerIdentity, OrderCreated, OrderLine
+from oms_contracts.topics import Topic
 
 CLIENTS = 16
 WARMUP = 40
@@ -179,6 +194,114 @@ async def resolve_all(pool: ClientPool, base: str, lookups: list[Lookup]) -> flo
     return time.perf_counter() - started
 
 
+#: Past orders of each busy buyer.
+HISTORY = 10_000
+
+
+async def load_history(dsn: str, ids: list[uuid.UUID], orders_each: int) -> float:
+    """``orders_each`` past orders for each customer of ``ids`` and the running totals
+    that go with them, by COPY; the seconds it took."""
+    started = time.perf_counter()
+    first = datetime(2025, 1, 1, tzinfo=UTC)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.copy_records_to_table(
+            "customer_orders",
+            records=(
+                (
+                    uuid.uuid4(),
+                    cid,
+                    "web",
+                    Decimal("100.00"),
+                    "CNY",
+                    1,
+                    "[]",
+                    "delivered",
+                    first + timedelta(hours=n),
+                )
+                for cid in ids
+                for n in range(orders_each)
+            ),
+            columns=[
+                "order_id",
+                "customer_id",
+                "channel",
+                "total",
+                "currency",
+                "item_count",
+                "delivery_requirements",
+                "status",
+                "ordered_at",
+            ],
+        )
+        await conn.copy_records_to_table(
+            "customer_totals",
+            records=[
+                (
+                    cid,
+                    orders_each,
+                    Decimal(100 * orders_each),
+                    first + timedelta(hours=orders_each - 1),
+                    f'{{"web": {orders_each}}}',
+                    0,
+                )
+                for cid in ids
+            ],
+            columns=[
+                "customer_id",
+                "order_count",
+                "lifetime_value",
+                "last_order_at",
+                "channels",
+                "complaints",
+            ],
+        )
+        await conn.execute("ANALYZE customer_orders; ANALYZE customer_totals")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+def order_created(user: str, phone: str, b: int) -> Envelope:
+    """A paid order's OrderCreated as order-svc publishes it, from person ``b``."""
+    event = OrderCreated(
+        order_id=uuid.uuid4(),
+        channel="web",
+        channel_order_id=f"H-{uuid.uuid4().hex[:12]}",
+        customer=CustomerIdentity(platform_user_id=user, name=person_name(b), phone=phone),
+        lines=[OrderLine(line_no=1, sku="SKU-1", qty=1, unit_price=Decimal("100"))],
+        currency="CNY",
+        total=Decimal("100"),
+        shipping_address=Address(
+            region="CN-SH", city="Shanghai", line1=street_line(b), postal_code=postal_code(b)
+        ),
+        created_at=datetime.now(UTC),
+    )
+    return make_envelope(event, producer="order-svc")
+
+
+async def resolve_through_the_broker(bootstrap: str, dsn: str, envelopes: list[Envelope]) -> float:
+    """Publish ``envelopes`` at once; seconds until customer-svc resolved every order (its
+    ``CustomerResolved`` rows in its outbox: a range read on the outbox's key, so watching
+    costs the service's database next to nothing)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        after = await conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
+
+        async def resolved() -> tuple[int]:
+            n = await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE id > $1 AND event_type = 'CustomerResolved'",
+                after,
+            )
+            return (int(n),)
+
+        started = await publish(bootstrap, Topic.ORDERS.value, envelopes)
+        _, done = await wait_for_progress(resolved, len(envelopes), interval_s=0.1, stall_s=60)
+    finally:
+        await conn.close()
+    return done - started
+
+
 @scenario(
     "customers",
     "identity resolutions/s with 100,000 customers vs the raw indexed SELECT",
@@ -187,6 +310,8 @@ async def resolve_all(pool: ClientPool, base: str, lookups: list[Lookup]) -> flo
 async def run(ctx: BenchContext, result: Result) -> None:
     customers = ctx.scaled(full=100_000, quick=30_000)
     resolutions = ctx.scaled(full=5_000, quick=200)
+    busy_buyers = ctx.scaled(full=100, quick=5)
+    history_orders = ctx.scaled(full=5_000, quick=500)
     rng = random.Random(20261111)
     lookups = plan_lookups(customers, resolutions + WARMUP, rng)
     warm, measured = lookups[:WARMUP], lookups[WARMUP:]
@@ -197,6 +322,9 @@ async def run(ctx: BenchContext, result: Result) -> None:
         "client_concurrency": CLIENTS,
         "raw_connections": CLIENTS,
         "services": "customer-svc only",
+        "busy_buyers": busy_buyers,
+        "past_orders_per_busy_buyer": HISTORY,
+        "orders_created_per_case": history_orders,
     }
     result.notes += [
         "Customers are loaded with COPY into the service's tables (after its migrations); "
@@ -205,6 +333,10 @@ async def run(ctx: BenchContext, result: Result) -> None:
         "reference only SELECTs the customer by E.164 phone, so it is the floor of the "
         "lookup, not of the whole resolution.",
         "The benchmark client runs on the same cores as the service and PostgreSQL.",
+        "History: the busy buyers' OrderCreated come from known identities (one lookup);"
+        " the new buyers' create a customer each (contact lock and match, link, address,"
+        " merge-proposal search). Both are published at once and applied in the service's"
+        " batches; the time runs from the first send to the last order recorded.",
     ]
 
     async with ctx.stack(result, services=["customer-svc"]) as stack, ClientPool(CLIENTS) as pool:
@@ -224,6 +356,22 @@ async def run(ctx: BenchContext, result: Result) -> None:
             app_links = await conn.fetchval("SELECT count(*) FROM identities WHERE channel = 'app'")
         finally:
             await conn.close()
+        busy = rng.sample(range(customers), busy_buyers)
+        with result.phase("history: load"):
+            history_load_s = await load_history(dsn, [loaded.ids[b] for b in busy], HISTORY)
+        assert stack.kafka_bootstrap is not None
+        busy_orders = [
+            order_created(f"u{b}", phone_e164(b), b)
+            for b in (busy[k % len(busy)] for k in range(history_orders))
+        ]
+        new_orders = [
+            order_created(f"new-{k}", f"+86139{k:08d}", customers + k)
+            for k in range(history_orders)
+        ]
+        with result.phase("history: busy buyers"):
+            busy_s = await resolve_through_the_broker(stack.kafka_bootstrap, dsn, busy_orders)
+        with result.phase("history: new buyers"):
+            new_s = await resolve_through_the_broker(stack.kafka_bootstrap, dsn, new_orders)
 
     ok = [lk for lk in measured if lk.status in (200, 201)]
     wrong = [
@@ -255,7 +403,29 @@ async def run(ctx: BenchContext, result: Result) -> None:
         result.measure(
             f"{by}_p50_ms", f"p50, by {by.replace('_', ' ')}", percentile(part, 50), "ms"
         )
+    busy_ms, new_ms = busy_s * 1000 / history_orders, new_s * 1000 / history_orders
+    result.measure(
+        "orders_created_per_s_new_buyers",
+        "OrderCreated resolved/s, new buyers (batched, via the broker)",
+        rate(history_orders, new_s),
+        "/s",
+    )
+    result.measure(
+        "orders_created_per_s_busy_buyers",
+        f"OrderCreated resolved/s, buyers with {HISTORY:,} past orders",
+        rate(history_orders, busy_s),
+        "/s",
+    )
+    result.measure(
+        "busy_buyer_ms_per_order",
+        f"time per order, buyer with {HISTORY:,} past orders (target <= 2x a new buyer)",
+        busy_ms,
+        "ms",
+        reference=new_ms,
+        reference_label="time per order, new buyer",
+    )
     result.details |= {
+        "history_load_seconds": history_load_s,
         "load_seconds": loaded.seconds,
         "load_rows_per_s": rate(2 * customers, loaded.seconds),
         "seconds_ours": seconds,

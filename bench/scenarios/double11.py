@@ -28,6 +28,7 @@ from bench.channels import ClientPool, Post, post_all
 from bench.harness import BenchContext, Stalled, wait_for_progress
 from bench.kafka import produce_consume_round_trip
 from bench.oms import OmsClient, consistency_check, http_client, order_body
+from bench.people import person_name, postal_code, street_line
 from bench.procstat import MIB, RssSampler
 from bench.profiler import Profiler
 from bench.registry import scenario
@@ -59,143 +60,13 @@ def sku(i: int) -> str:
     return f"D11-{i:04d}"
 
 
-#: Buyers' names and addresses as a city's are: common family and given names (so some
-#: different buyers share a name), a house number on one of many roads, and one of many
-#: postal codes. (Every buyer named "Buyer N" at "N Demo Road" in one postal code made
-#: customer-svc propose a merge for nine new customers in ten.)
-SURNAMES = [
-    "Wang",
-    "Li",
-    "Zhang",
-    "Liu",
-    "Chen",
-    "Yang",
-    "Huang",
-    "Zhao",
-    "Wu",
-    "Zhou",
-    "Xu",
-    "Sun",
-    "Ma",
-    "Zhu",
-    "Hu",
-    "Guo",
-    "He",
-    "Gao",
-    "Lin",
-    "Luo",
-    "Zheng",
-    "Liang",
-    "Xie",
-    "Song",
-    "Tang",
-    "Han",
-    "Feng",
-    "Deng",
-    "Cao",
-    "Peng",
-    "Zeng",
-    "Xiao",
-    "Tian",
-    "Dong",
-    "Pan",
-    "Yuan",
-    "Cai",
-    "Jiang",
-]
-GIVEN_NAMES = [
-    "Wei",
-    "Fang",
-    "Na",
-    "Min",
-    "Jing",
-    "Li",
-    "Qiang",
-    "Lei",
-    "Jun",
-    "Yang",
-    "Yong",
-    "Yan",
-    "Jie",
-    "Tao",
-    "Ming",
-    "Chao",
-    "Xiulan",
-    "Xia",
-    "Gang",
-    "Ping",
-    "Hui",
-    "Hua",
-    "Hong",
-    "Bo",
-    "Bin",
-    "Peng",
-    "Yun",
-    "Lin",
-    "Kai",
-    "Hao",
-    "Rui",
-    "Xin",
-    "Yu",
-    "Ting",
-    "Ying",
-    "Dan",
-    "Long",
-    "Feng",
-    "Qing",
-    "Zhen",
-    "Ning",
-    "Lan",
-    "Jian",
-    "Hai",
-    "Xue",
-    "Mei",
-    "Lu",
-    "Yi",
-    "Tian",
-    "Chen",
-]
-ROADS = [
-    "Nanjing",
-    "Huaihai",
-    "Yan'an",
-    "Zhongshan",
-    "Siping",
-    "Tianmu",
-    "Xizang",
-    "Henan",
-    "Fuxing",
-    "Jinling",
-    "Changle",
-    "Wuning",
-    "Caoxi",
-    "Longhua",
-    "Zhaojiabang",
-    "Hongqiao",
-    "Gubei",
-    "Zhangyang",
-    "Pudong",
-    "Century",
-    "Dalian",
-    "Kongjiang",
-    "Quyang",
-    "Guangzhong",
-    "Gonghe",
-    "Wanping",
-    "Hengshan",
-    "Jiangsu",
-    "Yuyuan",
-    "Anyuan",
-]
-
-
 def buyer(i: int, buyers: int) -> dict[str, Any]:
     """Order ``i``'s buyer: the busiest one for every tenth order, else one of the others;
     each buyer with an account, a phone and an address of their own, as customer-svc
     matches them."""
     b = 0 if i % BUSIEST_EVERY == 0 else 1 + i % max(1, buyers - 1)
     phone = f"+86138{b:08d}"
-    name = f"{SURNAMES[(b * 7) % len(SURNAMES)]} {GIVEN_NAMES[(b * 13) % len(GIVEN_NAMES)]}"
+    name = person_name(b)
     return {
         "customer": {
             "platform_user_id": f"d11-{b}",
@@ -208,8 +79,8 @@ def buyer(i: int, buyers: int) -> dict[str, Any]:
             "phone": phone,
             "region": "CN-SH",
             "city": "Shanghai",
-            "line1": f"{(b * 7919) % 1999 + 1} {ROADS[(b * 31) % len(ROADS)]} Road",
-            "postal_code": f"{200000 + (b * 17) % 240 * 10:06d}",
+            "line1": street_line(b),
+            "postal_code": postal_code(b),
         },
     }
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, false, func, insert, or_, select, true, update
+from sqlalchemy import delete, false, func, insert, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -265,6 +265,11 @@ async def customer_facts(
     return facts_from_totals(totals, days, now)
 
 
+_TAGS_OF_MANY = text(
+    "SELECT customer_id, tag, source FROM customer_tags"
+    " WHERE customer_id = ANY(CAST(:ids AS uuid[]))"
+)
+
 #: The transaction cache's key for the tag rules (a batch of orders is tagged under one
 #: rule set; rules are changed by operators in transactions of their own).
 _RULES_KEY = "customer:tag-rules"
@@ -289,8 +294,7 @@ async def apply_tag_rules_at_commit(uow: UnitOfWork, customer_id: uuid.UUID) -> 
 
         async def evaluate() -> None:
             uow.forget(_DUE_KEY)  # a change made while evaluating starts a new round
-            for customer in due:
-                await apply_tag_rules(uow, customer)
+            await apply_tag_rules_many(uow, list(due))
 
         uow.before_commit(evaluate)
 
@@ -303,9 +307,39 @@ async def apply_tag_rules(uow: UnitOfWork, customer_id: uuid.UUID) -> bool:
     rules = await uow.cached(_RULES_KEY, lambda: load_rules(session))
     wanted = rule_tags(rules, await customer_facts(session, customer_id, now))
     current = {t["tag"]: t["source"] for t in await tags_of(session, customer_id)}
+    return await _apply_tag_change(uow, customer_id, current, wanted, now)
+
+
+async def apply_tag_rules_many(uow: UnitOfWork, customer_ids: list[uuid.UUID]) -> None:
+    """:func:`apply_tag_rules` for a batch's customers: their totals, day tallies and tags
+    read in three statements, not three per customer; only a change writes."""
+    if not customer_ids:
+        return
+    session = uow.session
+    now = _now()
+    rules = await uow.cached(_RULES_KEY, lambda: load_rules(session))
+    since = now - timedelta(days=LONGEST_WINDOW_DAYS + 1)
+    loaded = await OrderTotalsStore(session).load_many(customer_ids, since)
+    current: dict[uuid.UUID, dict[str, str]] = {c: {} for c in customer_ids}
+    for row in await session.execute(_TAGS_OF_MANY, {"ids": customer_ids}):
+        current[row.customer_id][row.tag] = row.source
+    for customer_id in customer_ids:
+        totals, days = loaded[customer_id]
+        wanted = rule_tags(rules, facts_from_totals(totals, days, now))
+        await _apply_tag_change(uow, customer_id, current[customer_id], wanted, now)
+
+
+async def _apply_tag_change(
+    uow: UnitOfWork,
+    customer_id: uuid.UUID,
+    current: dict[str, str],
+    wanted: dict[str, str],
+    now: datetime,
+) -> bool:
     change = diff_rule_tags(current, wanted)
     if not change.changed:
         return False
+    session = uow.session
     if change.removed:
         await session.execute(
             delete(customer_tags).where(

@@ -20,6 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from customer_svc.adapters.tables import customer_day_tallies, customer_orders, customer_totals
 from customer_svc.domain.tagging import DayTally, OrderFact, OrderTotals
 
+_TOTALS_OF = text(
+    "SELECT customer_id, order_count, lifetime_value, last_order_at, channels, complaints"
+    " FROM customer_totals WHERE customer_id = ANY(CAST(:ids AS uuid[]))"
+)
+_TALLIES_OF = text(
+    "SELECT customer_id, day, cold_chain_orders, cold_chain_items, fragile_orders,"
+    " fragile_items FROM customer_day_tallies"
+    " WHERE customer_id = ANY(CAST(:ids AS uuid[])) AND day >= :since ORDER BY customer_id, day"
+)
+
 COLD_CHAIN = "cold_chain"
 FRAGILE = "fragile"
 
@@ -115,34 +125,40 @@ class OrderTotalsStore:
         self, customer_id: uuid.UUID, since: datetime
     ) -> tuple[OrderTotals, list[DayTally]]:
         """The customer's totals and the tallies of the days from ``since`` on."""
-        row = (
-            await self._session.execute(
-                select(customer_totals).where(customer_totals.c.customer_id == customer_id)
+        return (await self.load_many([customer_id], since))[customer_id]
+
+    async def load_many(
+        self, customer_ids: list[uuid.UUID], since: datetime
+    ) -> dict[uuid.UUID, tuple[OrderTotals, list[DayTally]]]:
+        """:meth:`load` for many customers, two statements in all."""
+        found: dict[uuid.UUID, tuple[OrderTotals, list[DayTally]]] = {
+            c: (OrderTotals(), []) for c in customer_ids
+        }
+        for row in await self._session.execute(_TOTALS_OF, {"ids": customer_ids}):
+            found[row.customer_id] = (
+                OrderTotals(
+                    order_count=row.order_count,
+                    lifetime_value=row.lifetime_value,
+                    last_order_at=row.last_order_at,
+                    channels=row.channels or {},
+                    complaints=row.complaints,
+                ),
+                [],
             )
-        ).first()
-        totals = (
-            OrderTotals(
-                order_count=row.order_count,
-                lifetime_value=row.lifetime_value,
-                last_order_at=row.last_order_at,
-                channels=row.channels or {},
-                complaints=row.complaints,
-            )
-            if row
-            else OrderTotals()
-        )
         days = await self._session.execute(
-            select(customer_day_tallies).where(
-                customer_day_tallies.c.customer_id == customer_id,
-                customer_day_tallies.c.day >= since.astimezone(UTC).date(),
-            )
+            _TALLIES_OF, {"ids": customer_ids, "since": since.astimezone(UTC).date()}
         )
-        return totals, [
-            DayTally(
-                d.day, d.cold_chain_orders, d.cold_chain_items, d.fragile_orders, d.fragile_items
+        for d in days:
+            found[d.customer_id][1].append(
+                DayTally(
+                    d.day,
+                    d.cold_chain_orders,
+                    d.cold_chain_items,
+                    d.fragile_orders,
+                    d.fragile_items,
+                )
             )
-            for d in days
-        ]
+        return found
 
     async def rebuild(self, customer_ids: Iterable[uuid.UUID]) -> None:
         """Recompute the totals of ``customer_ids`` from their orders and complaints

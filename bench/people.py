@@ -1,0 +1,146 @@
+"""People as a city's buyers are, for the benchmarks: common family and given names (so
+some different buyers share a name), a house number on one of many roads, one of many
+postal codes. Every buyer named "Buyer N" at "N Demo Road" in one postal code made
+customer-svc propose a merge for nine new customers in ten, which no real day does.
+"""
+
+from __future__ import annotations
+
+SURNAMES = [
+    "Wang",
+    "Li",
+    "Zhang",
+    "Liu",
+    "Chen",
+    "Yang",
+    "Huang",
+    "Zhao",
+    "Wu",
+    "Zhou",
+    "Xu",
+    "Sun",
+    "Ma",
+    "Zhu",
+    "Hu",
+    "Guo",
+    "He",
+    "Gao",
+    "Lin",
+    "Luo",
+    "Zheng",
+    "Liang",
+    "Xie",
+    "Song",
+    "Tang",
+    "Han",
+    "Feng",
+    "Deng",
+    "Cao",
+    "Peng",
+    "Zeng",
+    "Xiao",
+    "Tian",
+    "Dong",
+    "Pan",
+    "Yuan",
+    "Cai",
+    "Jiang",
+]
+GIVEN_NAMES = [
+    "Wei",
+    "Fang",
+    "Na",
+    "Min",
+    "Jing",
+    "Li",
+    "Qiang",
+    "Lei",
+    "Jun",
+    "Yang",
+    "Yong",
+    "Yan",
+    "Jie",
+    "Tao",
+    "Ming",
+    "Chao",
+    "Xiulan",
+    "Xia",
+    "Gang",
+    "Ping",
+    "Hui",
+    "Hua",
+    "Hong",
+    "Bo",
+    "Bin",
+    "Peng",
+    "Yun",
+    "Lin",
+    "Kai",
+    "Hao",
+    "Rui",
+    "Xin",
+    "Yu",
+    "Ting",
+    "Ying",
+    "Dan",
+    "Long",
+    "Feng",
+    "Qing",
+    "Zhen",
+    "Ning",
+    "Lan",
+    "Jian",
+    "Hai",
+    "Xue",
+    "Mei",
+    "Lu",
+    "Yi",
+    "Tian",
+    "Chen",
+]
+ROADS = [
+    "Nanjing",
+    "Huaihai",
+    "Yan'an",
+    "Zhongshan",
+    "Siping",
+    "Tianmu",
+    "Xizang",
+    "Henan",
+    "Fuxing",
+    "Jinling",
+    "Changle",
+    "Wuning",
+    "Caoxi",
+    "Longhua",
+    "Zhaojiabang",
+    "Hongqiao",
+    "Gubei",
+    "Zhangyang",
+    "Pudong",
+    "Century",
+    "Dalian",
+    "Kongjiang",
+    "Quyang",
+    "Guangzhong",
+    "Gonghe",
+    "Wanping",
+    "Hengshan",
+    "Jiangsu",
+    "Yuyuan",
+    "Anyuan",
+]
+
+
+def person_name(b: int) -> str:
+    """Buyer ``b``'s name (about 1,900 different names, Wang Wei the commonest)."""
+    return f"{SURNAMES[(b * 7) % len(SURNAMES)]} {GIVEN_NAMES[(b * 13) % len(GIVEN_NAMES)]}"
+
+
+def street_line(b: int) -> str:
+    return f"{(b * 7919) % 1999 + 1} {ROADS[(b * 31) % len(ROADS)]} Road"
+
+
+def postal_code(b: int) -> str:
+    """One of 240 Shanghai postal codes."""
+    return f"{200000 + (b * 17) % 240 * 10:06d}"
