@@ -37,7 +37,11 @@ async def stack(kafka_bootstrap: str, artifacts_dir: Path) -> AsyncIterator[Stac
 
 @pytest.fixture(scope="session")
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as client:
+    # uvicorn closes a keep-alive connection after 5 idle seconds; a client that reuses
+    # one at that instant reads a closed socket. Forgetting idle connections after 3 s, as
+    # a well-behaved channel's client does, keeps the test from that race.
+    limits = httpx.Limits(keepalive_expiry=3.0)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         yield client
 
 
