@@ -48,8 +48,8 @@ from oms_devstack.stack import Stack
 #: for a deeper run) and with input the schema forbids (OMS_FUZZ_NEGATIVE_EXAMPLES; fewer,
 #: since nearly all of them stop at the same validation layer). The seed differs every run,
 #: so runs explore different requests; the defaults keep `make test` inside its budget.
-EXAMPLES = int(os.environ.get("OMS_FUZZ_EXAMPLES", "35"))
-NEGATIVE_EXAMPLES = int(os.environ.get("OMS_FUZZ_NEGATIVE_EXAMPLES", "14"))
+EXAMPLES = int(os.environ.get("OMS_FUZZ_EXAMPLES", "30"))
+NEGATIVE_EXAMPLES = int(os.environ.get("OMS_FUZZ_NEGATIVE_EXAMPLES", "12"))
 #: Stateful scenarios (each a chain of a few calls) through the order's lifecycle.
 SCENARIOS = int(os.environ.get("OMS_FUZZ_SCENARIOS", "40"))
 #: One seed for the whole module: random per run unless OMS_FUZZ_SEED replays a run.

@@ -31,9 +31,9 @@ from tests.e2e.conftest import Oms, assert_consistent, eventually, order_body
 #: sale by default (about half a minute on 2 cores now that reservations are batched);
 #: OMS_FLASH_SALE_SCALE=0.2 runs a fifth of it for a quick local check.
 SCALE = float(os.environ.get("OMS_FLASH_SALE_SCALE", "1"))
-#: The two-instance variant proves the same with half as many buyers (its point is the
-#: shared consumer group, not the size).
-REPLICA_SCALE = SCALE / 2
+#: The two-instance variant proves the same with a quarter as many buyers (its point is
+#: the shared consumer group, not the size; 450 buyers still overrun live's cap).
+REPLICA_SCALE = SCALE / 4
 
 
 def sale_size(scale: float) -> tuple[int, int, dict[str, int]]:
