@@ -90,4 +90,10 @@ async def test_a_batch_is_tagged_as_one_by_one(database: MigratedDatabase) -> No
 
     assert batched == one_by_one
     assert one_by_one["announced"] == sorted(str(c) for c in CUSTOMERS[1:3])
-    assert (CUSTOMERS[3], "vip", "operator") in one_by_one["tags"]
+    # The big spenders carry the rule's tag, the one below the line lost it, the
+    # operator's tag stayed the operator's.
+    assert one_by_one["tags"] == [
+        (CUSTOMERS[0], "vip", "rule"),
+        (CUSTOMERS[1], "vip", "rule"),
+        (CUSTOMERS[3], "vip", "operator"),
+    ]

@@ -302,19 +302,16 @@ async def apply_tag_rules_at_commit(uow: UnitOfWork, customer_id: uuid.UUID) -> 
 async def apply_tag_rules(uow: UnitOfWork, customer_id: uuid.UUID) -> bool:
     """Re-evaluate the tag rules for one customer; announce a change if any. True if the
     tags changed."""
-    session = uow.session
-    now = _now()
-    rules = await uow.cached(_RULES_KEY, lambda: load_rules(session))
-    wanted = rule_tags(rules, await customer_facts(session, customer_id, now))
-    current = {t["tag"]: t["source"] for t in await tags_of(session, customer_id)}
-    return await _apply_tag_change(uow, customer_id, current, wanted, now)
+    return customer_id in await apply_tag_rules_many(uow, [customer_id])
 
 
-async def apply_tag_rules_many(uow: UnitOfWork, customer_ids: list[uuid.UUID]) -> None:
-    """:func:`apply_tag_rules` for a batch's customers: their totals, day tallies and tags
-    read in three statements, not three per customer; only a change writes."""
+async def apply_tag_rules_many(uow: UnitOfWork, customer_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Re-evaluate the tag rules for ``customer_ids`` (a batch's customers): their totals,
+    day tallies and tags read in three statements, not three per customer; only a change
+    writes and is announced. The customers whose tags changed."""
+    changed: set[uuid.UUID] = set()
     if not customer_ids:
-        return
+        return changed
     session = uow.session
     now = _now()
     rules = await uow.cached(_RULES_KEY, lambda: load_rules(session))
@@ -326,7 +323,9 @@ async def apply_tag_rules_many(uow: UnitOfWork, customer_ids: list[uuid.UUID]) -
     for customer_id in customer_ids:
         totals, days = loaded[customer_id]
         wanted = rule_tags(rules, facts_from_totals(totals, days, now))
-        await _apply_tag_change(uow, customer_id, current[customer_id], wanted, now)
+        if await _apply_tag_change(uow, customer_id, current[customer_id], wanted, now):
+            changed.add(customer_id)
+    return changed
 
 
 async def _apply_tag_change(

@@ -162,8 +162,9 @@ async def on_orders_created(uow: UnitOfWork, items: list[tuple[Envelope, Event]]
     await _propose_merges(uow, buyers, created)
     await _record_orders(uow, buyers)
     new = {customer_id for customer_id, _ in created}
-    firsts = [b for b in buyers if b.customer_id in new and b.matched_by == "new"]
-    for buyer in firsts:
+    for buyer in buyers:
+        if not _first_order_of_new_customer(buyer, new):
+            continue
         assert buyer.customer_id is not None
         uow.caused_by(buyer.envelope)
         await uow.emit(
@@ -182,7 +183,7 @@ async def on_orders_created(uow: UnitOfWork, items: list[tuple[Envelope, Event]]
                 order_id=buyer.event.order_id,
                 channel=buyer.event.channel,
                 platform_user_id=buyer.event.customer.platform_user_id,
-                new_customer=buyer in firsts,
+                new_customer=_first_order_of_new_customer(buyer, new),
                 resolved_at=datetime.now(UTC),
             )
         )
@@ -195,6 +196,11 @@ async def on_orders_created(uow: UnitOfWork, items: list[tuple[Envelope, Event]]
                 "matched_by": buyer.matched_by,
             },
         )
+
+
+def _first_order_of_new_customer(buyer: _Buyer, new: set[uuid.UUID]) -> bool:
+    """The buyer's customer was created by this run, for this order."""
+    return buyer.customer_id in new and buyer.matched_by == "new"
 
 
 def buyer_identity(event: OrderCreated) -> ChannelIdentity:
