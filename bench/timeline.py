@@ -118,7 +118,8 @@ def svg(
         f'<rect width="{width}" height="{height}" fill="white"/>',
         f'<text x="{pad}" y="24" font-size="15">{title}</text>',
     ]
-    x_max = max((x for series in (*rates.values(), *lags.values()) for x, _ in series), default=1)
+    xs = [x for series in (*rates.values(), *lags.values()) for x, _ in series]
+    x_max = max(xs, default=1) or 1  # a burst inside one second puts every point at 0
     for index, (label, series, unit) in enumerate(
         (("orders per second", rates, "/s"), ("consumer lag (messages)", lags, ""))
     ):

@@ -110,3 +110,12 @@ def test_confirmations_take_the_first_and_count_repeats() -> None:
     }
     assert confirmations(watcher, {"a", "b", "c", "d"}) == {"a": 2.0, "b": 3.0}
     assert duplicate_confirmations(watcher, {"a", "b", "c"}) == 1
+
+
+def test_a_burst_shorter_than_a_second_still_draws() -> None:
+    """Every point at second 0 (a quick run, one lag sample): the picture is drawn, not a
+    division by zero."""
+    from bench.timeline import svg
+
+    picture = svg({"accepted": [(0.0, 50.0)]}, {"order-svc": [(0.0, 3.0)]}, "quick")
+    assert picture.startswith("<svg") and "accepted" in picture
