@@ -145,6 +145,21 @@ async def test_the_relay_parks_what_it_can_never_publish_and_goes_on(
     assert collector.snapshot.outbox_parked == 2
     assert collector.snapshot.outbox_backlog == 0
 
+    # A scrape within the snapshot's age reads nothing; a scrape after it reads again.
+    kept = RuntimeCollector(_Runtime(), [], max_age_s=3600)  # type: ignore[arg-type]
+    await kept.refresh()
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO outbox (event_id, topic, key, event_type, payload)"
+                " VALUES (gen_random_uuid(), 'oms.alerts', 'k', 'AlertRaised', '{}')"
+            )
+        )
+    await kept.refresh()
+    await collector.refresh()
+    assert kept.snapshot.outbox_backlog == 0
+    assert collector.snapshot.outbox_backlog == 1
+
 
 class _FailingProducer(AIOKafkaProducer):
     """A real producer whose sends of events whose payload holds a marker fail with the

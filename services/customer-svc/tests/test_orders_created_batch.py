@@ -80,6 +80,10 @@ RUN = [
     created(15, "web", "w-new", name="Zhang San"),  # the same new buyer again
     created(13, "web", "w-new", name="Zhang San"),  # the same order again
     created(16, "tmall", "t-9", name="Han Meimei", line1="9 Lane"),  # like a-2: a proposal
+    created(17, "web", "w-twin", name="Wang Wu", line1="7 Street"),  # new
+    # like the customer the run created just before: a proposal for this one only (one
+    # by one, the earlier customer was compared before this one existed)
+    created(18, "live", "l-twin", name="Wang Wu", line1="7 Street"),
 ]
 
 
@@ -207,5 +211,11 @@ async def test_a_run_of_new_orders_resolves_as_one_by_one(database: MigratedData
 
     assert of(11) == of(10)  # the phone match joined the returning buyer
     assert of(14) == of(13) != of(12)  # joined the customer the run created just before
-    assert len(one_by_one["proposals"]) == 1
+
+    def named(n: int) -> str:  # a customer as ``outcome`` names it: by its first order here
+        return f"C{str(uuid.UUID(int=1000 + n))[-4:]}"
+
+    assert sorted(one_by_one["proposals"]) == sorted(
+        [(named(16), named(12), "open"), (named(18), named(17), "open")]
+    )
     assert one_by_one["tallies"]

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
@@ -96,13 +97,28 @@ _PARKED_SQL = text("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND 
 class RuntimeCollector(Collector):
     """Reads the runtime's consumer and relay statistics and the last database snapshot."""
 
-    def __init__(self, runtime: ServiceRuntime, queries: list[ScrapeQuery]) -> None:
+    def __init__(
+        self, runtime: ServiceRuntime, queries: list[ScrapeQuery], *, max_age_s: float = 0.0
+    ) -> None:
         self._runtime = runtime
         self._queries = queries
+        self._max_age_s = max_age_s
         self.snapshot = _Snapshot()
+        self._read_at: float | None = None
+        self._reading = asyncio.Lock()
 
     async def refresh(self) -> None:
-        """Run the scrape-time SQL (outbox and business gauges) before collecting."""
+        """Run the scrape-time SQL (outbox and business gauges) before collecting, unless
+        the last snapshot is younger than ``max_age_s`` (the ``metrics_db_max_age_s``
+        setting). Scrapes arriving together share one read."""
+        async with self._reading:
+            now = time.monotonic()
+            if self._read_at is not None and now - self._read_at < self._max_age_s:
+                return
+            await self._read()
+            self._read_at = time.monotonic()
+
+    async def _read(self) -> None:
         snapshot = _Snapshot()
         async with self._runtime.engine.connect() as conn:
             backlog, age = (await conn.execute(_OUTBOX_SQL)).one()
@@ -205,7 +221,7 @@ class LatencyMiddleware:
 
 def install_metrics(app: FastAPI, runtime: ServiceRuntime, queries: list[ScrapeQuery]) -> None:
     service = runtime.service_name
-    collector = RuntimeCollector(runtime, queries)
+    collector = RuntimeCollector(runtime, queries, max_age_s=runtime.settings.metrics_db_max_age_s)
     own = CollectorRegistry(auto_describe=False)
     own.register(collector)
 

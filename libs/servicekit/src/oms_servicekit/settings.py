@@ -37,6 +37,11 @@ class ServiceSettings(BaseSettings):
     #: The largest serialized event a service writes and publishes (Kafka's own default
     #: limit is about 1 MB); a larger one is refused where it is built.
     outbox_max_event_bytes: int = 900_000
+    #: How old the database figures of ``/metrics`` (outbox backlog, business gauges) may
+    #: be before a scrape reads them again. Each read counts over growing tables; every
+    #: scraper (Prometheus replicas, the board, a benchmark) would otherwise pay it on
+    #: every scrape. Consumer lag and counters are always live. 0 reads on every scrape.
+    metrics_db_max_age_s: float = 5.0
 
     def database_sqlalchemy_url(self) -> URL:
         return make_url(self.database_url).set(

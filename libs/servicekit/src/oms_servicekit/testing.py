@@ -275,6 +275,9 @@ class DatabaseOnlyRuntime:
     def __init__(self, source: SessionSource, *, producer: str) -> None:
         self._session_factory = _session_factory(source)
         self.service_name = producer
+        #: What the app reads of the runtime's settings; ``/metrics`` reads the database
+        #: on every scrape, as a test expects.
+        self.settings = ServiceSettings(metrics_db_max_age_s=0.0)
 
     def uow(self, causation: Envelope | None = None) -> UnitOfWork:
         return UnitOfWork(self._session_factory, producer=self.service_name, causation=causation)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, false, func, insert, or_, select, text, true, update
+from sqlalchemy import delete, func, insert, or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +29,7 @@ from customer_svc.adapters.tables import (
     merges,
     tag_rules,
 )
-from customer_svc.domain.matching import Candidate, FuzzyMatch, address_line, best_fuzzy_match
+from customer_svc.domain.matching import Candidate, address_line, best_fuzzy_match
 from customer_svc.domain.profile import requirement_list
 from customer_svc.domain.tagging import (
     LONGEST_WINDOW_DAYS,
@@ -85,6 +85,42 @@ class MergeProposal:
     address_score: float
 
 
+@dataclass(frozen=True)
+class MergeRequest:
+    """A new customer to compare with the customers that existed before it.
+
+    ``exclude``: customers not to consider (a batch's customers created after this one,
+    which one by one would not exist yet)."""
+
+    customer_id: uuid.UUID
+    name: str | None
+    address: Mapping[str, Any] | None
+    exclude: frozenset[uuid.UUID] = frozenset()
+
+
+#: Up to ``limit`` candidate addresses per new customer, all new customers in one
+#: statement: those at the same address and those in the same postal code, each looked up
+#: on its own (``LATERAL``, the customer by primary key with ``LIMIT 1`` so that
+#: PostgreSQL does not flatten it into a join): index lookups whatever the statistics of
+#: a young database say. An ``OR`` of the two, without an index on the address, read
+#: every address on file once per new customer.
+_CANDIDATES = text(
+    "SELECT x.n, c.id, c.display_name, u.address_key"
+    " FROM unnest(CAST(:keys AS text[]), CAST(:postals AS text[])) WITH ORDINALITY"
+    " AS x(k, p, n)"
+    " CROSS JOIN LATERAL ("
+    "  (SELECT a.customer_id, a.address_key FROM customer_addresses a"
+    "    WHERE a.address_key = x.k"
+    "   UNION ALL"
+    "   SELECT a.customer_id, a.address_key FROM customer_addresses a"
+    "    WHERE x.p IS NOT NULL AND a.postal_code = x.p AND a.address_key <> x.k)"
+    "  LIMIT :limit"
+    " ) u"
+    " CROSS JOIN LATERAL (SELECT c.id, c.display_name FROM customers c"
+    "  WHERE c.id = u.customer_id AND c.merged_into IS NULL LIMIT 1) c"
+)
+
+
 async def propose_merge(
     session: AsyncSession,
     customer_id: uuid.UUID,
@@ -94,48 +130,68 @@ async def propose_merge(
     exclude: Iterable[uuid.UUID] = (),
 ) -> MergeProposal | None:
     """Store (and return) a merge proposal when another customer has a similar name at
-    a similar address. Never merges. ``exclude``: customers not to consider (a batch's
-    customers created after this one, which one by one would not exist yet)."""
-    key = address_line(address)
-    if key is None or not name or address is None:
-        return None
-    postal = address.get("postal_code")
+    a similar address. Never merges."""
+    request = MergeRequest(customer_id, name, address, frozenset(exclude))
+    return (await propose_merges(session, [request]))[0]
+
+
+async def propose_merges(
+    session: AsyncSession, requests: list[MergeRequest]
+) -> list[MergeProposal | None]:
+    """:func:`propose_merge` for many new customers: one candidate read and one insert
+    for all of them, each request answered as it would be alone (its own customer and
+    its exclusions left out of its candidates)."""
+    answers: list[MergeProposal | None] = [None] * len(requests)
+    asked = [
+        (i, r, key)
+        for i, r in enumerate(requests)
+        if r.name and r.address is not None and (key := address_line(r.address)) is not None
+    ]
+    if not asked:
+        return answers
+    widest = max(len(r.exclude) for _, r, _ in asked) + 1
     rows = await session.execute(
-        select(customers.c.id, customers.c.display_name, customer_addresses.c.address_key)
-        .join(customer_addresses, customer_addresses.c.customer_id == customers.c.id)
-        .where(
-            customers.c.id.not_in([customer_id, *exclude]),
-            customers.c.merged_into.is_(None),
-            or_(
-                customer_addresses.c.address_key == key,
-                customer_addresses.c.postal_code == postal if postal else false(),
-            ),
+        _CANDIDATES,
+        {
+            "keys": [key for _, _, key in asked],
+            "postals": [(r.address or {}).get("postal_code") or None for _, r, _ in asked],
+            "limit": _CANDIDATE_LIMIT + widest,
+        },
+    )
+    found: dict[int, list[Candidate]] = {}
+    for n, candidate_id, display_name, address_key in rows:
+        found.setdefault(n - 1, []).append(Candidate(candidate_id, display_name, address_key))
+    made: list[dict[str, Any]] = []
+    for position, (i, request, key) in enumerate(asked):
+        left_out = request.exclude | {request.customer_id}
+        candidates = [c for c in found.get(position, []) if c.customer_id not in left_out]
+        match = best_fuzzy_match(request.name, key, candidates[:_CANDIDATE_LIMIT])
+        if match is None:
+            continue
+        proposal = MergeProposal(
+            uuid.uuid4(), match.candidate_id, match.name_score, match.address_score
         )
-        .limit(_CANDIDATE_LIMIT)
-    )
-    match: FuzzyMatch | None = best_fuzzy_match(
-        name, key, [Candidate(r.id, r.display_name, r.address_key) for r in rows]
-    )
-    if match is None:
-        return None
-    proposal = MergeProposal(
-        uuid.uuid4(), match.candidate_id, match.name_score, match.address_score
-    )
-    await session.execute(
-        insert(merge_proposals).values(
-            id=proposal.id,
-            customer_id=customer_id,
-            candidate_id=proposal.candidate_id,
-            name_score=proposal.name_score,
-            address_score=proposal.address_score,
-            status="open",
+        answers[i] = proposal
+        made.append(
+            {
+                "id": proposal.id,
+                "customer_id": request.customer_id,
+                "candidate_id": proposal.candidate_id,
+                "name_score": proposal.name_score,
+                "address_score": proposal.address_score,
+                "status": "open",
+            }
         )
-    )
-    log.info(
-        "merge proposed",
-        extra={"customer_id": str(customer_id), "candidate_id": str(match.candidate_id)},
-    )
-    return proposal
+        log.info(
+            "merge proposed",
+            extra={
+                "customer_id": str(request.customer_id),
+                "candidate_id": str(match.candidate_id),
+            },
+        )
+    if made:
+        await session.execute(insert(merge_proposals), made)
+    return answers
 
 
 # -- orders --------------------------------------------------------------------------

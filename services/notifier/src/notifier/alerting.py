@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import SessionTransaction
 
 from notifier.adapters.deliveries import DeliveryRepository
 from notifier.adapters.repository import AlertRepository
@@ -22,6 +24,7 @@ from notifier.adapters.subscriptions import SubscriptionRepository
 from notifier.domain.delivery import RetryPolicy, digest_due, goes_to_digest
 from notifier.domain.rules import AlertSpec, window_start
 from notifier.domain.subscriptions import SubscriptionView, matches
+from notifier.pending_writes import current_transaction
 from oms_contracts.events import AlertRaised
 from oms_messaging import UnitOfWork
 
@@ -50,7 +53,7 @@ async def raise_alert(
     duplicate (same id, or a live alert of the same cause and subject) or a notice
     nobody subscribed to. ``announce`` emits ``AlertRaised`` for other services."""
     session = uow.session
-    wanted = await _matching(session, spec)
+    wanted = await _matching(uow, spec)
     if spec.notice and not wanted:
         return None
     alert_id = alert_id or uuid.uuid4()
@@ -107,8 +110,24 @@ async def _serve_late_subscribers(
         await plan_deliveries(session, alert_id, spec, late, now=now, config=config)
 
 
-async def _matching(session: AsyncSession, spec: AlertSpec) -> list[dict[str, Any]]:
-    candidates = await SubscriptionRepository(session).for_event_type(spec.event_type)
+#: Active subscriptions per event type, read once per transaction: a consumer transaction
+#: applies a few hundred events, and a notice (``CustomerUpdated``, one per new customer)
+#: looked its subscribers up once per event. A subscription created meanwhile counts from
+#: the next transaction, as if this one had started a moment earlier.
+_subscribers_read: weakref.WeakKeyDictionary[
+    SessionTransaction, dict[str, list[dict[str, Any]]]
+] = weakref.WeakKeyDictionary()
+
+
+async def _subscribers(uow: UnitOfWork, event_type: str) -> list[dict[str, Any]]:
+    read = _subscribers_read.setdefault(current_transaction(uow.session), {})
+    if event_type not in read:
+        read[event_type] = await SubscriptionRepository(uow.session).for_event_type(event_type)
+    return read[event_type]
+
+
+async def _matching(uow: UnitOfWork, spec: AlertSpec) -> list[dict[str, Any]]:
+    candidates = await _subscribers(uow, spec.event_type)
     return [
         s
         for s in candidates

@@ -54,7 +54,7 @@ def pending_writes(uow: UnitOfWork) -> PendingWrites:
     (which drops the flush with everything else) or a commit, the next transaction
     starts afresh rather than adding to writes that will never be flushed.
     """
-    transaction = _transaction(uow.session)
+    transaction = current_transaction(uow.session)
     pending = _pending.get(uow)
     if pending is None or pending.transaction is not transaction:
         pending = PendingWrites(transaction)
@@ -69,7 +69,7 @@ async def _flush(uow: UnitOfWork, pending: PendingWrites) -> None:
     await pending.flush(uow.session)
 
 
-def _transaction(session: AsyncSession) -> SessionTransaction:
+def current_transaction(session: AsyncSession) -> SessionTransaction:
     """The session's database transaction, begun now if no statement has begun it."""
     sync = session.sync_session
     transaction = sync.get_transaction()

@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -134,6 +135,18 @@ async def record_credit_check(
     await record_credit_checks(uow, [(order_id, payload)], config, now)
 
 
+#: A batch's credit checks in one constant statement (prepared once; a multi-row VALUES
+#: was compiled anew for every batch, a tenth of order-svc's time on a promotion day).
+_INSERT_CHECKS = text(
+    "INSERT INTO credit_checks (order_id, status, request, requested_at, deadline_at,"
+    " finished_at, detail)"
+    " SELECT o, s, r::jsonb, rq, dl, f, d FROM unnest(CAST(:orders AS uuid[]),"
+    " CAST(:statuses AS text[]), CAST(:requests AS text[]), CAST(:requested AS timestamptz[]),"
+    " CAST(:deadlines AS timestamptz[]), CAST(:finished AS timestamptz[]),"
+    " CAST(:details AS text[])) AS x(o, s, r, rq, dl, f, d)"
+)
+
+
 async def record_credit_checks(
     uow: UnitOfWork,
     checks: list[tuple[uuid.UUID, dict[str, Any]]],
@@ -173,7 +186,18 @@ async def record_credit_checks(
             }
         )
     if rows:
-        await uow.session.execute(credit_checks.insert().values(rows))
+        await uow.session.execute(
+            _INSERT_CHECKS,
+            {
+                "orders": [r["order_id"] for r in rows],
+                "statuses": [r["status"] for r in rows],
+                "requests": [json.dumps(r["request"]) for r in rows],
+                "requested": [r["requested_at"] for r in rows],
+                "deadlines": [r["deadline_at"] for r in rows],
+                "finished": [r["finished_at"] for r in rows],
+                "details": [r["detail"] for r in rows],
+            },
+        )
 
 
 async def apply_decision(

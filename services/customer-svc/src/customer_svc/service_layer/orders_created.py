@@ -47,7 +47,7 @@ from customer_svc.domain.identity import (
     resolve,
 )
 from customer_svc.domain.matching import address_line
-from customer_svc.profiles import apply_tag_rules_at_commit, propose_merge
+from customer_svc.profiles import MergeRequest, apply_tag_rules_at_commit, propose_merges
 from oms_contracts import Envelope, Event
 from oms_contracts.events import CustomerResolved, CustomerUpdated, OrderCreated
 from oms_messaging import UnitOfWork
@@ -251,15 +251,18 @@ async def _propose_merges(
     for buyer in buyers:
         if buyer.matched_by == "new" and buyer.customer_id not in first_buyer:
             first_buyer[buyer.customer_id] = buyer
-    for position, customer_id in enumerate(order):
-        buyer = first_buyer[customer_id]
-        await propose_merge(
-            uow.session,
-            customer_id,
-            buyer.ident.name,
-            buyer.identity.address,
-            exclude=order[position + 1 :],
-        )
+    await propose_merges(
+        uow.session,
+        [
+            MergeRequest(
+                customer_id,
+                first_buyer[customer_id].ident.name,
+                first_buyer[customer_id].identity.address,
+                exclude=frozenset(order[position + 1 :]),
+            )
+            for position, customer_id in enumerate(order)
+        ],
+    )
 
 
 async def _record_orders(uow: UnitOfWork, buyers: list[_Buyer]) -> None:

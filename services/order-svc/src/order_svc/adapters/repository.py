@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,32 @@ _INSERT_TRANSITIONS = text(
     " CAST(:tos AS text[]), CAST(:actors AS text[]), CAST(:reasons AS text[]),"
     " CAST(:at AS timestamptz[])) WITH ORDINALITY AS x(o, f, t, a, r, at, n) ORDER BY n"
 )
+#: A batch of new orders in one constant statement (prepared once). The fields of
+#: ``details`` it stores; JSON ones are serialized by :func:`_json`.
+_DETAIL_COLUMNS = frozenset(
+    {
+        "customer",
+        "shipping_address",
+        "delivery_requirements",
+        "notes",
+        "paid_at",
+        "channel_updated_at",
+    }
+)
+_INSERT_ORDERS = text(
+    "INSERT INTO orders (id, channel, channel_order_id, state, customer_id, customer,"
+    " currency, total, priority, shipping_address, delivery_requirements, notes, paid_at,"
+    " exception_reason, credit_degraded, channel_updated_at, created_at, updated_at)"
+    " SELECT i, ch, co, st, cid, c::jsonb, cur, t, pr, sa::jsonb, dr::jsonb, n, pa, er, cd,"
+    " cu, :now, :now FROM unnest(CAST(:ids AS uuid[]), CAST(:channels AS text[]),"
+    " CAST(:channel_order_ids AS text[]), CAST(:states AS text[]),"
+    " CAST(:customer_ids AS uuid[]), CAST(:customers AS text[]), CAST(:currencies AS text[]),"
+    " CAST(:totals AS numeric[]), CAST(:priorities AS text[]), CAST(:addresses AS text[]),"
+    " CAST(:requirements AS text[]), CAST(:notes AS text[]), CAST(:paid_at AS timestamptz[]),"
+    " CAST(:reasons AS text[]), CAST(:degraded AS boolean[]),"
+    " CAST(:channel_updated_at AS timestamptz[]))"
+    " AS x(i, ch, co, st, cid, c, cur, t, pr, sa, dr, n, pa, er, cd, cu)"
+)
 _INSERT_LINES = text(
     "INSERT INTO order_lines (order_id, line_no, sku, qty, unit_price, warehouse)"
     " SELECT * FROM unnest(CAST(:orders AS uuid[]), CAST(:lines AS int[]),"
@@ -40,6 +67,11 @@ _SAVE_WAREHOUSES = text(
     " AS x(id, line_no, warehouse)"
     " WHERE order_lines.order_id = x.id AND order_lines.line_no = x.line_no"
 )
+
+
+def _json(value: Any) -> str | None:
+    """A JSON column's value as the statement takes it (None stays SQL NULL)."""
+    return None if value is None else json.dumps(value)
 
 
 class OrderRepository:
@@ -62,27 +94,30 @@ class OrderRepository:
         """:meth:`add` for many orders: one statement each for orders, lines, transitions."""
         if not new:
             return
-        now = datetime.now(UTC)
+        unknown = set().union(*(details for _, details in new)) - _DETAIL_COLUMNS
+        if unknown:
+            raise ValueError(f"add_many has no column for {sorted(unknown)}")
         await self._session.execute(
-            insert(orders),
-            [
-                {
-                    "id": order.id,
-                    "channel": order.channel,
-                    "channel_order_id": order.channel_order_id,
-                    "state": order.state.value,
-                    "customer_id": order.customer_id,
-                    "currency": order.currency,
-                    "total": order.total,
-                    "priority": order.priority,
-                    "exception_reason": order.exception_reason,
-                    "credit_degraded": order.credit_degraded,
-                    "created_at": now,
-                    "updated_at": now,
-                    **details,
-                }
-                for order, details in new
-            ],
+            _INSERT_ORDERS,
+            {
+                "now": datetime.now(UTC),
+                "ids": [o.id for o, _ in new],
+                "channels": [o.channel for o, _ in new],
+                "channel_order_ids": [o.channel_order_id for o, _ in new],
+                "states": [o.state.value for o, _ in new],
+                "customer_ids": [o.customer_id for o, _ in new],
+                "customers": [_json(d.get("customer")) for _, d in new],
+                "currencies": [o.currency for o, _ in new],
+                "totals": [o.total for o, _ in new],
+                "priorities": [o.priority for o, _ in new],
+                "addresses": [_json(d.get("shipping_address")) for _, d in new],
+                "requirements": [_json(d.get("delivery_requirements")) for _, d in new],
+                "notes": [d.get("notes") for _, d in new],
+                "paid_at": [d.get("paid_at") for _, d in new],
+                "reasons": [o.exception_reason for o, _ in new],
+                "degraded": [o.credit_degraded for o, _ in new],
+                "channel_updated_at": [d.get("channel_updated_at") for _, d in new],
+            },
         )
         await self._insert_lines(*(order for order, _ in new))
         await self._flush_transitions(*(order for order, _ in new))
