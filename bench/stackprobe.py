@@ -48,32 +48,36 @@ def _constant(pids: list[int]) -> Callable[[], Iterable[int]]:
 
 #: States only reachable through ``confirmed``: such an order was confirmed, whatever
 #: state the workflow moved it to.
-_AFTER_CONFIRMED = "('confirmed', 'routed', 'picking', 'shipped', 'delivered')"
+_AFTER_CONFIRMED = ("confirmed", "routed", "picking", "shipped", "delivered")
 #: States that an order may reach with or without having been confirmed: only these few
 #: orders look at their history. (A correlated look-up for every order cost PostgreSQL
 #: 200-280 ms a poll at 10,000 orders, a tenth of the machine while the benchmark watched.)
-_LEFT_THE_FLOW = "('cancelled', 'refunded', 'exception')"
+_LEFT_THE_FLOW = ("cancelled", "refunded", "exception")
 
 
-async def _counts(stack: Stack, extra: str) -> tuple[int, int, int]:
-    """(orders in a state after confirmed + those of the rest that ``extra`` selects,
-    orders that left the flow, all orders)."""
+async def _counts(stack: Stack, with_exceptions: bool) -> tuple[int, int, int]:
+    """(orders in a state after confirmed, plus those in exception when
+    ``with_exceptions``; orders that left the flow; all orders)."""
     conn = await asyncpg.connect(service_dsn(stack, "order-svc"))
     try:
-        row = await conn.fetchrow(
-            f"SELECT count(*) FILTER (WHERE state IN {_AFTER_CONFIRMED}{extra}) AS done,"
-            f" count(*) FILTER (WHERE state IN {_LEFT_THE_FLOW}) AS left_flow,"
-            " count(*) AS total FROM orders"
-        )
-        assert row is not None
-        done, left_flow, total = int(row["done"]), int(row["left_flow"]), int(row["total"])
+        # One grouping pass, the states compared here: a count per list of states with
+        # FILTER compared every order's state with each list (60 ms a poll at 50,000).
+        by_state = {
+            r["state"]: int(r["n"])
+            for r in await conn.fetch("SELECT state, count(*) AS n FROM orders GROUP BY state")
+        }
+        done = sum(n for state, n in by_state.items() if state in _AFTER_CONFIRMED)
+        if with_exceptions:
+            done += by_state.get("exception", 0)
+        left_flow = sum(n for state, n in by_state.items() if state in _LEFT_THE_FLOW)
+        total = sum(by_state.values())
         if left_flow:
             done += int(
                 await conn.fetchval(
                     "SELECT count(DISTINCT t.order_id) FROM order_transitions t"
                     " JOIN orders o ON o.id = t.order_id"
-                    f" WHERE t.to_state = 'confirmed' AND o.state IN {_LEFT_THE_FLOW}"
-                    + (" AND o.state <> 'exception'" if extra else "")
+                    " WHERE t.to_state = 'confirmed' AND o.state = ANY($1::text[])",
+                    [s for s in _LEFT_THE_FLOW if not (with_exceptions and s == "exception")],
                 )
             )
     finally:
@@ -83,13 +87,13 @@ async def _counts(stack: Stack, extra: str) -> tuple[int, int, int]:
 
 async def order_progress(stack: Stack) -> tuple[int, int]:
     """(settled: confirmed or in exception, all orders) in order-svc right now."""
-    settled, _, total = await _counts(stack, " OR state = 'exception'")
+    settled, _, total = await _counts(stack, with_exceptions=True)
     return settled, total
 
 
 async def confirmed_count(stack: Stack) -> tuple[int, int]:
     """(confirmed, all orders) in order-svc right now."""
-    confirmed, _, total = await _counts(stack, "")
+    confirmed, _, total = await _counts(stack, with_exceptions=False)
     return confirmed, total
 
 

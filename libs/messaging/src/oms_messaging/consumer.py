@@ -33,7 +33,7 @@ from oms_contracts import REGISTRY, Envelope, Event, EventRegistry, UnknownEvent
 from oms_contracts.topics import dead_letter_topic
 from oms_messaging.context import correlation_id_var
 from oms_messaging.errors import is_transient
-from oms_messaging.tracing import context_from_headers, tracer
+from oms_messaging.tracing import context_from_headers, tracer, tracing_enabled
 from oms_messaging.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -253,6 +253,9 @@ class ConsumerRunner:
         message, envelope = item.message, item.envelope
         token = correlation_id_var.set(envelope.correlation_id)
         try:
+            if not tracing_enabled():
+                yield
+                return
             with tracer.start_as_current_span(
                 f"consume {envelope.event_type}",
                 context=context_from_headers(message.headers),

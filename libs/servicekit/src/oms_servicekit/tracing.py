@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from oms_messaging.tracing import tracing_enabled
 from oms_servicekit.asgi import ASGIApp, Receive, ResponseStatus, Scope, Send
 
 tracer = trace.get_tracer("oms_servicekit")
@@ -61,7 +62,7 @@ class ServerSpanMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not tracing_enabled():
             await self.app(scope, receive, send)
             return
         carrier = {
