@@ -47,8 +47,13 @@ from oms_contracts.events import (
 )
 from oms_messaging import BatchHandler, UnitOfWork
 
+#: Each order looked up on its own (``LATERAL ... LIMIT 1``, which PostgreSQL cannot turn
+#: into a join): an index probe per order whatever the statistics say. ``= ANY(:ids)``,
+#: before the young table was first analyzed, was guessed to match a fifth of it and read
+#: every reservation (3.6 ms a batch at 50,000 reservations).
 _HAS_RESERVATIONS = text(
-    "SELECT DISTINCT order_id FROM reservations WHERE order_id = ANY(CAST(:ids AS uuid[]))"
+    "SELECT DISTINCT x.id FROM unnest(CAST(:ids AS uuid[])) AS x(id)"
+    " CROSS JOIN LATERAL (SELECT 1 FROM reservations r WHERE r.order_id = x.id LIMIT 1) r"
 )
 _POLICIES = text(
     "SELECT sku, safety_stock, low, max_per_customer FROM sku_policies"
