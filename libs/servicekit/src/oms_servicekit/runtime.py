@@ -33,6 +33,7 @@ from oms_servicekit.database import (
 from oms_servicekit.jobs import run_exclusively
 from oms_servicekit.metrics import count_consumer_restart, count_emitted
 from oms_servicekit.settings import ServiceSettings
+from oms_servicekit.young_tables import analyze_young_tables
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class ServiceRuntime:
                 asyncio.create_task(self._supervise(index, spec), name=f"supervise-{index}")
             )
 
-        for job in self._periodic_jobs:
+        for job in [*self._periodic_jobs, *self._own_jobs(engine)]:
             self._state.jobs.append(asyncio.create_task(self._run_periodic(job), name=job.name))
         log.info("service started", extra={"port": settings.port, "database": settings.db_name})
 
@@ -195,6 +196,23 @@ class ServiceRuntime:
         if self._state.engine is not None:
             await self._state.engine.dispose()
         log.info("service stopped")
+
+    def _own_jobs(self, engine: AsyncEngine) -> list[PeriodicJob]:
+        """The jobs every service runs."""
+        if self.settings.young_tables_check_s <= 0:
+            return []
+
+        async def first_statistics() -> None:
+            await analyze_young_tables(engine)
+
+        return [
+            PeriodicJob(
+                "first-statistics",
+                self.settings.young_tables_check_s,
+                first_statistics,
+                exclusive=True,
+            )
+        ]
 
     async def _start_producer(self) -> None:
         # A fresh client per attempt: one whose start failed is not reusable.

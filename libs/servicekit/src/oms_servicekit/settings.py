@@ -42,6 +42,10 @@ class ServiceSettings(BaseSettings):
     #: scraper (Prometheus replicas, the board, a benchmark) would otherwise pay it on
     #: every scrape. Consumer lag and counters are always live. 0 reads on every scrape.
     metrics_db_max_age_s: float = 5.0
+    #: How often a table that was never analyzed but has changed 1,000 rows or more is
+    #: looked for, to take its first statistics (see ``oms_servicekit.young_tables``);
+    #: 0 never looks.
+    young_tables_check_s: float = 15.0
 
     def database_sqlalchemy_url(self) -> URL:
         return make_url(self.database_url).set(
