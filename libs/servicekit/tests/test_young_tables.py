@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -22,28 +23,27 @@ async def db() -> AsyncIterator[MigratedDatabase]:
         yield database
 
 
-async def analyzed(db: MigratedDatabase, table: str) -> bool:
+async def table_stat(db: MigratedDatabase, table: str, column: str) -> Any:
+    """One column of ``table``'s row in ``pg_stat_user_tables``."""
     async with db.engine.connect() as conn:
-        row = (
+        return (
             await conn.execute(
-                text("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = :t"),
+                text(f"SELECT {column} FROM pg_stat_user_tables WHERE relname = :t"),
                 {"t": table},
             )
-        ).one()
-    return bool(row[0])
+        ).scalar_one()
+
+
+async def analyzed(db: MigratedDatabase, table: str) -> bool:
+    return await table_stat(db, table, "last_analyze") is not None
 
 
 async def changes_seen(db: MigratedDatabase, table: str, at_least: int) -> None:
     """Until the server's statistics count ``at_least`` changes to ``table`` (backends
     report them at most once a second)."""
+    n = 0
     for _ in range(100):
-        async with db.engine.connect() as conn:
-            n = (
-                await conn.execute(
-                    text("SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = :t"),
-                    {"t": table},
-                )
-            ).scalar_one()
+        n = int(await table_stat(db, table, "n_mod_since_analyze"))
         if n >= at_least:
             return
         await asyncio.sleep(0.1)
