@@ -51,8 +51,12 @@ status: $(STAMP)
 check: $(STAMP)
 	$(PY) -m oms_devstack check $(if $(GRACE),--grace-s $(GRACE))
 
+# Tests run on TEST_WORKERS processes (pytest-xdist): most of them wait on a poll or a
+# broker round trip, so the cores idle without it. Tests that start whole stacks share one
+# worker (the root conftest), so two stacks never run at once. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The board's browser test drives Debian's chromium (Playwright's own download cannot
 # work here). Installed when missing and we are root; otherwise that test is skipped.

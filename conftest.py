@@ -9,12 +9,39 @@ Set ``KAFKA_BOOTSTRAP_SERVERS`` to run them against another broker (e.g. Apache 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 ARTIFACTS = Path(__file__).parent / "test-artifacts"
+ROOT = Path(__file__).parent
+#: Tests that start whole stacks (five services each, or the launcher's stand-ins). They
+#: share one xdist worker, one after the other: two stacks at once would overrun the
+#: database's connection limit and the two cores they measure their drills on, while the
+#: other workers run the many tests that mostly wait on a poll or a broker round trip.
+STACK_TESTS = (ROOT / "tests", ROOT / "libs" / "devstack" / "tests")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put every stack-starting test in the ``stacks`` group (``--dist loadgroup``)."""
+    for item in items:
+        if any(item.path.is_relative_to(root) for root in STACK_TESTS):
+            item.add_marker(pytest.mark.xdist_group("stacks"))
+
+
+@pytest.fixture(scope="session")
+def worker_file() -> Callable[[str], str]:
+    """``name`` made per xdist worker (``broker-gw0.log``): workers never share a file."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+
+    def per_worker(name: str) -> str:
+        if not worker:
+            return name
+        stem, dot, suffix = name.rpartition(".")
+        return f"{stem}-{worker}{dot}{suffix}" if dot else f"{name}-{worker}"
+
+    return per_worker
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +51,9 @@ def artifacts_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-async def kafka_bootstrap(artifacts_dir: Path) -> AsyncIterator[str]:
+async def kafka_bootstrap(
+    artifacts_dir: Path, worker_file: Callable[[str], str]
+) -> AsyncIterator[str]:
     """Bootstrap servers of a broker private to this test session."""
     external = os.environ.get("OMS_TEST_KAFKA_BOOTSTRAP")
     if external:
@@ -33,7 +62,7 @@ async def kafka_bootstrap(artifacts_dir: Path) -> AsyncIterator[str]:
     from oms_devstack.broker import Broker
     from oms_devstack.ports import free_port
 
-    broker = Broker(free_port(), artifacts_dir / "test-broker.log")
+    broker = Broker(free_port(), artifacts_dir / worker_file("test-broker.log"))
     await broker.start()
     try:
         yield broker.bootstrap

@@ -131,6 +131,21 @@ async def duplicate_channel_orders(stack: Stack) -> int:
     return int(value)
 
 
+async def events_by_type(stack: Stack) -> dict[str, int]:
+    """Events each service wrote to its outbox during the run, by type (every service's
+    outbox: which events a day costs, and which to coalesce next)."""
+    counts: dict[str, int] = {}
+    for name in stack.names:
+        conn = await asyncpg.connect(service_dsn(stack, name))
+        try:
+            rows = await conn.fetch("SELECT event_type, count(*) FROM outbox GROUP BY 1")
+        finally:
+            await conn.close()
+        for event_type, n in rows:
+            counts[event_type] = counts.get(event_type, 0) + int(n)
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 async def stock_totals(stack: Stack, skus: list[str] | None = None) -> tuple[int, int, int]:
     """(on hand, reserved, oversold units) in inventory-svc, for ``skus`` or all."""
     conn = await asyncpg.connect(service_dsn(stack, "inventory-svc"))

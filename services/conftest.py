@@ -8,7 +8,7 @@ same topics, and a test's events must reach only the consumers it drives.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -18,9 +18,11 @@ from oms_devstack.ports import free_port
 
 
 @pytest.fixture(scope="session")
-async def event_broker(artifacts_dir: Path) -> AsyncIterator[str]:
+async def event_broker(
+    artifacts_dir: Path, worker_file: Callable[[str], str]
+) -> AsyncIterator[str]:
     """Bootstrap servers of a broker private to the session's service tests."""
-    broker = Broker(free_port(), artifacts_dir / "service-tests-broker.log")
+    broker = Broker(free_port(), artifacts_dir / worker_file("service-tests-broker.log"))
     await broker.start()
     try:
         yield broker.bootstrap

@@ -42,9 +42,11 @@ from bench.channels import ClientPool
 from bench.harness import BenchContext, service_dsn, wait_for_progress
 from bench.kafka import publish
 from bench.people import person_name, postal_code, street_line
+from bench.profiler import Profiler
 from bench.rawhttp import RawClient
 from bench.registry import scenario
 from bench.report import Result
+from bench.stackprobe import service_pids
 from bench.stats import percentile, rate
 from oms_contracts import Envelope, make_envelope
 from oms_contracts.events import Address, CustomerIdentity, OrderCreated, OrderLine
@@ -348,8 +350,11 @@ async def run(ctx: BenchContext, result: Result) -> None:
         base = stack.url("customer-svc")
         with result.phase("warm-up"):
             await resolve_all(pool, base, warm)
-        with result.phase("ours: resolve"):
-            seconds = await resolve_all(pool, base, measured)
+        profiles = ctx.results_dir / "profiles" / result.scenario
+        http_profiler = Profiler(service_pids(stack), profiles / "http", enabled=ctx.profile)
+        async with http_profiler:
+            with result.phase("ours: resolve"):
+                seconds = await resolve_all(pool, base, measured)
         conn = await asyncpg.connect(dsn)
         try:
             total_customers = await conn.fetchval("SELECT count(*) FROM customers")
@@ -370,8 +375,14 @@ async def run(ctx: BenchContext, result: Result) -> None:
         ]
         with result.phase("history: busy buyers"):
             busy_s = await resolve_through_the_broker(stack.kafka_bootstrap, dsn, busy_orders)
-        with result.phase("history: new buyers"):
-            new_s = await resolve_through_the_broker(stack.kafka_bootstrap, dsn, new_orders)
+        batch_profiler = Profiler(service_pids(stack), profiles / "new-buyers", enabled=ctx.profile)
+        async with batch_profiler:
+            with result.phase("history: new buyers"):
+                new_s = await resolve_through_the_broker(stack.kafka_bootstrap, dsn, new_orders)
+        if ctx.profile:
+            for phase, profiler in (("http", http_profiler), ("new-buyers", batch_profiler)):
+                result.details[f"profile_{phase}"] = profiler.details()
+                (profiler.out_dir / "top.md").write_text(profiler.markdown())
 
     ok = [lk for lk in measured if lk.status in (200, 201)]
     wrong = [

@@ -37,6 +37,7 @@ from bench.report import Result
 from bench.stackprobe import (
     confirmed_count,
     duplicate_channel_orders,
+    events_by_type,
     orders_by_id,
     seconds_between,
     service_pids,
@@ -199,6 +200,7 @@ async def promotion_day(ctx: BenchContext, result: Result, *, replicas: int) -> 
             # order-svc's own check: every order's state agrees with the stock held.
             disagreements, disagreeing = await consistency_check(stack)
             stages = await transition_times(stack, ["reserved", "routed"])
+            events = await events_by_type(stack)
 
     first_post = min(p.sent for p in posts)
     first_wall = min(p.sent_wall for p in posts)
@@ -250,6 +252,15 @@ async def promotion_day(ctx: BenchContext, result: Result, *, replicas: int) -> 
         "ms",
     )
     confirmed = sum(1 for r in found.values() if r["confirmed_at"] is not None)
+    result.details["events_per_order"] = {
+        event_type: round(n / max(len(accepted), 1), 3) for event_type, n in events.items()
+    }
+    result.measure(
+        "events_per_order",
+        "events published per order (all services' outboxes, warm-up included)",
+        sum(events.values()) / max(len(accepted), 1),
+        "",
+    )
     if ctx.profile:
         result.details["profile"] = profiler.details()
         (profiler.out_dir / "top.md").write_text(profiler.markdown())

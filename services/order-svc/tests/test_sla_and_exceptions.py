@@ -491,6 +491,11 @@ async def test_the_report_refuses_a_bad_window(api: httpx.AsyncClient) -> None:
         await api.get("/reports/sla", params={"from": "2026-11-01T00:00:00"}), 422, "from"
     )
     assert_problem(await api.get("/reports/sla", params={"to": "yesterday"}), 422, "to")
+    # Found by the fuzzer: a window end too early for the default 24 h before it.
+    assert_problem(await api.get("/reports/sla", params={"to": "0001-01-01T09:19:17Z"}), 422, "to")
+    assert_problem(
+        await api.get("/reports/sla", params={"from": "0001-01-01T00:00:00+05:00"}), 422, "from"
+    )
 
 
 async def test_one_clock_that_fails_does_not_stop_the_others_alerts(

@@ -64,11 +64,15 @@ _SERVER_SETTINGS = {
 }
 
 
-def create_engine(settings: ServiceSettings) -> AsyncEngine:
+def create_engine(settings: ServiceSettings, *, idle: int | None = None) -> AsyncEngine:
+    """The service's engine: up to twice ``db_pool_size`` connections at once, of which
+    ``idle`` (by default ``db_pool_size``) stay open between uses. Tests keep few idle: a
+    test session holds many databases open at once, on a server's bounded connections."""
+    kept = settings.db_pool_size if idle is None else min(idle, settings.db_pool_size)
     return create_async_engine(
         settings.database_sqlalchemy_url(),
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        pool_size=kept,
+        max_overflow=2 * settings.db_pool_size - kept,
         pool_pre_ping=settings.db_pool_pre_ping,
         connect_args={"server_settings": _SERVER_SETTINGS},
     )

@@ -141,6 +141,12 @@ def _session_factory(source: SessionSource) -> async_sessionmaker[AsyncSession]:
     return source.session_factory if isinstance(source, MigratedDatabase) else source
 
 
+#: Connections a test database keeps open between uses. A session holds a dozen test
+#: databases at once, and parallel workers (pytest-xdist) one set each, beside a running
+#: stack; kept pools of ten each ran the server out of connections.
+_IDLE_CONNECTIONS = 2
+
+
 @asynccontextmanager
 async def migrated_database(
     migrations_dir: Path,
@@ -178,7 +184,7 @@ async def _new_database(
 ) -> AsyncIterator[tuple[ServiceSettings, AsyncEngine]]:
     settings = database_settings(f"{prefix}_{uuid.uuid4().hex[:10]}", pool_size=pool_size)
     await ensure_database(settings)
-    engine = create_engine(settings)
+    engine = create_engine(settings, idle=_IDLE_CONNECTIONS)
     try:
         yield settings, engine
     finally:

@@ -76,7 +76,15 @@ async def sla_report(
     for name, value in (("from", from_), ("to", to)):
         if value is not None and value.tzinfo is None:
             raise Problem(422, f"{name} needs a time zone (e.g. Z)", field=name)
+        if value is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise Problem(422, f"{name} is out of range", field=name) from None
     end = to or now
+    if from_ is None and end - datetime.min.replace(tzinfo=UTC) < timedelta(hours=24):
+        # The default window would start before the first representable instant.
+        raise Problem(422, "to is too early for the default 24 h window; give from", field="to")
     start = from_ or end - timedelta(hours=24)
     if start >= end:
         raise Problem(422, "from must be before to", field="from")
