@@ -76,6 +76,12 @@ class ConsumerStats:
         self.outcomes[(topic, outcome)] = self.outcomes.get((topic, outcome), 0) + 1
 
 
+def should_linger(held: int, linger_below: int, streaming: bool) -> bool:
+    """Wait once for more after a poll that brought ``held`` records (see
+    ``ConsumerRunner._linger``): only a few, and the poll before brought some too."""
+    return streaming and 0 < held < linger_below
+
+
 class ConsumerRunner:
     def __init__(
         self,
@@ -111,6 +117,8 @@ class ConsumerRunner:
         self._backoff_max = backoff_max
         self._linger_s = max(0.0, linger_ms) / 1000
         self._linger_below = linger_below
+        #: The last poll brought records: a stream is flowing (see ``_linger``).
+        self._streaming = False
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.stats = ConsumerStats()
@@ -157,7 +165,9 @@ class ConsumerRunner:
         while not self._stopping:
             try:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_max)
-                if self._linger_s and batches:
+                streaming, self._streaming = self._streaming, bool(batches)
+                held = sum(len(messages) for messages in batches.values())
+                if self._linger_s and should_linger(held, self._linger_below, streaming):
                     batches = await self._linger(batches)
             except KafkaError:
                 log.exception("fetch failed; retrying")
@@ -184,12 +194,15 @@ class ConsumerRunner:
         and every transaction (inbox insert, handler statements, outbox insert, commit)
         costs about the same for one event as for a hundred: one short wait turns a
         trickle of tiny transactions into a few full ones. A full poll never waits, so a
-        backlog is drained at full speed; an idle consumer never waits either (nothing
-        came).
+        backlog is drained at full speed; nor does the first poll with records after an
+        empty one, so a lone order in a quiet system is not held up at every hop; an idle
+        consumer never waits either (nothing came).
+
+        A longer wait did not pay: on the promotion day (double11 at 0.2, fourteen runs
+        alternated) 100 ms gave 148-205 orders/s and 20 ms 143-193, the same within this
+        machine's noise.
         """
         held = sum(len(messages) for messages in batches.values())
-        if held >= self._linger_below:
-            return batches
         await asyncio.sleep(self._linger_s)
         more = await self._consumer.getmany(timeout_ms=0, max_records=self._batch_max - held)
         for tp, messages in more.items():

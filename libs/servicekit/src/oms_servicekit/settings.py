@@ -23,9 +23,10 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_partitions: int = 4
     kafka_replication_factor: int = 1
-    #: A consumer poll of fewer than 100 events waits this long once for more, so a steady
-    #: stream is applied in fuller transactions (0 turns it off; it adds at most this much
-    #: latency per hop, and never to a backlog or an idle consumer).
+    #: A consumer poll of fewer than 100 events, while a stream is flowing, waits this long
+    #: once for more, so a steady stream is applied in fuller transactions (0 turns it off;
+    #: it adds at most this much latency per hop, and never to a backlog, to the first
+    #: events after a quiet spell or to an idle consumer).
     kafka_consumer_linger_ms: float = 20.0
     host: str = "127.0.0.1"
     port: int = 8000
