@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -187,7 +187,7 @@ async def on_orders_created(uow: UnitOfWork, items: list[tuple[Envelope, Event]]
                 resolved_at=datetime.now(UTC),
             )
         )
-        log.info(
+        log.debug(
             "customer resolved",
             extra={
                 "customer_id": str(buyer.customer_id),
@@ -196,6 +196,16 @@ async def on_orders_created(uow: UnitOfWork, items: list[tuple[Envelope, Event]]
                 "matched_by": buyer.matched_by,
             },
         )
+    # One line per run at INFO, not one per order: a promotion day's 50,000 lines said
+    # nothing the events do not, and cost about 4 % of the service's time.
+    log.info(
+        "customers resolved",
+        extra={
+            "orders": len(buyers),
+            "new_customers": len(new),
+            "matched_by": dict(Counter(buyer.matched_by for buyer in buyers)),
+        },
+    )
 
 
 def _first_order_of_new_customer(buyer: _Buyer, new: set[uuid.UUID]) -> bool:
