@@ -14,6 +14,7 @@ would also read the other's lines; CI runs one session per checkout.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,12 @@ import pytest
 
 from oms_devstack.stack import Stack
 from tests.log_scan import SessionLogs, customer_contacts, forged_lines, personal_data
+
+#: Each service of a test stack keeps at most 3 idle database connections (6 at once)
+#: instead of the deployed 5 (10): the session's stack and a module's own stack run side by
+#: side, and with the default pools the two came within a few connections of the
+#: server's 100 (the stacks inherit this process's environment).
+os.environ.setdefault("DB_POOL_SIZE", "3")
 
 #: The root conftest's ``artifacts_dir``; its sizes are taken when this conftest is loaded
 #: (before any test runs), since the fixture itself only exists once a test asks for it.
