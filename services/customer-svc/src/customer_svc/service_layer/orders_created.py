@@ -174,6 +174,7 @@ async def on_orders_created(uow: UnitOfWork, items: list[tuple[Envelope, Event]]
                 updated_at=datetime.now(UTC),
             )
         )
+    detailed = log.isEnabledFor(logging.DEBUG)  # the per-order line, built only if kept
     for buyer in buyers:
         assert buyer.customer_id is not None
         uow.caused_by(buyer.envelope)
@@ -187,15 +188,16 @@ async def on_orders_created(uow: UnitOfWork, items: list[tuple[Envelope, Event]]
                 resolved_at=datetime.now(UTC),
             )
         )
-        log.debug(
-            "customer resolved",
-            extra={
-                "customer_id": str(buyer.customer_id),
-                "channel": buyer.ident.channel,
-                "platform_user_id": mask(buyer.ident.platform_user_id),
-                "matched_by": buyer.matched_by,
-            },
-        )
+        if detailed:
+            log.debug(
+                "customer resolved",
+                extra={
+                    "customer_id": str(buyer.customer_id),
+                    "channel": buyer.ident.channel,
+                    "platform_user_id": mask(buyer.ident.platform_user_id),
+                    "matched_by": buyer.matched_by,
+                },
+            )
     # One line per run at INFO, not one per order: a promotion day's 50,000 lines said
     # nothing the events do not, and cost about 4 % of the service's time.
     log.info(
