@@ -171,8 +171,11 @@ async def test_a_redelivered_event_sends_nothing_new(db, dispatch, read_outbox) 
     envelope = make_envelope(event, producer="order-svc")
     await dispatch(event, envelope=envelope)
     assert await dispatch(event, envelope=envelope) == []  # same consumer: the inbox
-    # Another consumer group (a replay): the dedupe key still holds.
+    # Another consumer group (a replay): the event log is every group's inbox.
     assert await dispatch(event, envelope=envelope, group_id="notifier-replay") == []
+    # The same event under a new id (a producer that emitted it twice): the alert's
+    # dedupe key still holds.
+    assert await dispatch(event) == []
     assert len(await rows_of(db, alerts)) == 1
     assert len(await rows_of(db, deliveries)) == 1
     assert len(await read_outbox()) == 1

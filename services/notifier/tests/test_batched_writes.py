@@ -30,7 +30,7 @@ from notifier.adapters.board_tables import (
     board_throughput,
 )
 from notifier.adapters.tables import alerts, events
-from notifier.handlers import SERVICE, event_handlers
+from notifier.handlers import INBOX, SERVICE, event_handlers
 from oms_contracts import Envelope, Event, make_envelope
 from oms_contracts.events import (
     Address,
@@ -182,11 +182,14 @@ def story(a: uuid.UUID, b: uuid.UUID, c: uuid.UUID) -> list[Event]:
 async def apply_together(
     db: async_sessionmaker[AsyncSession], envelopes: list[tuple[Envelope, Event]]
 ) -> None:
-    """Apply the events in one unit of work, message by message, as the runner does."""
+    """Apply the events in one unit of work as the runner does: all admitted at once,
+    then handled message by message."""
     async with UnitOfWork(db, producer=SERVICE) as uow:
+        fresh = await INBOX.admit(uow, SERVICE, [envelope for envelope, _ in envelopes])
         for envelope, event in envelopes:
-            uow.caused_by(envelope)
-            if await uow.mark_processed(SERVICE, envelope.event_id, envelope.event_type):
+            if envelope.event_id in fresh:
+                fresh.discard(envelope.event_id)
+                uow.caused_by(envelope)
                 await HANDLERS[event.event_type](uow, envelope, event)
         await uow.commit()
 
@@ -252,6 +255,7 @@ async def test_one_transaction_writes_the_event_log_and_the_board_in_a_few_state
         await apply_together(db, envelopes)
 
     assert len(touching(seen, "events")) == 1  # one per event before
+    assert touching(seen, "inbox") == []  # the event log is the inbox
     assert len(touching(seen, "board_orders")) == 2  # lock and read, then write
     assert len(touching(seen, "board_throughput")) == 1
     rows = await snapshot(db)
@@ -298,7 +302,7 @@ async def test_a_rolled_back_chunk_leaves_nothing_and_its_replay_writes_everythi
     with pytest.raises(RuntimeError):
         async with UnitOfWork(db, producer=SERVICE) as uow:
             for envelope, event in envelopes:
-                await uow.mark_processed(SERVICE, envelope.event_id, envelope.event_type)
+                await INBOX.admit(uow, SERVICE, [envelope])
                 await HANDLERS[event.event_type](uow, envelope, event)
             raise RuntimeError("handler of the next message failed")
     assert (await snapshot(db))["events"] == []
@@ -313,10 +317,10 @@ async def test_a_unit_of_work_rolled_back_and_reused_writes_only_its_new_transac
     first, second = uuid.uuid4(), uuid.uuid4()
     [(env_1, ev_1)], [(env_2, ev_2)] = enveloped([created(first)]), enveloped([created(second)])
     async with UnitOfWork(db, producer=SERVICE) as uow:
-        await uow.mark_processed(SERVICE, env_1.event_id, env_1.event_type)
+        await INBOX.admit(uow, SERVICE, [env_1])
         await HANDLERS[ev_1.event_type](uow, env_1, ev_1)
         await uow.rollback()
-        await uow.mark_processed(SERVICE, env_2.event_id, env_2.event_type)
+        await INBOX.admit(uow, SERVICE, [env_2])
         await HANDLERS[ev_2.event_type](uow, env_2, ev_2)
         await uow.commit()
     rows = await snapshot(db)

@@ -9,15 +9,19 @@ this makes every effect happen exactly once.
 from oms_messaging.consumer import BatchHandler, ConsumerRunner, Handler
 from oms_messaging.context import correlation_id_var
 from oms_messaging.errors import MAX_EVENT_BYTES, EventTooLarge
+from oms_messaging.inbox import INBOX_TABLE, Inbox, InboxTable
 from oms_messaging.relay import OutboxRelay
 from oms_messaging.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
+    "INBOX_TABLE",
     "MAX_EVENT_BYTES",
     "BatchHandler",
     "ConsumerRunner",
     "EventTooLarge",
     "Handler",
+    "Inbox",
+    "InboxTable",
     "OutboxRelay",
     "UnitOfWork",
     "UnitOfWorkFactory",

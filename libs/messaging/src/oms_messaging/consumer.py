@@ -33,6 +33,7 @@ from oms_contracts import REGISTRY, Envelope, Event, EventRegistry, UnknownEvent
 from oms_contracts.topics import dead_letter_topic
 from oms_messaging.context import correlation_id_var
 from oms_messaging.errors import is_transient
+from oms_messaging.inbox import INBOX_TABLE, Inbox
 from oms_messaging.tracing import context_from_headers, tracer, tracing_enabled
 from oms_messaging.unit_of_work import UnitOfWork
 
@@ -101,6 +102,7 @@ class ConsumerRunner:
         backoff_max: float = 5.0,
         linger_ms: float = 0.0,
         linger_below: int = 100,
+        inbox: Inbox = INBOX_TABLE,
     ) -> None:
         self.name = name
         self._consumer = consumer
@@ -108,6 +110,7 @@ class ConsumerRunner:
         self._handlers = handlers
         self._batch_handlers = {t: h for t, h in (batch_handlers or {}).items() if t in handlers}
         self._uow_factory = uow_factory
+        self._inbox = inbox
         self._dlq = dlq_producer
         self._registry = registry
         self._max_attempts = max_attempts
@@ -326,9 +329,7 @@ class ConsumerRunner:
         self.stats.in_flight = len(chunk)
         try:
             async with self._uow_factory(None) as uow:
-                fresh = await uow.mark_processed_many(
-                    self.name, [(i.envelope.event_id, i.envelope.event_type) for i in chunk]
-                )
+                fresh = await self._inbox.admit(uow, self.name, [i.envelope for i in chunk])
                 position = 0
                 while position < len(chunk):
                     index = position
@@ -395,10 +396,8 @@ class ConsumerRunner:
             self.stats.in_flight = 1
             try:
                 async with self._uow_factory(envelope) as uow:
-                    first_time = await uow.mark_processed(
-                        self.name, envelope.event_id, envelope.event_type
-                    )
-                    if not first_time:
+                    admitted = await self._inbox.admit(uow, self.name, [envelope])
+                    if envelope.event_id not in admitted:
                         self.stats.duplicates += 1
                         self.stats.count(message.topic, "duplicate")
                         return

@@ -22,7 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from oms_contracts import Envelope, all_topics
-from oms_messaging import BatchHandler, ConsumerRunner, Handler, OutboxRelay, UnitOfWork
+from oms_messaging import (
+    INBOX_TABLE,
+    BatchHandler,
+    ConsumerRunner,
+    Handler,
+    Inbox,
+    OutboxRelay,
+    UnitOfWork,
+)
 from oms_messaging.kafka import KafkaSettings, create_consumer, create_producer, ensure_topics
 from oms_servicekit.database import (
     create_engine,
@@ -53,6 +61,9 @@ class ConsumerSpec:
     handlers: dict[str, Handler]
     #: Optional set-based handlers for runs of one event type (see ``BatchHandler``).
     batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
+    #: Where applied events are recorded (the ``inbox`` table unless the service's own
+    #: tables keep one row per event id, see ``oms_messaging.inbox``).
+    inbox: Inbox = INBOX_TABLE
 
 
 @dataclass
@@ -236,6 +247,7 @@ class ServiceRuntime:
             topics=spec.topics,
             handlers=spec.handlers,
             batch_handlers=spec.batch_handlers,
+            inbox=spec.inbox,
             uow_factory=self.uow,
             dlq_producer=producer,
             linger_ms=self.kafka.linger_ms,

@@ -418,6 +418,7 @@ class EventDriver:
             topics=spec.topics,
             handlers=spec.handlers,
             batch_handlers=spec.batch_handlers,
+            inbox=spec.inbox,
             uow_factory=self._uow,
             dlq_producer=self._producer,
         )

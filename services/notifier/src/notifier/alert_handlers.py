@@ -16,7 +16,6 @@ from notifier.adapters.repository import AlertRepository
 from notifier.alerting import AlertingConfig, raise_alert
 from notifier.domain import rules
 from notifier.domain.rules import AlertSpec
-from notifier.pending_writes import pending_writes
 from oms_contracts import Envelope, Event
 from oms_contracts.events import (
     AlertRaised,
@@ -70,7 +69,6 @@ def alert_handlers(
     config = config or AlertingConfig()
 
     async def on_alert_event(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
-        pending_writes(uow).record_event(envelope)
         spec = _spec_for(event, envelope)
         if spec is not None:
             await raise_alert(uow, spec, source=SERVICE, now=clock(), config=config)
@@ -79,7 +77,6 @@ def alert_handlers(
         """Alerts raised by any service are stored and delivered (ours are stored
         already: a no-op then, by their id)."""
         assert isinstance(event, AlertRaised)
-        pending_writes(uow).record_event(envelope)
         await raise_alert(
             uow,
             rules.foreign_alert(event),
@@ -95,7 +92,6 @@ def alert_handlers(
         """One incident while checks degrade: the first order opens it (and is alerted,
         once), every later one only counts into it."""
         assert isinstance(event, CreditCheckDegraded)
-        pending_writes(uow).record_event(envelope)
         spec = rules.credit_check_degraded(event)
         incidents = IncidentRepository(uow.session)
 
@@ -117,7 +113,6 @@ def alert_handlers(
     async def on_credit_recovered(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         """The bureau answers again: the incident closes (a new failure opens a new one)."""
         assert isinstance(event, CreditCheckRecovered)
-        pending_writes(uow).record_event(envelope)
         await AlertRepository(uow.session).resolve_live(
             rules.credit_incident_key(event.bureau),
             actor=envelope.producer,
@@ -127,7 +122,6 @@ def alert_handlers(
     async def on_exception_resolved(uow: UnitOfWork, envelope: Envelope, event: Event) -> None:
         """The cause is dealt with: its alert is resolved, so a new occurrence alerts again."""
         assert isinstance(event, OrderExceptionResolved)
-        pending_writes(uow).record_event(envelope)
         await AlertRepository(uow.session).resolve_live(
             rules.exception_key(event.cause, event.order_id),
             actor=event.actor,

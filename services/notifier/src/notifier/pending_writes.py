@@ -1,18 +1,18 @@
-"""The writes notifier makes for every event, gathered per transaction and flushed once.
+"""The board changes notifier makes for the events, gathered per transaction and
+flushed once.
 
-Notifier consumes every event of every topic, and each one adds an event-log row and
-usually a board change. The consumer applies a chunk of messages in one unit of work,
-calling the handlers once per message; written one by one, those rows cost a few
-statements per event. Handlers add them here instead, and the unit of work's
-``before_commit`` hook writes the whole transaction's worth in a few multi-row
-statements, inside the same transaction as the inbox rows: nothing is lost (a rolled
-back transaction drops them with the inbox rows, so the replay writes them again) and
-nothing is applied twice (the inbox still dedupes, the event id guards the log).
+Notifier consumes every event of every topic (each one is logged as it is admitted, see
+``EventLogInbox``), and most of them change the board. The consumer applies a chunk of
+messages in one unit of work, calling the handlers once per message; written one by
+one, the board rows would cost a few statements per event. Handlers add their changes
+here instead, and the unit of work's ``before_commit`` hook writes the whole
+transaction's worth in a few multi-row statements, inside the same transaction as the
+event-log rows: nothing is lost (a rolled back transaction drops them with the log rows,
+so the replay writes them again) and nothing is applied twice (the log dedupes).
 """
 
 from __future__ import annotations
 
-import uuid
 import weakref
 from dataclasses import dataclass, field
 
@@ -20,26 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import SessionTransaction
 
 from notifier.adapters.board import BoardProjection
-from notifier.adapters.repository import EventLog
 from notifier.domain.board_changes import BoardChanges
-from oms_contracts import Envelope
 from oms_messaging import UnitOfWork
 
 
 @dataclass
 class PendingWrites:
-    """One transaction's event-log rows and board changes, not yet written."""
+    """One transaction's board changes, not yet written."""
 
     transaction: SessionTransaction
-    events: dict[uuid.UUID, Envelope] = field(default_factory=dict)
     board: BoardChanges = field(default_factory=BoardChanges)
 
-    def record_event(self, envelope: Envelope) -> None:
-        """Log ``envelope`` at flush (once per id, as the table's key would)."""
-        self.events.setdefault(envelope.event_id, envelope)
-
     async def flush(self, session: AsyncSession) -> None:
-        await EventLog(session).record_many(self.events.values())
         if self.board:
             await BoardProjection(session).apply(self.board)
 

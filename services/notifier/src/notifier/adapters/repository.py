@@ -1,11 +1,11 @@
-"""Notifier persistence: the event log and the alerts (an acknowledgement writes its
-audit-trail row here, in the caller's transaction)."""
+"""Notifier persistence: the event log (which is also the consumer's inbox) and the alerts
+(an acknowledgement writes its audit-trail row here, in the caller's transaction)."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notifier.adapters.tables import alerts, events
 from notifier.domain.rules import AlertSpec
 from oms_contracts import Envelope
+from oms_messaging import UnitOfWork
 from oms_servicekit.audit import record_audit
 
 #: A whole transaction's events in one statement (one array per column, in arrival
@@ -33,6 +34,7 @@ _RECORD_MANY = text(
     " correlation_id, causation_id, occurred_at, payload, n)"
     " ORDER BY v.n"
     " ON CONFLICT (event_id) DO NOTHING"
+    " RETURNING event_id"
 )
 
 
@@ -40,12 +42,12 @@ class EventLog:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def record_many(self, envelopes: Iterable[Envelope]) -> None:
-        """Store the envelopes whose ids are not stored yet, in one statement."""
+    async def record_many(self, envelopes: Iterable[Envelope]) -> set[uuid.UUID]:
+        """Store the envelopes whose ids are not stored yet, in one statement; their ids."""
         batch = list(envelopes)
         if not batch:
-            return
-        await self._session.execute(
+            return set()
+        result = await self._session.execute(
             _RECORD_MANY,
             {
                 "event_id": [e.event_id for e in batch],
@@ -59,6 +61,7 @@ class EventLog:
                 "payload": [json.dumps(e.payload) for e in batch],
             },
         )
+        return {row[0] for row in result}
 
     async def latest(
         self, *, limit: int, event_type: str | None = None, key: str | None = None
@@ -70,6 +73,18 @@ class EventLog:
         if key:
             query = query.where(events.c.key == key)
         return [dict(r._mapping) for r in await self._session.execute(query)]
+
+
+class EventLogInbox:
+    """notifier's inbox is its event log: one row per event id, whichever consumer read
+    it. Recording an event in the log *is* admitting it, so each event costs one row, not
+    a log row and an inbox row (``oms_messaging.inbox``). A replay under another consumer
+    name finds the events logged and changes nothing, as the log holds each event once."""
+
+    async def admit(
+        self, uow: UnitOfWork, consumer: str, envelopes: Sequence[Envelope]
+    ) -> set[uuid.UUID]:
+        return await EventLog(uow.session).record_many(envelopes)
 
 
 class AlertRepository:
