@@ -87,16 +87,19 @@ def canonical(order_id: str, sku: str = "SKU-1") -> bytes:
 
 
 async def generic(
-    client: httpx.AsyncClient, channel: str, raw: bytes, secret: str = SECRET
+    client: httpx.AsyncClient,
+    channel: str,
+    raw: bytes,
+    secret: str = SECRET,
+    correlation_id: str | None = None,
 ) -> httpx.Response:
-    return await client.post(
-        f"/webhooks/{channel}",
-        content=raw,
-        headers={
-            "Content-Type": "application/json",
-            "X-OMS-Signature": sign(secret, int(time.time()), raw),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "X-OMS-Signature": sign(secret, int(time.time()), raw),
+    }
+    if correlation_id is not None:
+        headers["X-Correlation-Id"] = correlation_id
+    return await client.post(f"/webhooks/{channel}", content=raw, headers=headers)
 
 
 def touches_channel_config(sql: str) -> bool:
@@ -239,6 +242,31 @@ async def test_concurrent_webhooks_commit_in_groups_and_repeats_stay_one_order(
             text("SELECT count(*) FROM outbox WHERE event_type = 'OrderReceived'")
         )
     assert outbox == 25
+
+
+async def test_each_order_of_a_group_keeps_its_own_requests_correlation_id(
+    client: httpx.AsyncClient, gdb: MigratedDatabase
+) -> None:
+    """A group is committed by one writer task, for many requests: every order's event
+    must still carry the correlation id of the request that brought it, or one order can
+    no longer be followed across the services."""
+    await add_channel(client, "web", "generic")
+    answers = await asyncio.gather(
+        *(
+            generic(client, "web", canonical(f"K-{i}"), correlation_id=f"corr-{i}")
+            for i in range(20)
+        )
+    )
+    assert [a.status_code for a in answers] == [202] * 20
+    async with gdb.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT payload FROM outbox WHERE event_type = 'OrderReceived'")
+            )
+        ).scalars()
+        envelopes = [json.loads(row) for row in rows]
+    seen = {e["payload"]["channel_order_id"]: e["correlation_id"] for e in envelopes}
+    assert seen == {f"K-{i}": f"corr-{i}" for i in range(20)}
 
 
 async def test_a_delivery_the_database_refuses_fails_alone_in_its_group(

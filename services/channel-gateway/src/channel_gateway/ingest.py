@@ -14,6 +14,8 @@ the caller's unit of work; the caller commits.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -23,6 +25,7 @@ from channel_gateway.domain.order_facts import Delivery, HeardBefore, changes, i
 from channel_gateway.domain.platforms import UNKNOWN_SKU_MAPPING, ChannelOrder
 from oms_contracts.events import Address, ChannelOrderUpdated, OrderLine
 from oms_messaging import UnitOfWork
+from oms_messaging.context import correlated
 
 Outcome = Literal["accepted", "duplicate", "updated"]
 
@@ -222,12 +225,15 @@ async def ingest_batch(
     *,
     topic: str | None = None,
     actor: str = "channel",
+    correlation_ids: Sequence[str | None] | None = None,
 ) -> list[Ingested]:
     """:func:`ingest` for a batch of (channel, order) deliveries, in their order: new
     orders are claimed in one statement and audited in another.
 
     Orders the batch does not claim (known before, or repeated within the batch) go
     through :func:`ingest` one by one, so they are duplicates or updates as usual.
+    ``correlation_ids`` (one per delivery: deliveries of several requests committed
+    together) are what each delivery's events carry; without them, the caller's.
     """
     repo = GatewayRepository(uow.session)
     now = datetime.now(UTC)
@@ -244,12 +250,15 @@ async def ingest_batch(
     claimed = await repo.claim_many(list(wanted.values()))
     results: list[Ingested] = []
     audits: list[dict[str, object]] = []
-    for channel, item in incoming:
+    for position, (channel, item) in enumerate(incoming):
+        correlation = correlated(correlation_ids[position]) if correlation_ids else nullcontext()
         order_id = claimed.pop((channel, item.order.channel_order_id), None)
         if order_id is None:
-            results.append(await ingest(uow, channel, item, topic=topic, actor=actor))
+            with correlation:
+                results.append(await ingest(uow, channel, item, topic=topic, actor=actor))
             continue
-        await _publish_new(uow, channel, order_id, item, now)
+        with correlation:
+            await _publish_new(uow, channel, order_id, item, now)
         detail = (
             f"{UNKNOWN_SKU_MAPPING}: {', '.join(item.unmapped_skus)}"
             if item.unmapped_skus

@@ -73,6 +73,7 @@ from customer_svc.profiles import (
     unmerge_customer,
 )
 from customer_svc.resolution import ResolvedCustomer, resolve_customer
+from customer_svc.service_layer.resolve_requests import ResolveRequest, resolve_requests
 from oms_servicekit.audit import record_audit
 from oms_servicekit.http import RuntimeDep
 from oms_servicekit.personal_data import mask_personal_fields
@@ -134,38 +135,15 @@ async def resolve(
     that stores something (a customer, an identity link, an address) is audited; a
     lookup that only finds the linked customer is not."""
     _check_contacts(body)
-    async with runtime.uow() as uow:
-        resolved = await resolve_customer(uow, _identity(body))
-        if resolved.changed:
-            await record_audit(
-                uow.session,
-                actor=actor,
-                action="create" if resolved.new_customer else "resolve",
-                entity="customer",
-                entity_id=resolved.customer_id,
-                before=None if resolved.new_customer else {},
-                after=_resolution_audit(body, resolved),
-            )
-        await uow.commit()
+    # Resolutions arriving together are resolved and committed together (a group
+    # commit), with the answers of resolving them one after the other.
+    resolved = await resolve_requests(runtime).resolve(ResolveRequest(_identity(body), actor))
     response.status_code = status.HTTP_201_CREATED if resolved.new_customer else status.HTTP_200_OK
     return ResolveOut(
         customer_id=resolved.customer_id,
         matched_by=resolved.matched_by,
         merge_proposal=_proposal_out(resolved),
     )
-
-
-def _resolution_audit(body: ResolveIn, resolved: ResolvedCustomer) -> dict[str, Any]:
-    """What a resolution stored, for its audit row: the identity linked (if it was),
-    whether an address was added, the merge proposal made."""
-    after: dict[str, Any] = {"matched_by": resolved.matched_by}
-    if resolved.identity_linked:
-        after["identity"] = {"channel": body.channel, "platform_user_id": body.platform_user_id}
-    if resolved.address_added:
-        after["address_added"] = True
-    if resolved.merge_proposal is not None:
-        after["merge_proposal_id"] = resolved.merge_proposal.id
-    return after
 
 
 _IMPORT_COLUMNS = ("channel", "platform_user_id", "name", "phone", "email")

@@ -4,16 +4,10 @@ One by one, a new buyer costs about fifteen statements (look up the identity, lo
 contacts, look again, match by contact, create, link, keep the address, look for a merge
 proposal, count the order, read and write the totals). Here a run of hundreds:
 
-1. locks the contacts of every buyer in the run (one statement, in the one key order
-   every resolution uses), reads which identities are linked and which customers share
-   a phone or an e-mail (three statements);
-2. resolves every buyer in order with the same rule (``domain.identity.resolve``), a
-   customer created earlier in the run being a match for the buyers after it, exactly as
-   when they are applied one by one;
-3. writes the new customers, the links, the addresses and the orders in one statement
-   each, and the running totals per customer in two; looks for merge proposals per new
-   customer (as one by one, only among the customers that existed before it);
-4. emits ``CustomerUpdated(created)`` for each new customer, then ``CustomerResolved``
+1. resolves every buyer in order (``service_layer.resolve_many``: a fixed number of
+   statements for the run, the same answers as one by one);
+2. writes the orders in one statement and the running totals per customer in two;
+3. emits ``CustomerUpdated(created)`` for each new customer, then ``CustomerResolved``
    per order, in order, each naming the order's event as its cause. Per customer (the
    events' key) the order is the one-by-one order: a customer is created before any of
    its orders is resolved. Emitted one after the other, the two kinds would alternate
@@ -37,27 +31,19 @@ from typing import Any
 
 from sqlalchemy import text
 
-from customer_svc.adapters.customer_repository import CustomerRepository
 from customer_svc.adapters.order_totals import COLD_CHAIN, FRAGILE
 from customer_svc.domain.identity import (
     ChannelIdentity,
-    ContactKind,
-    ContactMatch,
     NormalizedIdentity,
-    resolve,
 )
-from customer_svc.domain.matching import address_line
-from customer_svc.profiles import MergeRequest, apply_tag_rules_at_commit, propose_merges
+from customer_svc.profiles import apply_tag_rules_at_commit
+from customer_svc.service_layer.resolve_many import resolve_identities
 from oms_contracts import Envelope, Event
 from oms_contracts.events import CustomerResolved, CustomerUpdated, OrderCreated
 from oms_messaging import UnitOfWork
 from oms_servicekit.logging import mask
 
 log = logging.getLogger(__name__)
-
-
-class LinkLost(RuntimeError):
-    """A concurrent resolution linked one of the run's identities first."""
 
 
 @dataclass
@@ -70,12 +56,6 @@ class _Buyer:
     matched_by: str = ""
 
 
-_ADDRESSES = text(
-    "INSERT INTO customer_addresses (customer_id, address_key, address, postal_code)"
-    " SELECT c, k, a::jsonb, p FROM unnest(CAST(:customers AS uuid[]), CAST(:keys AS text[]),"
-    " CAST(:addresses AS text[]), CAST(:postals AS text[])) AS x(c, k, a, p)"
-    " ON CONFLICT DO NOTHING"
-)
 _ORDERS = text(
     "INSERT INTO customer_orders (order_id, customer_id, channel, total, currency, item_count,"
     " delivery_requirements, status, ordered_at)"
@@ -114,54 +94,11 @@ _TALLIES = text(
 
 async def on_orders_created(uow: UnitOfWork, items: list[tuple[Envelope, Event]]) -> None:
     buyers = [_buyer(envelope, event) for envelope, event in items]
-    session = uow.session
-    repo = CustomerRepository(session)
-    phones = {b.ident.phone for b in buyers if b.ident.phone}
-    emails = {b.ident.email for b in buyers if b.ident.email}
-    await repo.lock_contacts_many(phones, emails)
-    linked = await repo.linked_many(
-        sorted({(b.ident.channel, b.ident.platform_user_id) for b in buyers})
-    )
-    matches = await repo.contact_matches_many(phones, emails)
-    now = (await session.execute(text("SELECT now()"))).scalar_one()
-    created: list[tuple[uuid.UUID, NormalizedIdentity]] = []
-    links: list[tuple[NormalizedIdentity, uuid.UUID]] = []
-    for buyer in buyers:
-        ident = buyer.ident
-        key = (ident.channel, ident.platform_user_id)
-        if key in linked:
-            buyer.customer_id, buyer.matched_by = linked[key], "platform_id"
-            continue
-        candidates = [
-            *matches.get(("phone", ident.phone or ""), []),
-            *matches.get(("email", ident.email or ""), []),
-        ]
-        decision = resolve(None, candidates)
-        customer_id = decision.customer_id or uuid.uuid4()
-        if decision.is_new:
-            created.append((customer_id, ident))
-        links.append((ident, customer_id))
-        linked[key] = customer_id
-        buyer.customer_id, buyer.matched_by = customer_id, decision.matched_by
-        # The buyers after this one match the customer by this identity's contacts, as
-        # they would once it is linked (a new customer was created at the transaction's
-        # start time, like every customer created in it).
-        contacts: tuple[tuple[ContactKind, str | None], ...] = (
-            ("phone", ident.phone),
-            ("email", ident.email),
-        )
-        for kind, value in contacts:
-            if value and not any(
-                m.customer_id == customer_id for m in matches.get((kind, value), [])
-            ):
-                matches.setdefault((kind, value), []).append(ContactMatch(customer_id, now, kind))
-    await repo.create_customers(created)
-    if await repo.link_identities(links) != len(links):
-        raise LinkLost("an identity of this run was linked meanwhile")
-    await _record_addresses(uow, buyers)
-    await _propose_merges(uow, buyers, created)
+    resolutions = await resolve_identities(uow, [b.identity for b in buyers])
+    for buyer, answer in zip(buyers, resolutions.resolved, strict=True):
+        buyer.customer_id, buyer.matched_by = answer.customer_id, answer.matched_by
     await _record_orders(uow, buyers)
-    new = {customer_id for customer_id, _ in created}
+    new = set(resolutions.created)
     for buyer in buyers:
         if not _first_order_of_new_customer(buyer, new):
             continue
@@ -232,49 +169,6 @@ def _buyer(envelope: Envelope, event: Event) -> _Buyer:
     assert isinstance(event, OrderCreated)
     identity = buyer_identity(event)
     return _Buyer(envelope, event, identity, identity.normalized())
-
-
-async def _record_addresses(uow: UnitOfWork, buyers: list[_Buyer]) -> None:
-    rows: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
-    for buyer in buyers:
-        address = buyer.identity.address
-        key = address_line(address)
-        if key is not None and address is not None and buyer.customer_id is not None:
-            rows.setdefault((buyer.customer_id, key), dict(address))
-    if rows:
-        await uow.session.execute(
-            _ADDRESSES,
-            {
-                "customers": [c for c, _ in rows],
-                "keys": [k for _, k in rows],
-                "addresses": [json.dumps(a) for a in rows.values()],
-                "postals": [a.get("postal_code") for a in rows.values()],
-            },
-        )
-
-
-async def _propose_merges(
-    uow: UnitOfWork, buyers: list[_Buyer], created: list[tuple[uuid.UUID, NormalizedIdentity]]
-) -> None:
-    """A merge proposal per new customer, among the customers that existed before it
-    (the ones created after it in this run are left out, as one by one)."""
-    order = [customer_id for customer_id, _ in created]
-    first_buyer = {}
-    for buyer in buyers:
-        if buyer.matched_by == "new" and buyer.customer_id not in first_buyer:
-            first_buyer[buyer.customer_id] = buyer
-    await propose_merges(
-        uow.session,
-        [
-            MergeRequest(
-                customer_id,
-                first_buyer[customer_id].ident.name,
-                first_buyer[customer_id].identity.address,
-                exclude=frozenset(order[position + 1 :]),
-            )
-            for position, customer_id in enumerate(order)
-        ],
-    )
 
 
 async def _record_orders(uow: UnitOfWork, buyers: list[_Buyer]) -> None:
