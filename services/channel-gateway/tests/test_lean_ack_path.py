@@ -13,16 +13,14 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from channel_gateway.domain.signature import platform_signature, sign
-from oms_servicekit.testing import MigratedDatabase
+from oms_servicekit.testing import MigratedDatabase, recorded_statements
 
 SECRET = "shpss_0123456789abcdef"
 SHOPIFY_ORDER = Path(__file__).parent / "fixtures" / "shopify_order.json"
@@ -57,21 +55,6 @@ async def shopify(
             "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
         },
     )
-
-
-@contextmanager
-def statements(db: MigratedDatabase) -> Iterator[list[str]]:
-    """Every SQL statement the app sends while the block runs, in order."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
 
 
 def canonical(order_id: str, sku: str = "SKU-1") -> bytes:
@@ -116,14 +99,14 @@ async def test_an_accepted_generic_webhook_takes_two_statements_on_a_warm_channe
 ) -> None:
     await add_channel(client, "web", "generic")
 
-    with statements(gdb) as cold:
+    with recorded_statements(gdb.engine) as cold:
         assert (await generic(client, "web", canonical("G-1"))).status_code == 202
     # The channel and its SKU map in one read, then the claim with its audit row, then
     # the outbox row.
     assert len(cold) == 3, cold
     assert touches_channel_config(cold[0])
 
-    with statements(gdb) as warm:
+    with recorded_statements(gdb.engine) as warm:
         accepted = await generic(client, "web", canonical("G-2"))
     assert accepted.status_code == 202
     assert len(warm) == 2, warm
@@ -131,7 +114,7 @@ async def test_an_accepted_generic_webhook_takes_two_statements_on_a_warm_channe
     assert "INSERT INTO channel_orders" in warm[0] and "INSERT INTO deliveries" in warm[0]
     assert "INSERT INTO outbox" in warm[1]
 
-    with statements(gdb) as repeated:
+    with recorded_statements(gdb.engine) as repeated:
         again = await generic(client, "web", canonical("G-2"))
     assert again.status_code == 200
     assert again.json() == {"order_ref": accepted.json()["order_ref"], "status": "duplicate"}
@@ -153,7 +136,7 @@ async def test_a_shopify_delivery_links_its_id_in_the_statement_that_claims_the_
     body = sample()
     assert (await shopify(client, "shop", body)).status_code == 200
 
-    with statements(gdb) as warm:
+    with recorded_statements(gdb.engine) as warm:
         first = await shopify(client, "shop", body | {"id": 77}, webhook_id="w1")
     assert first.json()["status"] == "accepted"
     # The delivery id, the claim with its audit row and the delivery id's order, the outbox.
@@ -226,7 +209,7 @@ async def test_concurrent_webhooks_commit_in_groups_and_repeats_stay_one_order(
     bodies = [("web" if i % 2 else "app", canonical(f"C-{i}")) for i in range(24)]
     bodies += [("web", canonical("C-REPEATED"))] * 6
 
-    with statements(gdb) as seen:
+    with recorded_statements(gdb.engine) as seen:
         answers = await asyncio.gather(*(generic(client, ch, raw) for ch, raw in bodies))
 
     assert [a.status_code for a in answers[:24]] == [202] * 24, [a.text for a in answers]

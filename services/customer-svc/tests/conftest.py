@@ -10,14 +10,17 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from customer_svc.api.routes import router
 from customer_svc.bootstrap import MIGRATIONS, SERVICE
 from customer_svc.handlers import consumer_specs
 from oms_contracts import Envelope
 from oms_servicekit import testing
-from oms_servicekit.testing import EventDrivers, MigratedDatabase
+from oms_servicekit.http import create_app
+from oms_servicekit.testing import DatabaseOnlyRuntime, EventDrivers, MigratedDatabase
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +71,14 @@ def deliver_many(
 @pytest.fixture
 def read_outbox(db: async_sessionmaker[AsyncSession]) -> Callable[[], Awaitable[list[Any]]]:
     return functools.partial(testing.outbox_rows, db)
+
+
+@pytest.fixture
+async def client(db) -> AsyncIterator[httpx.AsyncClient]:
+    """The service's HTTP routes on the test database (the runtime's Kafka side is not
+    started)."""
+    runtime = DatabaseOnlyRuntime(db, producer=SERVICE)
+    app = create_app(title=SERVICE, runtime=runtime, routers=[router])  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://customer-svc") as client:
+        yield client

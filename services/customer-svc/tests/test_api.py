@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
-from customer_svc.api.routes import router
-from customer_svc.bootstrap import SERVICE, build_app
-from oms_servicekit.http import create_app
+from customer_svc.bootstrap import build_app
 from oms_servicekit.problems import PROBLEM_JSON
-from oms_servicekit.testing import DatabaseOnlyRuntime
-
-
-@pytest.fixture
-async def client(db) -> AsyncIterator[httpx.AsyncClient]:
-    runtime = DatabaseOnlyRuntime(db, producer=SERVICE)
-    app = create_app(title=SERVICE, runtime=runtime, routers=[router])  # type: ignore[arg-type]
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://customer-svc") as client:
-        yield client
-
 
 PII = {"X-Roles": "customers:pii"}
 

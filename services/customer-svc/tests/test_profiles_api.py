@@ -4,7 +4,6 @@ HTTP API on a real database (events through the production consumers on a broker
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -14,8 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from customer_svc.adapters.tables import merge_proposals
-from customer_svc.api.routes import router
-from customer_svc.bootstrap import SERVICE
 from oms_contracts.events import (
     Address,
     CustomerIdentity,
@@ -26,21 +23,10 @@ from oms_contracts.events import (
     OrderLine,
 )
 from oms_servicekit.audit import audit_trail
-from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime
 
 PII = {"X-Roles": "support, customers:pii"}
 OP = {"X-Operator": "alice"}
 ADDR = {"region": "CN-SH", "city": "Shanghai", "line1": "1 Demo Road", "postal_code": "200000"}
-
-
-@pytest.fixture
-async def client(db) -> AsyncIterator[httpx.AsyncClient]:
-    runtime = DatabaseOnlyRuntime(db, producer=SERVICE)
-    app = create_app(title=SERVICE, runtime=runtime, routers=[router])  # type: ignore[arg-type]
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://customer-svc") as client:
-        yield client
 
 
 async def resolve(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:

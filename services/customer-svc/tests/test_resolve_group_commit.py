@@ -10,41 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
-from customer_svc.api.routes import router
-from customer_svc.bootstrap import SERVICE
-from oms_servicekit.http import create_app
-from oms_servicekit.testing import DatabaseOnlyRuntime, MigratedDatabase
-
-
-@pytest.fixture
-async def client(db) -> AsyncIterator[httpx.AsyncClient]:
-    runtime = DatabaseOnlyRuntime(db, producer=SERVICE)
-    app = create_app(title=SERVICE, runtime=runtime, routers=[router])  # type: ignore[arg-type]
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://customer-svc") as client:
-        yield client
-
-
-@contextmanager
-def statements(database: MigratedDatabase) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+from oms_servicekit.testing import MigratedDatabase, recorded_statements
 
 
 def body(channel: str, user: str, phone: str | None = None, **more: Any) -> dict[str, Any]:
@@ -74,7 +45,7 @@ async def test_concurrent_resolutions_answer_as_one_after_the_other(
     lookups = [body("web", "known", "+66 81 000 0001")] * 6
     requests = shared_phone + own_phones + same_identity + lookups
 
-    with statements(database) as seen:
+    with recorded_statements(database.engine) as seen:
         answers = await asyncio.gather(*(resolve(client, r) for r in requests))
 
     assert all(a.status_code in (200, 201) for a in answers), [a.text for a in answers]

@@ -10,16 +10,13 @@ transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notifier.adapters.board_tables import (
     board_channel_pauses,
@@ -54,7 +51,7 @@ from oms_contracts.events import (
     StockRejected,
 )
 from oms_messaging import UnitOfWork
-from oms_servicekit.testing import MigratedDatabase
+from oms_servicekit.testing import MigratedDatabase, recorded_statements
 
 T0 = datetime(2026, 11, 11, 10, 0, tzinfo=UTC)
 HANDLERS = event_handlers()
@@ -221,21 +218,6 @@ async def snapshot(db: async_sessionmaker[AsyncSession]) -> dict[str, list[dict[
     return result
 
 
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements the engine runs meanwhile."""
-    seen: list[str] = []
-
-    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    sa_event.listen(engine.sync_engine, "before_cursor_execute", listen)
-    try:
-        yield seen
-    finally:
-        sa_event.remove(engine.sync_engine, "before_cursor_execute", listen)
-
-
 def touching(seen: list[str], table: str) -> list[str]:
     return [s for s in seen if f" {table} " in f" {s} ".replace("\n", " ")]
 
@@ -251,7 +233,7 @@ async def test_one_transaction_writes_the_event_log_and_the_board_in_a_few_state
             batch.append(moved(order_id, state, at(step)))
     envelopes = enveloped(batch)
 
-    with statements(engine) as seen:
+    with recorded_statements(engine) as seen:
         await apply_together(db, envelopes)
 
     assert len(touching(seen, "events")) == 1  # one per event before
