@@ -73,6 +73,8 @@ async def test_concurrent_resolutions_answer_as_one_after_the_other(
         action for (action,) in await rows(database, "SELECT action FROM audit_trail")
     )
     assert audited == {"create": 1 + 1 + 6 + 1, "resolve": 5}
+    befores = await rows(database, "SELECT DISTINCT action, before FROM audit_trail")
+    assert sorted(befores, key=str) == [("create", None), ("resolve", {})]
     announced = await rows(
         database, "SELECT count(*) FROM outbox WHERE event_type = 'CustomerUpdated'"
     )

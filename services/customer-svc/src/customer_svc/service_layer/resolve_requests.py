@@ -28,7 +28,7 @@ from customer_svc.service_layer.resolve_many import resolve_identities
 from oms_contracts.events import CustomerUpdated
 from oms_messaging import UnitOfWork
 from oms_messaging.context import correlated
-from oms_servicekit.audit import record_audit
+from oms_servicekit.audit import AuditRow, record_audits
 from oms_servicekit.group_commit import GroupCommit, Submitted
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class ResolveRequests:
     ) -> list[ResolvedCustomer]:
         async with self._uow() as uow:
             resolutions = await resolve_identities(uow, [s.item.identity for s in group])
+            audits: list[AuditRow] = []
             for submitted, resolved in zip(group, resolutions.resolved, strict=True):
                 with correlated(submitted.correlation_id):
                     if resolved.new_customer:
@@ -78,7 +79,10 @@ class ResolveRequests:
                                 updated_at=datetime.now(UTC),
                             )
                         )
-                    await _audit(uow, submitted.item, resolved)
+                    entry = _audit_entry(submitted.item, resolved)
+                    if entry is not None:
+                        audits.append(entry)
+            await record_audits(uow.session, audits)
             await uow.commit()
         log.info(
             "customers resolved",
@@ -105,12 +109,18 @@ def resolve_requests(runtime: Any) -> ResolveRequests:
 
 
 async def _audit(uow: UnitOfWork, request: ResolveRequest, resolved: ResolvedCustomer) -> None:
+    entry = _audit_entry(request, resolved)
+    if entry is not None:
+        await record_audits(uow.session, [entry])
+
+
+def _audit_entry(request: ResolveRequest, resolved: ResolvedCustomer) -> AuditRow | None:
     """A resolution that stored something (a customer, an identity link, an address) is
-    audited; a lookup that only found the linked customer is not."""
+    audited (under the correlation id current now); a lookup that only found the linked
+    customer is not."""
     if not resolved.changed:
-        return
-    await record_audit(
-        uow.session,
+        return None
+    return AuditRow(
         actor=request.actor,
         action="create" if resolved.new_customer else "resolve",
         entity="customer",
