@@ -57,6 +57,12 @@ _LINK_MANY = text(
     " ON CONFLICT (channel, platform_user_id) DO NOTHING"
     " RETURNING customer_id"
 )
+#: New customers in one execution (an executemany ran one statement per customer).
+_CREATE_MANY = text(
+    "INSERT INTO customers (id, display_name, phone_e164, email_lower)"
+    " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:names AS text[]),"
+    " CAST(:phones AS text[]), CAST(:emails AS text[]))"
+)
 _PHONE_MATCHES = text(_MATCHES.format(col="phone_e164", icol="phone"))
 _EMAIL_MATCHES = text(_MATCHES.format(col="email_lower", icol="email"))
 
@@ -126,23 +132,23 @@ class CustomerRepository:
         """:meth:`create_customer` for many in one statement."""
         if created:
             await self._session.execute(
-                insert(customers),
-                [
-                    {
-                        "id": customer_id,
-                        "display_name": ident.name,
-                        "phone_e164": ident.phone,
-                        "email_lower": ident.email,
-                    }
-                    for customer_id, ident in created
-                ],
+                _CREATE_MANY,
+                {
+                    "ids": [customer_id for customer_id, _ in created],
+                    "names": [ident.name for _, ident in created],
+                    "phones": [ident.phone for _, ident in created],
+                    "emails": [ident.email for _, ident in created],
+                },
             )
 
     async def link_identities(self, links: list[tuple[NormalizedIdentity, uuid.UUID]]) -> int:
         """:meth:`link_identity` for many in one statement; how many were linked (fewer
-        than asked: a concurrent resolution linked one first)."""
+        than asked: a concurrent resolution linked one first). Written in key order, the
+        order every run uses, so two runs linking the same identities wait for each
+        other instead of deadlocking."""
         if not links:
             return 0
+        links = sorted(links, key=lambda link: (link[0].channel, link[0].platform_user_id))
         result = await self._session.execute(
             _LINK_MANY,
             {

@@ -131,6 +131,9 @@ async def _record_addresses(
             first.setdefault((answer.customer_id, key), position)
     if not rows:
         return resolved
+    # In key order, the order every run uses: two runs adding the same addresses wait
+    # for each other instead of deadlocking.
+    rows = dict(sorted(rows.items(), key=lambda item: (str(item[0][0]), item[0][1])))
     added = await uow.session.execute(
         _ADDRESSES,
         {

@@ -5,10 +5,15 @@ again, match, create, link, keep the address, look for a merge proposal, audit, 
 commit) and a WAL flush. Requests arriving together are resolved as one run
 (:func:`resolve_identities`, a fixed number of statements whatever the run's size) and
 committed once (``oms_servicekit.group_commit``). The answers are those of resolving the
-requests one after the other in arrival order, which is what concurrent requests may
-expect; a run that fails (a link lost to another replica) is resolved again request by
-request with :func:`resolve_customer`, the reference. Every resolution that stores
-something is audited under its own caller and correlation id.
+requests one after the other in arrival order (between replicas, as between concurrent
+requests, the contact locks order them). A run that fails (a link lost to another
+replica) is resolved again request by request with :func:`resolve_customer`, the
+reference. Every resolution that stores something is audited under its own caller and
+correlation id.
+
+Two groups in flight at a time (a second writer) measured the same as one, within this
+machine's noise (1,104 and 1,020 against 1,014 and 1,278 resolutions/s, alternated), so
+there is one.
 """
 
 from __future__ import annotations
@@ -49,7 +54,10 @@ class ResolveRequests:
     def __init__(self, uow: UowFactory, max_group: int = 200) -> None:
         self._uow = uow
         self._group: GroupCommit[ResolveRequest, ResolvedCustomer] = GroupCommit(
-            self._commit_group, self._commit_one, max_group=max_group, name="resolve-writer"
+            self._commit_group,
+            self._commit_one,
+            max_group=max_group,
+            name="resolve-writer",
         )
 
     async def resolve(self, request: ResolveRequest) -> ResolvedCustomer:
