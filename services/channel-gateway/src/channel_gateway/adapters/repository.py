@@ -111,9 +111,9 @@ def _settings_values(settings: ChannelSettings) -> dict[str, Any]:
     }
 
 
-#: Claims and delivery audits of a batch each in one constant statement (prepared once:
-#: a multi-row VALUES was compiled anew for every batch, an eighth of the gateway's time
-#: on a promotion day). The columns a claim carries, JSON ones serialized here.
+#: A batch's claims in one constant statement (prepared once: a multi-row VALUES was
+#: compiled anew for every batch, an eighth of the gateway's time on a promotion day).
+#: The columns a claim carries, JSON ones serialized here.
 _CLAIMED_COLUMNS = (
     "channel",
     "channel_order_id",
@@ -126,23 +126,23 @@ _CLAIMED_COLUMNS = (
     "channel_updated_at",
 )
 _JSON_COLUMNS = frozenset({"lines", "shipping_address"})
-_CLAIM_MANY = text(
-    "INSERT INTO channel_orders (channel, channel_order_id, order_id, currency, lines,"
-    " paid_at, cancelled_at, shipping_address, channel_updated_at)"
-    " SELECT c, i, o, cur, l::jsonb, p, x, s::jsonb, u FROM unnest("
+#: Claims and the audit rows of the orders they claimed, in one statement (one round trip
+#: of the webhook group commit): an audit row per claimed order, in the batch's order.
+_CLAIM_AND_AUDIT_MANY = text(
+    "WITH v AS (SELECT * FROM unnest("
     "CAST(:channel AS text[]), CAST(:channel_order_id AS text[]), CAST(:order_id AS uuid[]),"
     " CAST(:currency AS text[]), CAST(:lines AS text[]), CAST(:paid_at AS timestamptz[]),"
     " CAST(:cancelled_at AS timestamptz[]), CAST(:shipping_address AS text[]),"
-    " CAST(:channel_updated_at AS timestamptz[])) AS v(c, i, o, cur, l, p, x, s, u)"
-    " ON CONFLICT DO NOTHING"
-    " RETURNING channel, channel_order_id, order_id"
-)
-_DELIVERY_COLUMNS = ("channel", "outcome", "detail", "order_id", "delivery_id")
-_RECORD_DELIVERIES = text(
-    "INSERT INTO deliveries (channel, outcome, detail, order_id, delivery_id, topic)"
-    " SELECT c, o, d, i, dl, :topic FROM unnest(CAST(:channel AS text[]),"
-    " CAST(:outcome AS text[]), CAST(:detail AS text[]), CAST(:order_id AS uuid[]),"
-    " CAST(:delivery_id AS text[])) AS v(c, o, d, i, dl)"
+    " CAST(:channel_updated_at AS timestamptz[]), CAST(:outcome AS text[]),"
+    " CAST(:detail AS text[])) WITH ORDINALITY AS v(c, i, o, cur, l, p, x, s, u, oc, d, n)),"
+    " claimed AS (INSERT INTO channel_orders (channel, channel_order_id, order_id, currency,"
+    " lines, paid_at, cancelled_at, shipping_address, channel_updated_at)"
+    " SELECT c, i, o, cur, l::jsonb, p, x, s::jsonb, u FROM v ORDER BY n"
+    " ON CONFLICT DO NOTHING RETURNING channel, channel_order_id, order_id),"
+    " audited AS (INSERT INTO deliveries (channel, outcome, detail, order_id, topic)"
+    " SELECT v.c, v.oc, v.d, claimed.order_id, :topic FROM claimed"
+    " JOIN v ON v.c = claimed.channel AND v.i = claimed.channel_order_id ORDER BY v.n)"
+    " SELECT channel, channel_order_id, order_id FROM claimed"
 )
 
 
@@ -278,22 +278,29 @@ class GatewayRepository:
         result = await self._session.execute(query)
         return order_id if result.first() is not None else None
 
-    async def claim_many(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str], uuid.UUID]:
-        """Claim many channel orders in one statement: the ones newly claimed, by
+    async def claim_and_audit_many(
+        self, rows: list[dict[str, Any]], *, topic: str | None = None
+    ) -> dict[tuple[str, str], uuid.UUID]:
+        """Claim many channel orders and write each claimed order's audit row (its
+        ``outcome`` and ``detail``) in one statement: the ones newly claimed, by
         (channel, channel order id)."""
         if not rows:
             return {}
-        unknown = set().union(*rows) - set(_CLAIMED_COLUMNS)
+        columns = (*_CLAIMED_COLUMNS, "outcome", "detail")
+        unknown = set().union(*rows) - set(columns)
         if unknown:
-            raise ValueError(f"claim_many has no column for {sorted(unknown)}")
+            raise ValueError(f"claim_and_audit_many has no column for {sorted(unknown)}")
         result = await self._session.execute(
-            _CLAIM_MANY,
+            _CLAIM_AND_AUDIT_MANY,
             {
-                column: [
-                    json.dumps(r.get(column)) if column in _JSON_COLUMNS else r.get(column)
-                    for r in rows
-                ]
-                for column in _CLAIMED_COLUMNS
+                **{
+                    column: [
+                        json.dumps(r.get(column)) if column in _JSON_COLUMNS else r.get(column)
+                        for r in rows
+                    ]
+                    for column in columns
+                },
+                "topic": topic,
             },
         )
         return {(r.channel, r.channel_order_id): r.order_id for r in result}
@@ -405,23 +412,6 @@ class GatewayRepository:
             )
             statement = statement.add_cte(link.cte("linked"))
         return statement
-
-    async def record_deliveries(
-        self, rows: list[dict[str, Any]], *, topic: str | None = None
-    ) -> None:
-        """Audit rows (each naming its channel) in one statement."""
-        if not rows:
-            return
-        unknown = set().union(*rows) - set(_DELIVERY_COLUMNS)
-        if unknown:
-            raise ValueError(f"record_deliveries has no column for {sorted(unknown)}")
-        await self._session.execute(
-            _RECORD_DELIVERIES,
-            {
-                **{column: [r.get(column) for r in rows] for column in _DELIVERY_COLUMNS},
-                "topic": topic,
-            },
-        )
 
     async def deliveries(self, channel: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = await self._session.execute(
