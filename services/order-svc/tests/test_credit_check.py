@@ -323,7 +323,12 @@ async def test_failures_open_the_breaker_and_a_probe_closes_it_when_the_bureau_i
     db: MigratedDatabase, bureau: FakeCreditBureau, run_worker: Any
 ) -> None:
     bureau.configure(mode="fail")
-    client = CreditBureauClient(policy(bureau, breaker_threshold=10, max_attempts=5))
+    # A cool-down long enough for the later orders below to be checked inside it on a
+    # loaded CI machine (1 s was not: a probe slipped in as the eleventh call).
+    cooldown = 4.0
+    client = CreditBureauClient(
+        policy(bureau, breaker_threshold=10, max_attempts=5, breaker_cooldown_s=cooldown)
+    )
     run_worker(client)
 
     # Failing orders (up to five attempts each, inside the budget) until ten failed
@@ -334,6 +339,7 @@ async def test_failures_open_the_breaker_and_a_probe_closes_it_when_the_bureau_i
         if await client.breaker_state() == "opened":
             break
     assert await client.breaker_state() == "opened"
+    opened_at = time.monotonic()
     assert bureau.calls == 10
 
     # Later orders degrade without a call (the fake's counter does not move).
@@ -347,8 +353,9 @@ async def test_failures_open_the_breaker_and_a_probe_closes_it_when_the_bureau_i
     assert bureau.calls == 10
 
     # The bureau is back: after the cool-down one probe goes through and closes it.
+    assert time.monotonic() - opened_at < cooldown, "the later orders outlasted the cool-down"
     bureau.configure(mode="ok")
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(max(0.0, opened_at + cooldown + 0.1 - time.monotonic()))
     order_id = await place(db)
     view = await wait_left_credit_check(db, order_id)
     assert (view["state"], view["credit_degraded"]) == ("paid", False)
