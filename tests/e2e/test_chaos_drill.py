@@ -160,6 +160,14 @@ class Burst:
     def start(self, until: asyncio.Event | None = None) -> asyncio.Task[None]:
         return asyncio.create_task(self.run(until))
 
+    def start_with_stream(self, until: asyncio.Event) -> asyncio.Task[None]:
+        """BURST orders at once and, beside them, a stream until ``until`` is set."""
+
+        async def both() -> None:
+            await asyncio.gather(self.run(), self.run(until))
+
+        return asyncio.create_task(both())
+
 
 @dataclass
 class Round:
@@ -242,8 +250,13 @@ async def test_every_service_killed_mid_batch_loses_and_doubles_nothing(
             at_kill = await kill_mid_request(chaos_stack, burst, rng)
             stream.set()  # the posts the kill broke are sent again until taken
         else:
-            posting = burst.start()
+            # The burst, and a stream behind it until the kill: a consumer that applies a
+            # whole poll per transaction can finish a burst in a few transactions, before
+            # the watcher has seen one in flight.
+            stream = asyncio.Event()
+            posting = burst.start_with_stream(stream)
             at_kill = await kill_mid_batch(chaos_stack, http, victim, rng)
+            stream.set()
         assert await chaos_stack.wait_exit(victim, timeout_s=10) is not None
         await asyncio.sleep(rng.uniform(0, 1.0))
         await chaos_stack.start_service(victim)
