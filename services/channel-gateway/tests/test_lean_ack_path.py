@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy import text
 
 from channel_gateway.domain.signature import platform_signature, sign
-from oms_servicekit.testing import MigratedDatabase, recorded_statements
+from oms_servicekit.testing import MigratedDatabase, recorded_statements, refused_inserts
 
 SECRET = "shpss_0123456789abcdef"
 SHOPIFY_ORDER = Path(__file__).parent / "fixtures" / "shopify_order.json"
@@ -259,30 +259,12 @@ async def test_a_delivery_the_database_refuses_fails_alone_in_its_group(
     client: httpx.AsyncClient, gdb: MigratedDatabase
 ) -> None:
     await add_channel(client, "web", "generic")
-    async with gdb.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                "BEGIN IF NEW.channel_order_id = 'POISON' THEN "
-                "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$"
-            )
-        )
-        await conn.execute(
-            text(
-                "CREATE TRIGGER refuse_poison BEFORE INSERT ON channel_orders "
-                "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
-            )
-        )
-    try:
+    async with refused_inserts(gdb.engine, "channel_orders", "channel_order_id", "POISON"):
         ids = [f"P-{i}" for i in range(10)] + ["POISON"] + [f"Q-{i}" for i in range(10)]
         bodies = [canonical(order_id) for order_id in ids]
         answers = await asyncio.gather(
             *(generic(client, "web", raw) for raw in bodies), return_exceptions=True
         )
-    finally:
-        async with gdb.engine.begin() as conn:
-            await conn.execute(text("DROP TRIGGER refuse_poison ON channel_orders"))
-            await conn.execute(text("DROP FUNCTION refuse_poison()"))
 
     poison = answers[10]
     assert isinstance(poison, Exception) or poison.status_code >= 500

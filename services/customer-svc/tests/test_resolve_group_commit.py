@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from oms_servicekit.testing import MigratedDatabase, recorded_statements
+from oms_servicekit.testing import MigratedDatabase, recorded_statements, refused_inserts
 
 
 def body(channel: str, user: str, phone: str | None = None, **more: Any) -> dict[str, Any]:
@@ -101,29 +101,11 @@ async def test_each_new_customer_is_announced_under_its_own_requests_correlation
 async def test_a_resolution_the_database_refuses_fails_alone_in_its_group(
     client: httpx.AsyncClient, db, database: MigratedDatabase
 ) -> None:
-    async with database.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                "BEGIN IF NEW.platform_user_id = 'POISON' THEN "
-                "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$"
-            )
-        )
-        await conn.execute(
-            text(
-                "CREATE TRIGGER refuse_poison BEFORE INSERT ON identities "
-                "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
-            )
-        )
-    try:
+    async with refused_inserts(database.engine, "identities", "platform_user_id", "POISON"):
         users = [f"p-{i}" for i in range(8)] + ["POISON"] + [f"q-{i}" for i in range(8)]
         answers = await asyncio.gather(
             *(resolve(client, body("app", user)) for user in users), return_exceptions=True
         )
-    finally:
-        async with database.engine.begin() as conn:
-            await conn.execute(text("DROP TRIGGER refuse_poison ON identities"))
-            await conn.execute(text("DROP FUNCTION refuse_poison()"))
 
     poison = answers[8]
     assert isinstance(poison, Exception) or poison.status_code >= 500

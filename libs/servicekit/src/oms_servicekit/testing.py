@@ -305,6 +305,36 @@ class DatabaseOnlyRuntime:
         return {"database": True}
 
 
+@asynccontextmanager
+async def refused_inserts(
+    engine: AsyncEngine, table: str, column: str, value: str
+) -> AsyncIterator[None]:
+    """While the block runs, the database refuses (raises on) any insert into ``table``
+    whose ``column`` is ``value``: one bad row in a batch, for tests of how a batch
+    isolates it. ``table`` and ``column`` are the test's own constants."""
+    literal = value.replace("'", "''")
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                f"BEGIN IF NEW.{column} = '{literal}' THEN "
+                "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                f"CREATE TRIGGER refuse_poison BEFORE INSERT ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+            )
+        )
+    try:
+        yield
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TRIGGER refuse_poison ON {table}"))
+            await conn.execute(text("DROP FUNCTION refuse_poison()"))
+
+
 @contextmanager
 def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
     """Every SQL statement ``engine`` sends while the block runs, in order, whitespace
